@@ -1,0 +1,141 @@
+// fw/engine.h — the entry point: vNICs, their chains, workers, bursts.
+//
+// Usage:
+//   auto engine = fw::Engine::create({.max_workers = 4}).value();
+//   fw::Status s = engine->attach_vnic({.id = 1, .mac = *fw::parse_mac("02:00:00:00:00:01")});
+//   auto acl = fw::make_l2_acl(acl_config, *engine);            // fw/l2_acl.h
+//   if (s.ok() && acl.ok()) s = engine->set_filter(1, fw::kSlotL2Acl, *acl);
+//
+//   // on each datapath thread:
+//   auto worker = engine->create_worker().value();
+//   engine->process(*worker, 1, fw::Direction::kFromVm, frames, verdicts);
+//
+// Thread-safety:
+//   - Control-plane methods (attach_vnic, detach_vnic, set_filter,
+//     clear_filter, describe_chain, vnic_stats, create_worker) may be called
+//     from any thread; they are serialised by an internal mutex that the
+//     datapath never takes. Methods that change configuration publish a new
+//     generation through RCU and return after old state is unreachable
+//     (they wait for one grace period; never call them from a worker thread
+//     while it is inside process()).
+//   - process() and reinject() are the datapath: wait-free with respect to the
+//     control plane, no allocation, no exceptions. Each Worker must be used
+//     by one thread at a time (the thread that created it). Several workers
+//     may process different vNICs, or the same vNIC, concurrently: the chain
+//     configuration is read-only on the datapath and counters are
+//     per-worker. Filters that keep per-vNIC mutable state (connection
+//     tracking) document their own rules for concurrent use of one vNIC.
+//   - A worker holds an RCU read-side section only inside process() and
+//     reinject(); between bursts it holds nothing, so an idle worker never
+//     delays a configuration change.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "fw/address.h"
+#include "fw/chain.h"
+#include "fw/filter.h"
+#include "fw/stats.h"
+#include "fw/status.h"
+#include "fw/verdict.h"
+
+namespace fw {
+
+// One frame of a burst: the caller's bytes, not copied.
+using Frame = std::span<const std::uint8_t>;
+
+// Internal parsing bursts are at most this long; longer spans are processed
+// in chunks of this size.
+inline constexpr std::size_t kMaxBurst = 256;
+
+struct EngineOptions {
+  // Workers that may exist at once; sizes every per-worker counter array.
+  std::uint32_t max_workers = 8;
+  // vNICs that may be attached at once.
+  std::uint32_t max_vnics = 4096;
+  // Parse options applied to every frame.
+  ParseOptions parse = {};
+};
+
+struct VnicConfig {
+  std::uint32_t id = 0;      // caller-chosen, unique, non-zero
+  MacAddress mac;            // the vNIC's MAC
+  std::uint16_t vlan = 0;    // access VLAN, 0 = untagged (1-4094 otherwise)
+  std::string name;          // free text for logs
+};
+
+class Engine;
+
+// Per-thread datapath context: RCU registration, scratch space for a parsed
+// burst, and the index of this worker's counter blocks. Create it on the
+// thread that will use it (Engine::create_worker) and destroy it there.
+class Worker {
+ public:
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  std::uint32_t index() const noexcept { return index_; }
+
+ private:
+  friend class Engine;
+  struct Scratch;
+  Worker(Engine& engine, std::uint32_t index);
+
+  Engine& engine_;
+  std::uint32_t index_;
+  std::unique_ptr<Scratch> scratch_;
+};
+
+class Engine {
+ public:
+  static StatusOr<std::unique_ptr<Engine>> create(const EngineOptions& options = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const EngineOptions& options() const noexcept;
+
+  // --- control plane -------------------------------------------------------
+  Status attach_vnic(const VnicConfig& config);
+  Status detach_vnic(std::uint32_t vnic_id);
+  // Installs `filter` in `slot` (0-15) of the vNIC's chain, replacing what
+  // was there. Publishes a new generation.
+  Status set_filter(std::uint32_t vnic_id, std::uint8_t slot, std::shared_ptr<const Filter> filter);
+  Status clear_filter(std::uint32_t vnic_id, std::uint8_t slot);
+  StatusOr<ChainDescription> describe_chain(std::uint32_t vnic_id) const;
+  StatusOr<VnicStats> vnic_stats(std::uint32_t vnic_id) const;
+  // Packets submitted for vNIC ids that were not attached.
+  std::uint64_t unknown_vnic_packets() const;
+  // The generation currently published (starts at 1, +1 per change).
+  std::uint64_t generation() const noexcept;
+  // Fails with kResourceExhausted when max_workers workers exist.
+  StatusOr<std::unique_ptr<Worker>> create_worker();
+
+  // --- datapath --------------------------------------------------------------
+  // Fills verdicts[i] for frames[i], i < min(frames.size(), verdicts.size()).
+  // Frames that do not parse are dropped with DropReason::kMalformed; frames
+  // for an unattached vNIC are dropped with kUnknownVnic.
+  void process(Worker& worker, std::uint32_t vnic_id, Direction direction,
+               std::span<const Frame> frames, std::span<Verdict> verdicts) noexcept;
+
+  // A packet returned by a service VM: runs the chain from slot
+  // `after_slot + 1` (the redirect verdict's `slot`), with the generation
+  // current at reinjection.
+  void reinject(Worker& worker, std::uint32_t vnic_id, Direction direction,
+                std::uint8_t after_slot, std::span<const Frame> frames,
+                std::span<Verdict> verdicts) noexcept;
+
+ private:
+  struct Impl;
+  friend class Worker;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  void run(Worker& worker, std::uint32_t vnic_id, Direction direction, std::uint8_t first_slot,
+           bool reinjected, std::span<const Frame> frames, std::span<Verdict> verdicts) noexcept;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fw

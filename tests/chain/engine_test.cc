@@ -1,0 +1,357 @@
+// Engine and chain behaviour: vNIC lifecycle, slot order, verdict
+// attribution, redirect/reinject, generations, counters, burst sizes.
+#include "fw/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <vector>
+
+#include "chain/frames.h"
+
+namespace fw {
+namespace {
+
+using test::l2_frame;
+using test::mac;
+
+const MacAddress kVmMac = mac(0x020000000001);
+const MacAddress kPeerMac = mac(0x020000000002);
+
+// A filter whose decision per packet is a function of the packet index; it
+// records which indices it saw (tests are single-threaded here).
+class ScriptedFilter final : public Filter {
+ public:
+  using Decide = std::function<void(const BurstContext&, std::uint16_t, Verdict&)>;
+  explicit ScriptedFilter(Decide decide) : decide_(std::move(decide)) {}
+  std::string_view kind() const noexcept override { return "scripted"; }
+  void process(const BurstContext& ctx, std::span<const std::uint16_t> active,
+               std::span<Verdict> verdicts) const noexcept override {
+    ++calls;
+    last_slot = ctx.slot;
+    for (std::uint16_t i : active) {
+      seen.push_back(i);
+      decide_(ctx, i, verdicts[i]);
+    }
+  }
+  mutable std::vector<std::uint16_t> seen;
+  mutable int calls = 0;
+  mutable std::uint8_t last_slot = kNoSlot;
+
+ private:
+  Decide decide_;
+};
+
+std::shared_ptr<ScriptedFilter> no_opinion() {
+  return std::make_shared<ScriptedFilter>([](const BurstContext&, std::uint16_t, Verdict&) {});
+}
+std::shared_ptr<ScriptedFilter> always(Action a, std::uint32_t rule,
+                                       DropReason r = DropReason::kNone) {
+  return std::make_shared<ScriptedFilter>(
+      [=](const BurstContext& ctx, std::uint16_t, Verdict& v) { decide(v, ctx, a, rule, r); });
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    engine_ = Engine::create({.max_workers = 2}).value();
+    ASSERT_TRUE(engine_->attach_vnic({.id = 7, .mac = kVmMac}).ok());
+    worker_ = engine_->create_worker().value();
+  }
+
+  std::vector<Verdict> run(const std::vector<std::vector<std::uint8_t>>& packets,
+                           Direction dir = Direction::kFromVm, std::uint32_t vnic = 7) {
+    std::vector<Frame> frames(packets.begin(), packets.end());
+    std::vector<Verdict> verdicts(frames.size());
+    engine_->process(*worker_, vnic, dir, frames, verdicts);
+    return verdicts;
+  }
+
+  std::vector<std::vector<std::uint8_t>> ipv4_frames(std::size_t n) {
+    return std::vector<std::vector<std::uint8_t>>(n, l2_frame(kVmMac, kPeerMac, kEtherTypeIpv4));
+  }
+
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Worker> worker_;
+};
+
+TEST(EngineCreate, RejectsBadOptions) {
+  EXPECT_EQ(Engine::create({.max_workers = 0}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Engine::create({.max_vnics = 0}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Engine::create({}).ok());
+}
+
+TEST_F(EngineTest, AttachDetachErrorsNameTheProblem) {
+  Status s = engine_->attach_vnic({.id = 7, .mac = kVmMac});
+  EXPECT_EQ(s.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(s.message().find("vnic 7"), std::string::npos) << s.to_string();
+  EXPECT_EQ(engine_->attach_vnic({.id = 0}).code(), StatusCode::kInvalidArgument);
+  s = engine_->attach_vnic({.id = 8, .vlan = 4095});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("vlan"), std::string::npos);
+  EXPECT_EQ(engine_->detach_vnic(99).code(), StatusCode::kNotFound);
+  EXPECT_EQ(engine_->set_filter(99, 0, no_opinion()).code(), StatusCode::kNotFound);
+  EXPECT_EQ(engine_->set_filter(7, 16, no_opinion()).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(engine_->detach_vnic(7).ok());
+  EXPECT_EQ(engine_->vnic_stats(7).status().code(), StatusCode::kNotFound);
+}
+
+TEST(EngineLimits, MaxVnicsAndMaxWorkersAreEnforced) {
+  auto engine = Engine::create({.max_workers = 1, .max_vnics = 2}).value();
+  ASSERT_TRUE(engine->attach_vnic({.id = 1}).ok());
+  ASSERT_TRUE(engine->attach_vnic({.id = 2}).ok());
+  EXPECT_EQ(engine->attach_vnic({.id = 3}).code(), StatusCode::kResourceExhausted);
+  ASSERT_TRUE(engine->detach_vnic(1).ok());
+  EXPECT_TRUE(engine->attach_vnic({.id = 3}).ok());
+
+  auto w1 = engine->create_worker();
+  ASSERT_TRUE(w1.ok());
+  EXPECT_EQ(engine->create_worker().status().code(), StatusCode::kResourceExhausted);
+  w1->reset();  // destroying a worker frees its index
+  EXPECT_TRUE(engine->create_worker().ok());
+}
+
+TEST_F(EngineTest, EmptyChainPassesWithNoSlotAndCurrentGeneration) {
+  auto v = run(ipv4_frames(3));
+  ASSERT_EQ(v.size(), 3u);
+  for (const Verdict& x : v) {
+    EXPECT_EQ(x.action, Action::kPass);
+    EXPECT_EQ(x.slot, kNoSlot);
+    EXPECT_EQ(x.rule_id, kNoRule);
+    EXPECT_EQ(x.generation, engine_->generation());
+  }
+}
+
+TEST_F(EngineTest, UnknownVnicIsDroppedAndCounted) {
+  auto v = run(ipv4_frames(4), Direction::kToVm, 12345);
+  for (const Verdict& x : v) {
+    EXPECT_EQ(x.action, Action::kDrop);
+    EXPECT_EQ(x.reason, DropReason::kUnknownVnic);
+  }
+  EXPECT_EQ(engine_->unknown_vnic_packets(), 4u);
+}
+
+TEST_F(EngineTest, MalformedFrameIsDroppedBeforeAnySlotWithItsParseError) {
+  auto slot0 = no_opinion();
+  ASSERT_TRUE(engine_->set_filter(7, 0, slot0).ok());
+  std::vector<std::vector<std::uint8_t>> pk = {std::vector<std::uint8_t>(5, 0xaa),
+                                               l2_frame(kVmMac, kPeerMac, kEtherTypeIpv4)};
+  auto v = run(pk);
+  EXPECT_EQ(v[0].action, Action::kDrop);
+  EXPECT_EQ(v[0].reason, DropReason::kMalformed);
+  EXPECT_EQ(v[0].parse_error, ParseError::kTruncatedEthernet);
+  EXPECT_EQ(v[0].slot, kNoSlot);
+  EXPECT_EQ(v[1].action, Action::kPass);
+  EXPECT_EQ(slot0->seen, std::vector<std::uint16_t>{1});  // never shown the bad frame
+
+  auto stats = engine_->vnic_stats(7).value();
+  const DirectionStats& d = stats[Direction::kFromVm];
+  EXPECT_EQ(d.packets, 2u);
+  EXPECT_EQ(d.drops[static_cast<int>(DropReason::kMalformed)], 1u);
+  EXPECT_EQ(d.parse_errors[static_cast<int>(ParseError::kTruncatedEthernet)], 1u);
+}
+
+TEST_F(EngineTest, SlotsRunInAscendingOrderAndTerminalDecisionsStopTheChain) {
+  // Slot 9 installed before slot 3: order is by slot number, not install order.
+  auto late = always(Action::kPass, 900);
+  auto early = std::make_shared<ScriptedFilter>([](const BurstContext& ctx, std::uint16_t i, Verdict& v) {
+    if (i % 2 == 0) decide(v, ctx, Action::kDrop, 300, DropReason::kRule);
+  });
+  ASSERT_TRUE(engine_->set_filter(7, 9, late).ok());
+  ASSERT_TRUE(engine_->set_filter(7, 3, early).ok());
+  auto v = run(ipv4_frames(6));
+  EXPECT_EQ(early->seen, (std::vector<std::uint16_t>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(late->seen, (std::vector<std::uint16_t>{1, 3, 5}));
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i % 2 == 0) {
+      EXPECT_EQ(v[i].action, Action::kDrop);
+      EXPECT_EQ(v[i].slot, 3);
+      EXPECT_EQ(v[i].rule_id, 300u);
+      EXPECT_EQ(v[i].reason, DropReason::kRule);
+    } else {
+      EXPECT_EQ(v[i].action, Action::kPass);
+      EXPECT_EQ(v[i].slot, 9);
+      EXPECT_EQ(v[i].rule_id, 900u);
+    }
+  }
+  EXPECT_EQ(late->last_slot, 9);
+}
+
+TEST_F(EngineTest, AnAllowIsAttributedToTheLastSlotThatAllowed) {
+  ASSERT_TRUE(engine_->set_filter(7, 0, always(Action::kPass, 10)).ok());
+  ASSERT_TRUE(engine_->set_filter(7, 2, no_opinion()).ok());
+  auto v = run(ipv4_frames(1));
+  EXPECT_EQ(v[0].slot, 0);
+  EXPECT_EQ(v[0].rule_id, 10u);
+  ASSERT_TRUE(engine_->set_filter(7, 5, always(Action::kPass, 50)).ok());
+  v = run(ipv4_frames(1));
+  EXPECT_EQ(v[0].slot, 5);
+  EXPECT_EQ(v[0].rule_id, 50u);
+}
+
+TEST_F(EngineTest, RedirectStopsTheChainAndReinjectResumesAfterTheSlot) {
+  auto before = always(Action::kPass, 1);
+  auto redirect = std::make_shared<ScriptedFilter>([](const BurstContext& ctx, std::uint16_t, Verdict& v) {
+    decide(v, ctx, Action::kRedirect, 44);
+    v.service = 1234;
+  });
+  auto after = always(Action::kDrop, 77, DropReason::kRule);
+  ASSERT_TRUE(engine_->set_filter(7, 0, before).ok());
+  ASSERT_TRUE(engine_->set_filter(7, kSlotServiceInsertion, redirect).ok());
+  ASSERT_TRUE(engine_->set_filter(7, 6, after).ok());
+
+  auto pk = ipv4_frames(2);
+  auto v = run(pk);
+  for (const Verdict& x : v) {
+    EXPECT_EQ(x.action, Action::kRedirect);
+    EXPECT_EQ(x.slot, kSlotServiceInsertion);
+    EXPECT_EQ(x.service, 1234u);
+  }
+  EXPECT_TRUE(after->seen.empty());
+
+  // The service hands the packets back: only slots after 4 run.
+  before->seen.clear();
+  redirect->seen.clear();
+  std::vector<Frame> frames(pk.begin(), pk.end());
+  std::vector<Verdict> back(frames.size());
+  engine_->reinject(*worker_, 7, Direction::kFromVm, v[0].slot, frames, back);
+  EXPECT_TRUE(before->seen.empty());
+  EXPECT_TRUE(redirect->seen.empty());
+  EXPECT_EQ(after->seen.size(), 2u);
+  EXPECT_EQ(back[0].action, Action::kDrop);
+  EXPECT_EQ(back[0].slot, 6);
+  auto stats = engine_->vnic_stats(7).value();
+  EXPECT_EQ(stats[Direction::kFromVm].reinjected, 2u);
+  EXPECT_EQ(stats[Direction::kFromVm].packets, 4u);
+  EXPECT_EQ(stats[Direction::kFromVm].verdicts[static_cast<int>(Action::kRedirect)], 2u);
+
+  // Reinjecting after the last slot passes without running any filter.
+  after->seen.clear();
+  engine_->reinject(*worker_, 7, Direction::kFromVm, kNumSlots - 1, frames, back);
+  EXPECT_TRUE(after->seen.empty());
+  EXPECT_EQ(back[0].action, Action::kPass);
+}
+
+TEST_F(EngineTest, EveryChangeIsANewGenerationAndVerdictsCarryIt) {
+  const std::uint64_t g0 = engine_->generation();
+  ASSERT_TRUE(engine_->set_filter(7, 0, always(Action::kPass, 1)).ok());
+  EXPECT_EQ(engine_->generation(), g0 + 1);
+  EXPECT_EQ(run(ipv4_frames(1))[0].generation, g0 + 1);
+  ASSERT_TRUE(engine_->clear_filter(7, 0).ok());
+  EXPECT_EQ(engine_->generation(), g0 + 2);
+  auto v = run(ipv4_frames(1));
+  EXPECT_EQ(v[0].generation, g0 + 2);
+  EXPECT_EQ(v[0].slot, kNoSlot);  // slot really cleared
+  // A failed change publishes nothing.
+  EXPECT_FALSE(engine_->set_filter(99, 0, nullptr).ok());
+  EXPECT_EQ(engine_->generation(), g0 + 2);
+}
+
+TEST_F(EngineTest, DescribeChainListsInstalledFilters) {
+  ASSERT_TRUE(engine_->set_filter(7, 2, no_opinion()).ok());
+  auto d = engine_->describe_chain(7).value();
+  EXPECT_EQ(d.vnic_id, 7u);
+  EXPECT_EQ(d.slots[2], "scripted");
+  EXPECT_EQ(d.slots[0], "");
+  EXPECT_EQ(d.generation, engine_->generation());
+}
+
+TEST_F(EngineTest, CountersPerDirectionSlotActionAndReason) {
+  auto f = std::make_shared<ScriptedFilter>([](const BurstContext& ctx, std::uint16_t i, Verdict& v) {
+    if (ctx.direction == Direction::kToVm && i == 0) decide(v, ctx, Action::kDrop, 5, DropReason::kRule);
+    else if (ctx.direction == Direction::kToVm && i == 1) decide(v, ctx, Action::kReject, 6, DropReason::kRule);
+    else if (i == 2) decide(v, ctx, Action::kPunt, 7);
+  });
+  ASSERT_TRUE(engine_->set_filter(7, 1, f).ok());
+  auto from = run(ipv4_frames(3), Direction::kFromVm);
+  auto to = run(ipv4_frames(4), Direction::kToVm);
+  auto s = engine_->vnic_stats(7).value();
+  const DirectionStats& out = s[Direction::kFromVm];
+  const DirectionStats& in = s[Direction::kToVm];
+  EXPECT_EQ(out.packets, 3u);
+  EXPECT_EQ(out.bytes, 3u * 60);
+  EXPECT_EQ(out.verdicts[static_cast<int>(Action::kPass)], 2u);
+  EXPECT_EQ(out.verdicts[static_cast<int>(Action::kPunt)], 1u);
+  EXPECT_EQ(out.slots[1].decided[static_cast<int>(Action::kPunt)], 1u);
+  EXPECT_EQ(in.packets, 4u);
+  EXPECT_EQ(in.verdicts[static_cast<int>(Action::kDrop)], 1u);
+  EXPECT_EQ(in.verdicts[static_cast<int>(Action::kReject)], 1u);
+  EXPECT_EQ(in.drops[static_cast<int>(DropReason::kRule)], 2u);  // drop + reject
+  EXPECT_EQ(in.slots[1].decided[static_cast<int>(Action::kDrop)], 1u);
+  EXPECT_EQ(in.slots[1].decided[static_cast<int>(Action::kReject)], 1u);
+  // Packets with no decision at all are not attributed to any slot.
+  EXPECT_EQ(in.slots[1].decided[static_cast<int>(Action::kPass)], 0u);
+}
+
+TEST_F(EngineTest, CountersSurviveReconfiguration) {
+  run(ipv4_frames(5));
+  ASSERT_TRUE(engine_->set_filter(7, 0, always(Action::kPass, 1)).ok());
+  run(ipv4_frames(2));
+  EXPECT_EQ(engine_->vnic_stats(7).value()[Direction::kFromVm].packets, 7u);
+}
+
+// Every burst size from 0 to past the internal chunk size gets exactly one
+// verdict per frame, and filters see each packet once.
+TEST_F(EngineTest, EveryBurstSizeGetsOneVerdictPerFrame) {
+  auto counting = std::make_shared<ScriptedFilter>([](const BurstContext& ctx, std::uint16_t i, Verdict& v) {
+    decide(v, ctx, (i % 3 == 0) ? Action::kDrop : Action::kPass, 100 + i % 3, DropReason::kRule);
+  });
+  ASSERT_TRUE(engine_->set_filter(7, 0, counting).ok());
+  std::uint64_t expected_packets = 0;
+  for (std::size_t n : {0, 1, 2, 7, 8, 9, 31, 32, 33, 64, 255, 256, 257, 300, 513}) {
+    auto pk = ipv4_frames(n);
+    std::vector<Frame> frames(pk.begin(), pk.end());
+    std::vector<Verdict> verdicts(n + 1);
+    verdicts[n].rule_id = 0xdead;  // sentinel past the end must stay untouched
+    counting->seen.clear();
+    engine_->process(*worker_, 7, Direction::kFromVm, frames, std::span(verdicts).first(n + 1));
+    EXPECT_EQ(counting->seen.size(), n) << "burst " << n;
+    for (std::size_t i = 0; i < n; ++i) {
+      // Index within the internal chunk of 256 decides the rule.
+      const std::size_t k = i % kMaxBurst;
+      EXPECT_EQ(verdicts[i].rule_id, 100 + k % 3) << "burst " << n << " packet " << i;
+    }
+    EXPECT_EQ(verdicts[n].rule_id, 0xdeadu);
+    expected_packets += n;
+  }
+  EXPECT_EQ(engine_->vnic_stats(7).value()[Direction::kFromVm].packets, expected_packets);
+}
+
+TEST_F(EngineTest, FewerVerdictSlotsThanFramesProcessesOnlyThatMany) {
+  auto pk = ipv4_frames(5);
+  std::vector<Frame> frames(pk.begin(), pk.end());
+  std::vector<Verdict> verdicts(3);
+  engine_->process(*worker_, 7, Direction::kFromVm, frames, verdicts);
+  EXPECT_EQ(engine_->vnic_stats(7).value()[Direction::kFromVm].packets, 3u);
+}
+
+TEST_F(EngineTest, FiltersSeeTheVnicAndBurstContext) {
+  ASSERT_TRUE(engine_->attach_vnic({.id = 9, .mac = kPeerMac, .vlan = 30}).ok());
+  BurstContext seen;
+  auto f = std::make_shared<ScriptedFilter>([&](const BurstContext& ctx, std::uint16_t, Verdict&) { seen = ctx; });
+  ASSERT_TRUE(engine_->set_filter(9, 11, f).ok());
+  run(ipv4_frames(2), Direction::kToVm, 9);
+  EXPECT_EQ(seen.vnic_id, 9u);
+  EXPECT_EQ(seen.vnic_mac, kPeerMac);
+  EXPECT_EQ(seen.vnic_vlan, 30);
+  EXPECT_EQ(seen.direction, Direction::kToVm);
+  EXPECT_EQ(seen.slot, 11);
+  EXPECT_EQ(seen.worker_index, worker_->index());
+  EXPECT_EQ(seen.packets.size(), 2u);
+  EXPECT_EQ(seen.generation, engine_->generation());
+}
+
+TEST(Names, AreStableAndDistinct) {
+  EXPECT_EQ(action_name(Action::kRedirect), "redirect");
+  EXPECT_EQ(direction_name(Direction::kFromVm), "from-vm");
+  EXPECT_EQ(drop_reason_name(DropReason::kMalformed), "malformed");
+  std::set<std::string_view> names;
+  for (std::size_t r = 0; r < kDropReasonCount; ++r) {
+    auto n = drop_reason_name(static_cast<DropReason>(r));
+    EXPECT_NE(n, "unknown");
+    EXPECT_TRUE(names.insert(n).second) << n;
+  }
+}
+
+}  // namespace
+}  // namespace fw
