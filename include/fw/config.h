@@ -34,8 +34,10 @@ struct ChainConfig {
 StatusOr<ChainConfig> parse_chain_config(std::string_view text);
 StatusOr<ChainConfig> load_chain_config(const std::string& path);
 
-// Builds the configured filters and installs them on `vnic_id`; on error
-// nothing is installed and the previous chain stays in force.
+// Makes the slots a ChainConfig manages (today: slot 0) match `config`:
+// builds the configured filters and installs them on `vnic_id`, and clears a
+// managed slot the config leaves out. Slots it does not manage are left
+// alone. On error nothing changes and the previous chain stays in force.
 Status apply_chain_config(Engine& engine, std::uint32_t vnic_id, const ChainConfig& config);
 
 }  // namespace fw

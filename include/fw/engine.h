@@ -63,7 +63,10 @@ struct EngineOptions {
 struct VnicConfig {
   std::uint32_t id = 0;      // caller-chosen, unique, non-zero
   MacAddress mac;            // the vNIC's MAC
-  std::uint16_t vlan = 0;    // access VLAN, 0 = untagged (1-4094 otherwise)
+  // Access VLAN, 0 = untagged (1-4094 otherwise). Handed to every filter in
+  // BurstContext::vnic_vlan; the engine itself does not enforce it (switch
+  // security and the L2 ACL decide what a VLAN mismatch means).
+  std::uint16_t vlan = 0;
   std::string name;          // free text for logs
 };
 
@@ -71,7 +74,8 @@ class Engine;
 
 // Per-thread datapath context: RCU registration, scratch space for a parsed
 // burst, and the index of this worker's counter blocks. Create it on the
-// thread that will use it (Engine::create_worker) and destroy it there.
+// thread that will use it (Engine::create_worker) and destroy it there,
+// before the Engine that created it.
 class Worker {
  public:
   ~Worker();
@@ -107,6 +111,9 @@ class Engine {
   Status set_filter(std::uint32_t vnic_id, std::uint8_t slot, std::shared_ptr<const Filter> filter);
   Status clear_filter(std::uint32_t vnic_id, std::uint8_t slot);
   StatusOr<ChainDescription> describe_chain(std::uint32_t vnic_id) const;
+  // The filter installed in `slot` (nullptr if the slot is empty), e.g. to
+  // read an L2AclFilter's rule hits after apply_chain_config().
+  StatusOr<std::shared_ptr<const Filter>> filter(std::uint32_t vnic_id, std::uint8_t slot) const;
   StatusOr<VnicStats> vnic_stats(std::uint32_t vnic_id) const;
   // Packets submitted for vNIC ids that were not attached.
   std::uint64_t unknown_vnic_packets() const;

@@ -16,7 +16,9 @@
 namespace fw {
 
 struct SlotStats {
-  // Packets this slot decided, by action (kPass = explicitly allowed here).
+  // Packets this slot decided, by action. kPass counts explicit allows by
+  // this slot, including packets a later slot then decided otherwise; a
+  // packet the slot had no opinion on is not counted.
   std::uint64_t decided[kActionCount] = {};
 };
 

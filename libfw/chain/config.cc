@@ -4,6 +4,7 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -94,6 +95,8 @@ Status parse_text(std::string_view text, Message& msg) {
 }
 
 StatusOr<std::string> read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return io_error(path + ": is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) return io_error(path + ": cannot open for reading");
   std::ostringstream ss;
@@ -146,8 +149,8 @@ Status apply_chain_config(Engine& engine, std::uint32_t vnic_id, const ChainConf
     if (!built.ok()) return built.status();
     acl = std::move(*built);
   }
-  if (acl) return engine.set_filter(vnic_id, kSlotL2Acl, std::move(acl));
-  return Status::Ok();
+  // Declarative: a slot the configuration manages but leaves out is cleared.
+  return engine.set_filter(vnic_id, kSlotL2Acl, std::move(acl));
 }
 
 }  // namespace fw

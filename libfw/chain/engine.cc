@@ -214,6 +214,18 @@ StatusOr<ChainDescription> Engine::describe_chain(std::uint32_t vnic_id) const {
   return d;
 }
 
+StatusOr<std::shared_ptr<const Filter>> Engine::filter(std::uint32_t vnic_id,
+                                                       std::uint8_t slot) const {
+  if (slot >= kNumSlots)
+    return invalid_argument("slot: " + std::to_string(slot) + " is out of range 0-15");
+  std::lock_guard lock(impl_->control_mutex);
+  const Snapshot* snap = impl_->current.load(std::memory_order_relaxed);
+  auto it = snap->chains.find(vnic_id);
+  if (it == snap->chains.end())
+    return not_found("vnic " + std::to_string(vnic_id) + " is not attached");
+  return it->second->slots[slot];
+}
+
 StatusOr<VnicStats> Engine::vnic_stats(std::uint32_t vnic_id) const {
   std::shared_ptr<VnicCounters> counters;
   {
@@ -347,9 +359,13 @@ void Engine::run(Worker& worker, std::uint32_t vnic_id, Direction direction,
       ctx.slot = chain.used[u];
       chain.slots[ctx.slot]->process(ctx, std::span<const std::uint16_t>(scratch.active, active),
                                      out);
+      // Count what this slot decided (including explicit passes, which a
+      // later slot may still override) and keep the packets still passing.
+      auto& slot_counters = counters.slot_decided[ctx.slot];
       std::size_t kept = 0;
       for (std::size_t k = 0; k < active; ++k) {
         const std::uint16_t i = scratch.active[k];
+        if (out[i].slot == ctx.slot) slot_counters[static_cast<std::size_t>(out[i].action)].add(1);
         if (out[i].action == Action::kPass) scratch.active[kept++] = i;
       }
       active = kept;
@@ -364,8 +380,6 @@ void Engine::run(Worker& worker, std::uint32_t vnic_id, Direction direction,
       counters.verdicts[static_cast<std::size_t>(v.action)].add(1);
       if (v.action == Action::kDrop || v.action == Action::kReject)
         counters.drops[static_cast<std::size_t>(v.reason)].add(1);
-      if (v.slot < kNumSlots)
-        counters.slot_decided[v.slot][static_cast<std::size_t>(v.action)].add(1);
     }
   }
 }

@@ -32,11 +32,13 @@ struct PackedRule {
   std::uint64_t mask[2];
 };
 
+// A priority-tagged frame (802.1Q tag with VID 0) belongs to no VLAN, as in
+// IEEE 802.1Q, so it matches `vlan: 0` (untagged) rules.
 inline void packet_key(const PacketView& p, Direction dir, std::uint64_t key[2]) noexcept {
+  const std::uint64_t vid = p.vlan_count > 0 ? p.vlans[0].vid() : 0;
   key[0] = (p.src_mac.to_u64() << 16) | p.ethertype;
-  key[1] = (p.dst_mac.to_u64() << 16) | (p.vlan_count > 0 ? kTaggedBit : 0) |
-           (dir == Direction::kToVm ? kToVmBit : 0) |
-           (p.vlan_count > 0 ? p.vlans[0].vid() : 0);
+  key[1] = (p.dst_mac.to_u64() << 16) | (vid != 0 ? kTaggedBit : 0) |
+           (dir == Direction::kToVm ? kToVmBit : 0) | vid;
 }
 
 }  // namespace

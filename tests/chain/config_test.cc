@@ -80,6 +80,27 @@ TEST(ChainConfig, LoadReportsUnreadableFiles) {
   EXPECT_NE(cfg.status().message().find("/nonexistent/dir/chain.conf"), std::string::npos);
 }
 
+TEST(ChainConfig, LoadRefusesADirectory) {
+  auto cfg = load_chain_config(::testing::TempDir());
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.status().code(), StatusCode::kIoError);
+  EXPECT_NE(cfg.status().message().find("is a directory"), std::string::npos);
+}
+
+TEST(ChainConfig, ApplyIsDeclarativeForTheSlotsItManages) {
+  auto engine = Engine::create().value();
+  ASSERT_TRUE(engine->attach_vnic({.id = 1}).ok());
+  ASSERT_TRUE(apply_chain_config(*engine, 1, parse_chain_config(kNonIpDrop).value()).ok());
+  auto installed = engine->filter(1, kSlotL2Acl).value();
+  ASSERT_NE(installed, nullptr);
+  EXPECT_EQ(dynamic_cast<const L2AclFilter&>(*installed).config().rules.size(), 5u);
+  // Re-applying a file without the ACL removes it.
+  ASSERT_TRUE(apply_chain_config(*engine, 1, ChainConfig{}).ok());
+  EXPECT_EQ(engine->filter(1, kSlotL2Acl).value(), nullptr);
+  EXPECT_EQ(engine->filter(1, 16).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine->filter(2, 0).status().code(), StatusCode::kNotFound);
+}
+
 TEST(ChainConfig, LoadPrefixesErrorsWithThePath) {
   const std::string path = ::testing::TempDir() + "/bad-chain.conf";
   std::ofstream(path) << "l2_acl { rules { id: 3 vlan: 4095 } }";

@@ -283,6 +283,22 @@ TEST_F(EngineTest, CountersPerDirectionSlotActionAndReason) {
   EXPECT_EQ(in.slots[1].decided[static_cast<int>(Action::kPass)], 0u);
 }
 
+TEST_F(EngineTest, SlotCountersCountEveryDecisionOfTheSlot) {
+  // Slot 0 allows everything, slot 5 then drops odd packets: slot 0 is
+  // credited with all its allows, slot 5 with its drops.
+  ASSERT_TRUE(engine_->set_filter(7, 0, always(Action::kPass, 1)).ok());
+  ASSERT_TRUE(engine_->set_filter(7, 5, std::make_shared<ScriptedFilter>(
+      [](const BurstContext& ctx, std::uint16_t i, Verdict& v) {
+        if (i % 2) decide(v, ctx, Action::kDrop, 2, DropReason::kRule);
+      })).ok());
+  run(ipv4_frames(4));
+  const DirectionStats d = engine_->vnic_stats(7).value()[Direction::kFromVm];
+  EXPECT_EQ(d.slots[0].decided[static_cast<int>(Action::kPass)], 4u);
+  EXPECT_EQ(d.slots[5].decided[static_cast<int>(Action::kDrop)], 2u);
+  EXPECT_EQ(d.slots[5].decided[static_cast<int>(Action::kPass)], 0u);
+  EXPECT_EQ(d.verdicts[static_cast<int>(Action::kPass)], 2u);
+}
+
 TEST_F(EngineTest, CountersSurviveReconfiguration) {
   run(ipv4_frames(5));
   ASSERT_TRUE(engine_->set_filter(7, 0, always(Action::kPass, 1)).ok());

@@ -113,6 +113,15 @@ TEST_F(L2AclTest, VlanMatchesUntaggedTaggedOrAny) {
   EXPECT_EQ(one(l2_frame(kVm, kPeer, kEtherTypeIpv4, {101})).rule_id, 3u);
 }
 
+TEST_F(L2AclTest, PriorityTaggedFramesCountAsUntagged) {
+  L2AclConfig cfg;
+  cfg.rules = {{.id = 1, .vlan = 0, .action = L2Action::kAllow}};
+  cfg.default_action = L2Action::kDrop;
+  install(cfg);
+  EXPECT_EQ(one(l2_frame(kVm, kPeer, kEtherTypeIpv4, {0})).rule_id, 1u);  // 802.1p, VID 0
+  EXPECT_EQ(one(l2_frame(kVm, kPeer, kEtherTypeIpv4, {0x2000 | 5})).action, Action::kDrop);  // PCP 1, VID 5
+}
+
 TEST_F(L2AclTest, DirectionMatch) {
   L2AclConfig cfg;
   cfg.rules = {{.id = 1, .direction = DirectionMatch::kToVm, .action = L2Action::kDrop}};

@@ -1,0 +1,496 @@
+// fwctl replay — replays a pcap capture through one vNIC's filter chain and
+// reports what the chain decided. See docs/fwctl.md for the options, the
+// summary and the --verdicts format.
+//
+// The replay models a vNIC sitting between a VM and the virtual switch: a
+// frame whose source MAC is the vNIC's MAC leaves the VM (Direction::kFromVm),
+// every other frame is delivered to it (kToVm). Frames go to the engine in
+// capture order, in bursts of up to kReplayBurst consecutive frames of the
+// same direction, as a vswitch polling one queue per direction would.
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <filesystem>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fmt/core.h>
+
+#include "examples/fwctl/cli.h"
+#include "examples/fwctl/commands.h"
+#include "examples/fwctl/pcap_source.h"
+#include "examples/fwctl/replay_tally.h"
+#include "examples/fwctl/verdict_log.h"
+#include "fw/address.h"
+#include "fw/chain.h"
+#include "fw/config.h"
+#include "fw/engine.h"
+#include "fw/l2_acl.h"
+
+namespace fwctl {
+namespace {
+
+constexpr std::string_view kCommand = "replay";
+// Frames per engine burst: small enough that direction changes in a
+// conversation still produce multi-frame bursts, large enough to exercise
+// the engine's staged burst loop.
+constexpr std::size_t kReplayBurst = 32;
+constexpr std::uint32_t kVnicId = 1;
+// The vNIC MAC used when neither --vnic-mac nor a first frame provides one.
+constexpr std::uint64_t kFallbackVnicMac = 0x020000000001ULL;
+
+struct ReplayOptions {
+  std::string pcap_path;
+  std::optional<fw::MacAddress> vnic_mac;  // nullopt: source MAC of the first frame
+  std::string config_path;                 // empty: no filters (every frame passes)
+  std::string verdicts_path;               // empty: none; "-": stdout
+  bool quiet = false;                      // no summary, progress or notes
+  bool progress = false;                   // progress even when stderr is not a TTY
+};
+
+std::vector<OptionSpec> replay_option_specs(ReplayOptions& options) {
+  return {
+      {.name = "pcap",
+       .value_name = "FILE",
+       .help = "capture to replay (pcap or pcapng, Ethernet link type); required",
+       .apply = [&options](std::string_view v) -> OptionError {
+         options.pcap_path = v;
+         return std::nullopt;
+       }},
+      {.name = "vnic-mac",
+       .value_name = "MAC",
+       .help = "MAC of the replayed vNIC (default: source MAC of the first frame)",
+       .apply = [&options](std::string_view v) -> OptionError {
+         fw::StatusOr<fw::MacAddress> mac = fw::parse_mac(v);
+         if (!mac.ok()) return mac.status().message();
+         options.vnic_mac = *mac;
+         return std::nullopt;
+       }},
+      {.name = "config",
+       .value_name = "FILE",
+       .help = "chain configuration, Protobuf text format fw.v1.ChainConfig",
+       .apply = [&options](std::string_view v) -> OptionError {
+         options.config_path = v;
+         return std::nullopt;
+       }},
+      {.name = "verdicts",
+       .value_name = "OUT",
+       .help = "write one line per packet to OUT ('-' = stdout)",
+       .apply = [&options](std::string_view v) -> OptionError {
+         options.verdicts_path = v;
+         return std::nullopt;
+       }},
+      {.name = "progress",
+       .value_name = "",
+       .help = "report progress every second even when stderr is not a terminal",
+       .apply = [&options](std::string_view) -> OptionError {
+         options.progress = true;
+         return std::nullopt;
+       }},
+      {.name = "quiet",
+       .value_name = "",
+       .help = "print no summary, progress or notes (errors only)",
+       .apply = [&options](std::string_view) -> OptionError {
+         options.quiet = true;
+         return std::nullopt;
+       }},
+  };
+}
+
+void print_replay_help(std::FILE* out, std::span<const OptionSpec> specs) {
+  fmt::print(out,
+             "Usage: fwctl replay --pcap FILE [--vnic-mac MAC] [--config FILE]\n"
+             "                    [--verdicts OUT] [--progress] [--quiet]\n"
+             "\n"
+             "Replays a capture through the filter chain of one vNIC and prints what it\n"
+             "decided. Frames whose source MAC is the vNIC's MAC go from the VM (from-vm);\n"
+             "all others go to the VM (to-vm). Frames are processed in capture order, in\n"
+             "bursts of up to {} consecutive frames of one direction.\n"
+             "\n"
+             "Options:\n",
+             kReplayBurst);
+  print_options(out, specs);
+  fmt::print(out,
+             "\n"
+             "Summary goes to stdout (to stderr when --verdicts is '-').\n"
+             "Exit codes: 0 ok, 1 runtime or data error, 2 usage error.\n");
+}
+
+// Reports progress on stderr about once a second.
+class ProgressReporter {
+ public:
+  explicit ProgressReporter(bool enabled)
+      : enabled_(enabled), tty_(isatty(STDERR_FILENO) == 1),
+        last_(std::chrono::steady_clock::now()) {}
+
+  void update(std::uint64_t packets) {
+    if (!enabled_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::seconds(1)) return;
+    double seconds = std::chrono::duration<double>(now - last_).count();
+    double pps = static_cast<double>(packets - last_packets_) / seconds;
+    fmt::print(stderr, "{}fwctl replay: {} packets, {:.0f} pps{}", tty_ ? "\r" : "", packets, pps,
+               tty_ ? "   " : "\n");
+    std::fflush(stderr);
+    printed_ = true;
+    last_ = now;
+    last_packets_ = packets;
+  }
+
+  void finish() {
+    if (printed_ && tty_) fmt::print(stderr, "\n");
+  }
+
+ private:
+  bool enabled_;
+  bool tty_;
+  bool printed_ = false;
+  std::chrono::steady_clock::time_point last_;
+  std::uint64_t last_packets_ = 0;
+};
+
+// Consecutive frames of one direction, copied out of libpcap's buffer (which
+// is reused by the next read). The per-frame vectors keep their capacity, so
+// steady-state replay does not allocate.
+struct Burst {
+  fw::Direction direction = fw::Direction::kFromVm;
+  std::size_t size = 0;
+  std::array<std::vector<std::uint8_t>, kReplayBurst> storage;
+  std::array<fw::Frame, kReplayBurst> frames;
+  std::array<fw::Verdict, kReplayBurst> verdicts;
+};
+
+fw::Direction direction_of(std::span<const std::uint8_t> frame, const fw::MacAddress& vnic_mac) {
+  // Bytes 6-11 are the source MAC; a frame too short to have one cannot
+  // come from the vNIC (the engine drops it as malformed).
+  if (frame.size() < 12) return fw::Direction::kToVm;
+  for (std::size_t i = 0; i < 6; ++i) {
+    if (frame[6 + i] != vnic_mac.bytes[i]) return fw::Direction::kToVm;
+  }
+  return fw::Direction::kFromVm;
+}
+
+std::string direction_columns(const std::array<std::uint64_t, fw::kDirectionCount>& by_direction) {
+  return fmt::format("{:>12}{:>12}{:>12}", by_direction[0] + by_direction[1], by_direction[0],
+                     by_direction[1]);
+}
+
+class Replayer {
+ public:
+  explicit Replayer(const ReplayOptions& options) : options_(options) {}
+  int run();
+
+ private:
+  int fail(std::string_view message) { return runtime_error(kCommand, message); }
+  // libfw's config errors usually name the file already ("path: line 3,
+  // column 5: ..." or "path: l2_acl: rule 12: vlan: ..."); name it once.
+  std::string config_error(const fw::Status& status) const {
+    if (status.message().find(options_.config_path) != std::string::npos) {
+      return "bad config: " + status.to_string();
+    }
+    return fmt::format("bad config '{}': {}", options_.config_path, status.to_string());
+  }
+  void note(std::string_view message) const {
+    if (!options_.quiet) fmt::print(stderr, "fwctl replay: {}\n", message);
+  }
+  fw::Status install_chain();
+  void append(const CapturedFrame& frame, fw::Direction direction);
+  void flush();
+  std::string rule_label(std::uint8_t slot, std::uint32_t rule_id) const;
+  int finish_and_report(std::optional<std::string> capture_error);
+  void print_summary(std::FILE* out, const fw::VnicStats& stats,
+                     const fw::ChainDescription& chain) const;
+
+  const ReplayOptions& options_;
+  std::optional<fw::ChainConfig> chain_config_;
+  std::unique_ptr<PcapSource> source_;
+  std::unique_ptr<VerdictLog> verdict_log_;
+  std::unique_ptr<fw::Engine> engine_;
+  std::shared_ptr<const fw::L2AclFilter> l2_acl_;
+  std::unique_ptr<fw::Worker> worker_;  // destroyed before engine_ (declared after)
+  fw::MacAddress vnic_mac_;
+  std::string vnic_mac_origin_;
+  Burst burst_;
+  ReplayTally tally_;
+  std::uint64_t packets_done_ = 0;
+};
+
+// Installs the chain configuration and keeps a handle on the installed L2
+// ACL, if any, to report its per-rule hit counters.
+fw::Status Replayer::install_chain() {
+  if (!chain_config_) return fw::Status::Ok();
+  if (fw::Status s = fw::apply_chain_config(*engine_, kVnicId, *chain_config_); !s.ok()) return s;
+  auto installed = engine_->filter(kVnicId, fw::kSlotL2Acl);
+  if (!installed.ok()) return installed.status();
+  l2_acl_ = std::dynamic_pointer_cast<const fw::L2AclFilter>(*installed);
+  return fw::Status::Ok();
+}
+
+void Replayer::append(const CapturedFrame& frame, fw::Direction direction) {
+  if (burst_.size == kReplayBurst || (burst_.size != 0 && burst_.direction != direction)) {
+    flush();
+  }
+  burst_.direction = direction;
+  burst_.storage[burst_.size].assign(frame.bytes.begin(), frame.bytes.end());
+  ++burst_.size;
+}
+
+void Replayer::flush() {
+  if (burst_.size == 0) return;
+  std::size_t n = burst_.size;
+  for (std::size_t i = 0; i < n; ++i) {
+    burst_.frames[i] = fw::Frame(burst_.storage[i].data(), burst_.storage[i].size());
+    burst_.verdicts[i] = fw::Verdict{};
+  }
+  engine_->process(*worker_, kVnicId, burst_.direction, std::span(burst_.frames.data(), n),
+                   std::span(burst_.verdicts.data(), n));
+  for (std::size_t i = 0; i < n; ++i) {
+    ++packets_done_;
+    tally_.add(burst_.direction, burst_.frames[i].size(), burst_.verdicts[i]);
+    if (verdict_log_) verdict_log_->write(packets_done_, burst_.direction, burst_.verdicts[i]);
+  }
+  burst_.size = 0;
+}
+
+int Replayer::run() {
+  // Inputs first, so a bad config or capture fails before any work.
+  if (!options_.config_path.empty()) {
+    fw::StatusOr<fw::ChainConfig> config = fw::load_chain_config(options_.config_path);
+    if (!config.ok()) return fail(config_error(config.status()));
+    chain_config_ = std::move(*config);
+  }
+  {
+    auto source = PcapSource::open(options_.pcap_path);
+    if (!source.ok()) return fail(source.status().message());
+    source_ = std::move(*source);
+  }
+  if (!options_.verdicts_path.empty()) {
+    auto log = VerdictLog::open(options_.verdicts_path);
+    if (!log.ok()) return fail(log.status().message());
+    verdict_log_ = std::move(*log);
+  }
+
+  // The first frame is read before the vNIC exists: it may name the MAC.
+  CapturedFrame frame;
+  PcapSource::Next next = source_->next(frame);
+  if (options_.vnic_mac) {
+    vnic_mac_ = *options_.vnic_mac;
+    vnic_mac_origin_ = "--vnic-mac";
+  } else if (next == PcapSource::Next::kFrame && frame.bytes.size() >= 12) {
+    std::copy_n(frame.bytes.begin() + 6, 6, vnic_mac_.bytes.begin());
+    vnic_mac_origin_ = "source MAC of the first frame";
+    note(fmt::format("no --vnic-mac given; using {}, the source MAC of the first frame",
+                     vnic_mac_.to_string()));
+  } else {
+    vnic_mac_ = fw::MacAddress::from_u64(kFallbackVnicMac);
+    vnic_mac_origin_ = "default; the capture has no first frame with a source MAC";
+    note(fmt::format("no --vnic-mac given and no first frame with a source MAC; using {}",
+                     vnic_mac_.to_string()));
+  }
+
+  {
+    auto engine = fw::Engine::create({.max_workers = 1, .max_vnics = 1});
+    if (!engine.ok()) return fail("cannot create the engine: " + engine.status().to_string());
+    engine_ = std::move(*engine);
+  }
+  if (fw::Status s = engine_->attach_vnic({.id = kVnicId, .mac = vnic_mac_, .name = "fwctl"});
+      !s.ok()) {
+    return fail(fmt::format("cannot attach vNIC {}: {}", vnic_mac_.to_string(), s.to_string()));
+  }
+  if (fw::Status s = install_chain(); !s.ok()) {
+    return fail(config_error(s));
+  }
+  // The worker is created once the chain is configured: the replay changes
+  // no configuration while frames flow.
+  {
+    auto worker = engine_->create_worker();
+    if (!worker.ok()) return fail("cannot create a worker: " + worker.status().to_string());
+    worker_ = std::move(*worker);
+  }
+
+  ProgressReporter progress(!options_.quiet &&
+                            (options_.progress || isatty(STDERR_FILENO) == 1));
+  std::uint64_t frames_read = 0;
+  for (; next == PcapSource::Next::kFrame; next = source_->next(frame)) {
+    ++frames_read;
+    append(frame, direction_of(frame.bytes, vnic_mac_));
+    // The clock is read every 4096 frames: often enough for one report a
+    // second, rare enough to cost nothing.
+    if ((frames_read & 4095) == 0) progress.update(packets_done_);
+  }
+  flush();
+  progress.finish();
+
+  std::optional<std::string> capture_error;
+  if (next == PcapSource::Next::kError) {
+    capture_error = fmt::format("capture '{}': read error after {} frames: {}",
+                                options_.pcap_path, frames_read, source_->error());
+  }
+  return finish_and_report(std::move(capture_error));
+}
+
+int Replayer::finish_and_report(std::optional<std::string> capture_error) {
+  int exit_code = kExitOk;
+  if (verdict_log_) {
+    if (fw::Status s = verdict_log_->close(); !s.ok()) {
+      runtime_error(kCommand, s.message());
+      exit_code = kExitRuntimeError;
+    }
+  }
+  fw::StatusOr<fw::VnicStats> stats = engine_->vnic_stats(kVnicId);
+  fw::StatusOr<fw::ChainDescription> chain = engine_->describe_chain(kVnicId);
+  if (!stats.ok() || !chain.ok()) {
+    return fail("cannot read the engine's vNIC state: " +
+                (stats.ok() ? chain.status() : stats.status()).to_string());
+  }
+  std::size_t installed_slots = 0;
+  for (const std::string& kind : chain->slots) installed_slots += kind.empty() ? 0 : 1;
+  std::vector<std::string> differences = tally_.compare(*stats, installed_slots <= 1);
+  if (engine_->unknown_vnic_packets() != 0) {
+    differences.push_back(fmt::format("engine counted {} packets for an unknown vNIC",
+                                      engine_->unknown_vnic_packets()));
+  }
+  if (l2_acl_ && installed_slots == 1) {
+    // With the L2 ACL alone in the chain, each of its decisions is final:
+    // its rule counters must match the verdicts naming slot 0.
+    for (const fw::RuleHits& hits : l2_acl_->rule_hits()) {
+      std::uint64_t from_verdicts = 0;
+      auto it = tally_.deciders().find(Decider{fw::kSlotL2Acl, hits.rule_id});
+      if (it != tally_.deciders().end()) from_verdicts = it->second[0] + it->second[1];
+      if (from_verdicts != hits.packets) {
+        differences.push_back(fmt::format("l2-acl {}: verdicts say {}, filter counters say {}",
+                                          rule_label(fw::kSlotL2Acl, hits.rule_id),
+                                          from_verdicts, hits.packets));
+      }
+    }
+  }
+
+  if (!options_.quiet) {
+    std::FILE* out = verdict_log_ && verdict_log_->is_stdout() ? stderr : stdout;
+    print_summary(out, *stats, *chain);
+    if (differences.empty()) {
+      fmt::print(out, "\nengine counters agree with the verdicts\n");
+    }
+    std::fflush(out);
+  }
+  if (!differences.empty()) {
+    for (const std::string& d : differences) {
+      fmt::print(stderr, "fwctl replay: counter mismatch: {}\n", d);
+    }
+    runtime_error(kCommand, fmt::format("engine counters disagree with the verdicts ({} "
+                                        "differences); this is a libfw bug",
+                                        differences.size()));
+    exit_code = kExitRuntimeError;
+  }
+  if (capture_error) {
+    runtime_error(kCommand, *capture_error);
+    exit_code = kExitRuntimeError;
+  }
+  return exit_code;
+}
+
+std::string Replayer::rule_label(std::uint8_t slot, std::uint32_t rule_id) const {
+  if (slot == fw::kSlotL2Acl && l2_acl_) {
+    const fw::L2AclConfig& acl = l2_acl_->config();
+    if (rule_id == acl.default_rule_id) return fmt::format("default rule {}", rule_id);
+    for (const fw::L2AclRule& rule : acl.rules) {
+      if (rule.id == rule_id && !rule.name.empty()) {
+        return fmt::format("rule {} ({})", rule_id, rule.name);
+      }
+    }
+  }
+  if (rule_id == fw::kNoRule) return "no rule";
+  return fmt::format("rule {}", rule_id);
+}
+
+void Replayer::print_summary(std::FILE* out, const fw::VnicStats& stats,
+                             const fw::ChainDescription& chain) const {
+  const fw::DirectionStats& from_vm = stats[fw::Direction::kFromVm];
+  const fw::DirectionStats& to_vm = stats[fw::Direction::kToVm];
+  auto row = [out](std::string_view label, std::uint64_t a, std::uint64_t b) {
+    fmt::print(out, "{:<32}{}\n", label, direction_columns({a, b}));
+  };
+
+  fmt::print(out, "capture   {}: {} frames, {} bytes\n", options_.pcap_path,
+             from_vm.packets + to_vm.packets, from_vm.bytes + to_vm.bytes);
+  fmt::print(out, "vnic      {} mac {} ({})\n", kVnicId, vnic_mac_.to_string(), vnic_mac_origin_);
+  std::string slots;
+  for (std::size_t s = 0; s < fw::kNumSlots; ++s) {
+    if (chain.slots[s].empty()) continue;
+    slots += fmt::format("{}slot {} {}", slots.empty() ? "" : ", ", s, chain.slots[s]);
+  }
+  if (slots.empty()) slots = "no filters (every parsed frame passes)";
+  fmt::print(out, "chain     generation {}: {}{}\n", chain.generation, slots,
+             options_.config_path.empty() ? "" : fmt::format(" from '{}'", options_.config_path));
+
+  fmt::print(out, "\n{:<32}{:>12}{:>12}{:>12}\n", "", "total", "from-vm", "to-vm");
+  row("packets", from_vm.packets, to_vm.packets);
+  row("bytes", from_vm.bytes, to_vm.bytes);
+  for (std::size_t a = 0; a < fw::kActionCount; ++a) {
+    row(fw::action_name(static_cast<fw::Action>(a)), from_vm.verdicts[a], to_vm.verdicts[a]);
+  }
+
+  fmt::print(out, "drops by reason\n");
+  bool any = false;
+  for (std::size_t r = 0; r < fw::kDropReasonCount; ++r) {
+    if (from_vm.drops[r] + to_vm.drops[r] == 0) continue;
+    row(fmt::format("  {}", fw::drop_reason_name(static_cast<fw::DropReason>(r))),
+        from_vm.drops[r], to_vm.drops[r]);
+    any = true;
+  }
+  if (!any) fmt::print(out, "  (none)\n");
+
+  fmt::print(out, "parse errors\n");
+  any = false;
+  for (std::size_t e = 0; e < fw::kParseErrorCount; ++e) {
+    if (from_vm.parse_errors[e] + to_vm.parse_errors[e] == 0) continue;
+    row(fmt::format("  {}", fw::parse_error_name(static_cast<fw::ParseError>(e))),
+        from_vm.parse_errors[e], to_vm.parse_errors[e]);
+    any = true;
+  }
+  if (!any) fmt::print(out, "  (none)\n");
+
+  fmt::print(out, "decisions by slot/rule\n");
+  for (const auto& [decider, counts] : tally_.deciders()) {
+    std::string label =
+        decider.slot == fw::kNoSlot
+            ? std::string("no slot decided")
+            : fmt::format("slot {} {}", decider.slot, rule_label(decider.slot, decider.rule_id));
+    row("  " + label, counts[0], counts[1]);
+  }
+  if (tally_.deciders().empty()) fmt::print(out, "  (none)\n");
+
+  if (l2_acl_) {
+    fmt::print(out, "l2-acl rule hits (slot {} filter counters)\n", fw::kSlotL2Acl);
+    for (const fw::RuleHits& hits : l2_acl_->rule_hits()) {
+      fmt::print(out, "{:<32}{:>12}\n", "  " + rule_label(fw::kSlotL2Acl, hits.rule_id),
+                 hits.packets);
+    }
+  }
+}
+
+}  // namespace
+
+int run_replay(std::span<const std::string_view> args) {
+  ReplayOptions options;
+  std::vector<OptionSpec> specs = replay_option_specs(options);
+  ParsedCommandLine parsed;
+  if (std::optional<std::string> error = parse_options(args, specs, parsed)) {
+    return usage_error(kCommand, *error);
+  }
+  if (parsed.help_requested) {
+    print_replay_help(stdout, specs);
+    return kExitOk;
+  }
+  if (options.pcap_path.empty()) return usage_error(kCommand, "missing required option --pcap FILE");
+  return Replayer(options).run();
+}
+
+}  // namespace fwctl

@@ -1,0 +1,80 @@
+#include "examples/fwctl/verdict_log.h"
+
+#include <cerrno>
+#include <cstring>
+#include <iterator>
+
+namespace fwctl {
+
+namespace {
+// Lines are collected and written in blocks of about this size.
+constexpr std::size_t kFlushBytes = 64 * 1024;
+}  // namespace
+
+fw::StatusOr<std::unique_ptr<VerdictLog>> VerdictLog::open(const std::string& path) {
+  if (path == "-") return std::unique_ptr<VerdictLog>(new VerdictLog(stdout, path));
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  if (file == nullptr) {
+    return fw::io_error(
+        fmt::format("cannot write verdicts to '{}': {}", path, std::strerror(errno)));
+  }
+  return std::unique_ptr<VerdictLog>(new VerdictLog(file, path));
+}
+
+VerdictLog::~VerdictLog() { close().ignore_error(); }
+
+void VerdictLog::write(std::uint64_t packet_number, fw::Direction direction,
+                       const fw::Verdict& verdict) {
+  auto out = std::back_inserter(buffer_);
+  fmt::format_to(out, "{} {} {} slot=", packet_number, fw::direction_name(direction),
+                 fw::action_name(verdict.action));
+  if (verdict.slot == fw::kNoSlot) {
+    fmt::format_to(out, "-");
+  } else {
+    fmt::format_to(out, "{}", verdict.slot);
+  }
+  if (verdict.rule_id == fw::kNoRule) {
+    fmt::format_to(out, " rule=-");
+  } else {
+    fmt::format_to(out, " rule={}", verdict.rule_id);
+  }
+  if (verdict.reason == fw::DropReason::kNone) {
+    fmt::format_to(out, " reason=-");
+  } else {
+    fmt::format_to(out, " reason={}", fw::drop_reason_name(verdict.reason));
+  }
+  if (verdict.parse_error == fw::ParseError::kOk) {
+    fmt::format_to(out, " parse=-");
+  } else {
+    fmt::format_to(out, " parse={}", fw::parse_error_name(verdict.parse_error));
+  }
+  fmt::format_to(out, " gen={}\n", verdict.generation);
+  if (buffer_.size() >= kFlushBytes) flush_buffer();
+}
+
+void VerdictLog::flush_buffer() {
+  if (!failed_ && buffer_.size() != 0 &&
+      std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
+    failed_ = true;
+  }
+  buffer_.clear();
+}
+
+fw::Status VerdictLog::close() {
+  if (file_ == nullptr) return fw::Status::Ok();
+  flush_buffer();
+  bool failed = failed_ || std::fflush(file_) != 0 || std::ferror(file_) != 0;
+  int saved_errno = errno;
+  if (file_ != stdout && std::fclose(file_) != 0) {
+    failed = true;
+    saved_errno = errno;
+  }
+  file_ = nullptr;
+  if (failed) {
+    return fw::io_error(
+        fmt::format("writing verdicts to '{}' failed: {}", path_, std::strerror(saved_errno)));
+  }
+  return fw::Status::Ok();
+}
+
+}  // namespace fwctl

@@ -1,0 +1,48 @@
+// examples/fwctl/verdict_log.h — the per-packet verdict file of
+// `fwctl replay --verdicts OUT`.
+//
+// One line per packet, in capture order (format in docs/fwctl.md):
+//   <n> <from-vm|to-vm> <action> slot=<slot|-> rule=<id|-> reason=<name|-> parse=<name|-> gen=<g>
+// n is 1-based; "-" marks an absent field (no deciding slot, no rule, no
+// drop reason, no parse error).
+//
+// Thread-safety: one VerdictLog per thread.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "fw/status.h"
+#include "fw/verdict.h"
+
+namespace fwctl {
+
+class VerdictLog {
+ public:
+  // `path` "-" writes to stdout.
+  static fw::StatusOr<std::unique_ptr<VerdictLog>> open(const std::string& path);
+  ~VerdictLog();
+  VerdictLog(const VerdictLog&) = delete;
+  VerdictLog& operator=(const VerdictLog&) = delete;
+
+  void write(std::uint64_t packet_number, fw::Direction direction, const fw::Verdict& verdict);
+  // Flushes and reports a write error (disk full, closed pipe) once.
+  fw::Status close();
+
+  bool is_stdout() const noexcept { return path_ == "-"; }
+
+ private:
+  VerdictLog(std::FILE* file, std::string path) : file_(file), path_(std::move(path)) {}
+  void flush_buffer();
+
+  std::FILE* file_;
+  std::string path_;
+  fmt::memory_buffer buffer_;
+  bool failed_ = false;
+};
+
+}  // namespace fwctl

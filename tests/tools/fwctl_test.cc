@@ -1,0 +1,772 @@
+// End-to-end tests of `fwctl replay`: the built binary runs as a subprocess;
+// its summary and --verdicts lines are checked against an independent
+// reading of the capture (a pcap reader written here, not libpcap) and
+// against each other.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kFwctl = FWCTL_PATH;
+const fs::path kDataDir = FWCTL_DATA_DIR;
+const std::string kAclConfig = (kDataDir / "l2-acl.conf").string();
+const std::string kMixedCapture = (kDataDir / "mixed-ethertypes.pcap").string();
+constexpr std::uint32_t kDefaultRuleId = 0xffffffff;
+
+// ---- running fwctl ---------------------------------------------------------
+
+struct RunResult {
+  int exit_code = -1;      // valid when exited normally
+  int signal = 0;          // non-zero when killed by a signal (a crash)
+  std::string out;
+  std::string err;
+};
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+class FwctlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern =
+        (fs::path(::testing::TempDir()) / "fwctl_test.XXXXXX").string();
+    std::vector<char> buffer(pattern.begin(), pattern.end());
+    buffer.push_back('\0');
+    ASSERT_NE(mkdtemp(buffer.data()), nullptr) << std::strerror(errno);
+    dir_ = buffer.data();
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  fs::path temp(const std::string& name) const { return dir_ / name; }
+
+  std::string write_temp(const std::string& name, const std::string& contents) const {
+    std::ofstream out(temp(name), std::ios::binary);
+    out << contents;
+    return temp(name).string();
+  }
+
+  // Runs fwctl with `args`, stdin from /dev/null, stdout and stderr captured.
+  RunResult run(const std::vector<std::string>& args) const {
+    RunResult result;
+    std::string out_path = temp("stdout").string();
+    std::string err_path = temp("stderr").string();
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<std::string> argv_storage = {kFwctl};
+    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& a : argv_storage) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, kFwctl.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+      ADD_FAILURE() << "cannot run " << kFwctl << ": " << std::strerror(rc);
+      return result;
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+    result.out = read_file(out_path);
+    result.err = read_file(err_path);
+    return result;
+  }
+
+  // Runs a command that must fail: checks the exit code, that it did not
+  // crash, and that stderr holds exactly one line while stdout stays empty.
+  RunResult run_failing(const std::vector<std::string>& args, int expected_exit) const {
+    RunResult r = run(args);
+    EXPECT_EQ(r.signal, 0) << "fwctl crashed; stderr: " << r.err;
+    EXPECT_EQ(r.exit_code, expected_exit) << "stderr: " << r.err;
+    EXPECT_EQ(split_lines(r.err).size(), 1u) << "want a one-line message, got: " << r.err;
+    EXPECT_EQ(r.out, "");
+    return r;
+  }
+
+  fs::path dir_;
+};
+
+// ---- an independent pcap reader --------------------------------------------
+
+struct CaptureFrame {
+  std::vector<std::uint8_t> bytes;
+
+  std::optional<std::array<std::uint8_t, 6>> src_mac() const {
+    if (bytes.size() < 12) return std::nullopt;
+    std::array<std::uint8_t, 6> mac;
+    std::copy(bytes.begin() + 6, bytes.begin() + 12, mac.begin());
+    return mac;
+  }
+  // The EtherType after at most two 802.1Q/802.1ad tags; nullopt when the
+  // frame is too short to carry one.
+  std::optional<std::uint16_t> ethertype() const {
+    std::size_t offset = 12;
+    for (int tags = 0;; ++tags) {
+      if (bytes.size() < offset + 2) return std::nullopt;
+      auto type = static_cast<std::uint16_t>(bytes[offset] << 8 | bytes[offset + 1]);
+      if ((type != 0x8100 && type != 0x88a8) || tags == 2) return type;
+      offset += 4;
+    }
+  }
+};
+
+// Classic pcap, either byte order, micro- or nanosecond timestamps.
+std::vector<CaptureFrame> read_pcap(const std::string& path) {
+  std::string data = read_file(path);
+  auto u32 = [&](std::size_t at, bool swap) {
+    std::uint32_t v;
+    std::memcpy(&v, data.data() + at, 4);
+    return swap ? __builtin_bswap32(v) : v;
+  };
+  std::vector<CaptureFrame> frames;
+  if (data.size() < 24) {
+    ADD_FAILURE() << path << ": not a pcap file";
+    return frames;
+  }
+  std::uint32_t magic = u32(0, false);
+  bool swap = magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1;
+  if (!swap && magic != 0xa1b2c3d4 && magic != 0xa1b23c4d) {
+    ADD_FAILURE() << path << ": not a classic pcap file";
+    return frames;
+  }
+  for (std::size_t at = 24; at + 16 <= data.size();) {
+    std::uint32_t caplen = u32(at + 8, swap);
+    at += 16;
+    if (at + caplen > data.size()) {
+      ADD_FAILURE() << path << ": truncated record";
+      break;
+    }
+    frames.push_back({std::vector<std::uint8_t>(data.begin() + static_cast<long>(at),
+                                                data.begin() + static_cast<long>(at + caplen))});
+    at += caplen;
+  }
+  return frames;
+}
+
+// Writes a classic little-endian pcap with microsecond timestamps.
+std::string make_pcap(const std::vector<std::vector<std::uint8_t>>& frames,
+                      std::uint32_t link_type = 1) {
+  std::string out;
+  auto put32 = [&](std::uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); };
+  auto put16 = [&](std::uint16_t v) { out.append(reinterpret_cast<const char*>(&v), 2); };
+  put32(0xa1b2c3d4);
+  put16(2);
+  put16(4);
+  put32(0);
+  put32(0);
+  put32(65535);
+  put32(link_type);
+  std::uint32_t second = 1700000000;
+  for (const auto& frame : frames) {
+    put32(second++);
+    put32(0);
+    put32(static_cast<std::uint32_t>(frame.size()));
+    put32(static_cast<std::uint32_t>(frame.size()));
+    out.append(frame.begin(), frame.end());
+  }
+  return out;
+}
+
+// A minimal Ethernet frame between 02:00:00:00:00:<src_last> and
+// 02:00:00:00:00:<dst_last>, padded to 60 bytes. For IPv4 the payload is a
+// valid 20-byte header of protocol 253 (RFC 3692 experimental) without
+// payload; other EtherTypes carry zeros.
+std::vector<std::uint8_t> ethernet_frame(std::uint8_t dst_last, std::uint8_t src_last,
+                                         std::uint16_t ethertype) {
+  std::vector<std::uint8_t> f = {0x02, 0, 0, 0, 0, dst_last, 0x02, 0, 0, 0, 0, src_last,
+                                 static_cast<std::uint8_t>(ethertype >> 8),
+                                 static_cast<std::uint8_t>(ethertype)};
+  if (ethertype == 0x0800) {
+    std::uint8_t ip[20] = {0x45, 0, 0, 20, 0, 1, 0x40, 0, 64, 253, 0, 0,
+                           10, 0, 0, src_last, 10, 0, 0, dst_last};
+    std::uint32_t sum = 0;
+    for (int i = 0; i < 20; i += 2) sum += static_cast<std::uint32_t>(ip[i] << 8 | ip[i + 1]);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    ip[10] = static_cast<std::uint8_t>(~sum >> 8);
+    ip[11] = static_cast<std::uint8_t>(~sum);
+    f.insert(f.end(), ip, ip + 20);
+  }
+  f.resize(60, 0);
+  return f;
+}
+
+std::string mac_string(const std::array<std::uint8_t, 6>& mac) {
+  char text[18];
+  std::snprintf(text, sizeof(text), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
+                mac[3], mac[4], mac[5]);
+  return text;
+}
+
+// ---- reading fwctl's output ------------------------------------------------
+
+// The summary's table rows, keyed "section/label" ("/packets", "drops by
+// reason/default-rule", "decisions by slot/rule/slot 0 rule 10 (ipv4)");
+// values are {total, from-vm, to-vm} (rule hits: {total}).
+struct Summary {
+  std::map<std::string, std::vector<std::uint64_t>> rows;
+  std::uint64_t generation = 0;
+  bool counters_agree = false;
+
+  std::uint64_t get(const std::string& key, std::size_t column = 0) const {
+    auto it = rows.find(key);
+    if (it == rows.end() || column >= it->second.size()) return 0;
+    return it->second[column];
+  }
+  bool has(const std::string& key) const { return rows.count(key) != 0; }
+};
+
+Summary parse_summary(const std::string& text) {
+  Summary summary;
+  // Labels may end in a number ("default rule 4294967295"); the count
+  // columns are right-aligned 12 wide, so at least two spaces precede them.
+  static const std::regex row(R"(^(\s*)(\S.*?)((?:\s{2,}\d+)+)$)");
+  static const std::regex chain(R"(^chain +generation (\d+):)");
+  std::string section;
+  for (const std::string& line : split_lines(text)) {
+    std::smatch m;
+    if (std::regex_search(line, m, chain)) {
+      summary.generation = std::stoull(m[1]);
+    } else if (line == "engine counters agree with the verdicts") {
+      summary.counters_agree = true;
+    } else if (line.starts_with("capture ") || line.starts_with("vnic ") || line.empty()) {
+      continue;
+    } else if (std::regex_match(line, m, row)) {
+      std::vector<std::uint64_t> values;
+      std::istringstream numbers(m[3]);
+      for (std::uint64_t v; numbers >> v;) values.push_back(v);
+      std::string key = (m[1].length() == 0 ? std::string() : section) + "/" + m[2].str();
+      summary.rows[key] = values;
+    } else if (!line.starts_with(" ")) {
+      // A section header: "drops by reason", "l2-acl rule hits (slot 0 ...)".
+      section = line.substr(0, line.find(" ("));
+    }
+  }
+  return summary;
+}
+
+struct VerdictLine {
+  std::uint64_t number = 0;
+  std::string direction;
+  std::string action;
+  std::string slot;
+  std::string rule;
+  std::string reason;
+  std::string parse;
+  std::uint64_t generation = 0;
+};
+
+// Parses --verdicts output; every line must have the documented format.
+std::vector<VerdictLine> parse_verdicts(const std::string& text) {
+  static const std::regex format(
+      R"(^(\d+) (from-vm|to-vm) (pass|drop|reject|redirect|punt) slot=(\d+|-) rule=(\d+|-) )"
+      R"(reason=([a-z-]+) parse=([a-z0-9-]+) gen=(\d+)$)");
+  std::vector<VerdictLine> verdicts;
+  for (const std::string& line : split_lines(text)) {
+    std::smatch m;
+    if (!std::regex_match(line, m, format)) {
+      ADD_FAILURE() << "verdict line not in the documented format: '" << line << "'";
+      continue;
+    }
+    verdicts.push_back({std::stoull(m[1]), m[2], m[3], m[4], m[5], m[6], m[7], std::stoull(m[8])});
+  }
+  return verdicts;
+}
+
+// ---- the tests ---------------------------------------------------------------
+
+// The captures shipped in examples/data, crafted and real.
+std::vector<std::string> example_captures() {
+  std::vector<std::string> paths;
+  for (const auto& entry : fs::directory_iterator(kDataDir)) {
+    if (entry.path().extension() == ".pcap") paths.push_back(entry.path().string());
+  }
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+TEST_F(FwctlTest, ExampleCapturesArePresent) {
+  std::vector<std::string> paths = example_captures();
+  EXPECT_GE(paths.size(), 6u);
+  EXPECT_TRUE(fs::exists(kMixedCapture));
+  EXPECT_TRUE(fs::exists(kAclConfig));
+}
+
+// Packets and bytes per direction equal an independent count of the
+// capture's frames; with no config every frame passes.
+TEST_F(FwctlTest, SummaryCountsFramesAndBytesPerDirection) {
+  for (const std::string& path : example_captures()) {
+    SCOPED_TRACE(path);
+    std::vector<CaptureFrame> frames = read_pcap(path);
+    ASSERT_FALSE(frames.empty());
+    auto vnic_mac = frames.front().src_mac();
+    ASSERT_TRUE(vnic_mac.has_value());
+    std::array<std::uint64_t, 2> packets{}, bytes{};
+    for (const CaptureFrame& f : frames) {
+      std::size_t d = f.src_mac() == vnic_mac ? 0 : 1;
+      ++packets[d];
+      bytes[d] += f.bytes.size();
+    }
+
+    RunResult r = run({"replay", "--pcap", path});
+    ASSERT_EQ(r.signal, 0);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // Without --vnic-mac the first frame's source MAC is used, and said so.
+    EXPECT_NE(r.err.find(mac_string(*vnic_mac)), std::string::npos) << r.err;
+    Summary s = parse_summary(r.out);
+    EXPECT_TRUE(s.counters_agree) << r.out;
+    EXPECT_EQ(s.get("/packets"), frames.size());
+    EXPECT_EQ(s.get("/packets", 1), packets[0]);
+    EXPECT_EQ(s.get("/packets", 2), packets[1]);
+    EXPECT_EQ(s.get("/bytes", 1), bytes[0]);
+    EXPECT_EQ(s.get("/bytes", 2), bytes[1]);
+    // An empty chain decides nothing: only frames that fail to parse drop.
+    EXPECT_EQ(s.get("/pass") + s.get("/drop"), frames.size());
+    EXPECT_EQ(s.get("/drop"), s.get("drops by reason/malformed"));
+    EXPECT_EQ(s.get("/reject") + s.get("/redirect") + s.get("/punt"), 0u);
+  }
+}
+
+// Every example capture through the sample L2 ACL: the frames dropped by a
+// rule are exactly those whose EtherType (after VLAN tags) is not IPv4, IPv6
+// or ARP; the others pass on the rule for their EtherType.
+TEST_F(FwctlTest, L2AclDropsExactlyTheNonIpFrames) {
+  const std::map<std::uint16_t, std::string> allowed = {
+      {0x0800, "10"}, {0x86dd, "11"}, {0x0806, "12"}};
+  std::size_t non_ip_seen = 0;
+  for (const std::string& path : example_captures()) {
+    SCOPED_TRACE(path);
+    std::vector<CaptureFrame> frames = read_pcap(path);
+    std::string out = temp("verdicts").string();
+    RunResult r = run({"replay", "--pcap", path, "--config", kAclConfig, "--verdicts", out});
+    ASSERT_EQ(r.signal, 0);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::vector<VerdictLine> verdicts = parse_verdicts(read_file(out));
+    ASSERT_EQ(verdicts.size(), frames.size());
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      SCOPED_TRACE("frame " + std::to_string(i + 1));
+      const VerdictLine& v = verdicts[i];
+      std::optional<std::uint16_t> type = frames[i].ethertype();
+      if (v.reason == "malformed") {
+        EXPECT_EQ(v.action, "drop");
+        EXPECT_EQ(v.slot, "-");
+        EXPECT_NE(v.parse, "-");
+        continue;
+      }
+      ASSERT_TRUE(type.has_value()) << "a frame without an EtherType was not malformed";
+      EXPECT_EQ(v.slot, "0");
+      EXPECT_EQ(v.parse, "-");
+      if (auto it = allowed.find(*type); it != allowed.end()) {
+        EXPECT_EQ(v.action, "pass");
+        EXPECT_EQ(v.rule, it->second);
+        EXPECT_EQ(v.reason, "-");
+      } else {
+        ++non_ip_seen;
+        EXPECT_EQ(v.action, "drop");
+        EXPECT_EQ(v.rule, std::to_string(kDefaultRuleId));
+        EXPECT_EQ(v.reason, "default-rule");
+      }
+    }
+  }
+  EXPECT_GE(non_ip_seen, 4u) << "mixed-ethertypes.pcap holds four non-IP frames";
+}
+
+// The crafted capture, frame by frame (see examples/data/make_mixed_ethertypes.py).
+TEST_F(FwctlTest, MixedEthertypesExpectedVerdicts) {
+  std::string out = temp("verdicts").string();
+  RunResult r = run({"replay", "--pcap", kMixedCapture, "--config", kAclConfig, "--vnic-mac",
+                     "02:00:00:00:00:01", "--verdicts", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");  // --vnic-mac given: no note
+  std::vector<VerdictLine> v = parse_verdicts(read_file(out));
+  ASSERT_EQ(v.size(), 12u);
+  const std::string d = std::to_string(kDefaultRuleId);
+  const std::vector<std::array<std::string, 5>> expected = {
+      {"from-vm", "pass", "0", "12", "-"},           {"to-vm", "pass", "0", "12", "-"},
+      {"from-vm", "pass", "0", "10", "-"},           {"to-vm", "pass", "0", "10", "-"},
+      {"from-vm", "pass", "0", "11", "-"},           {"to-vm", "drop", "0", d, "default-rule"},
+      {"from-vm", "pass", "0", "10", "-"},           {"to-vm", "drop", "0", d, "default-rule"},
+      {"from-vm", "drop", "0", d, "default-rule"},   {"to-vm", "drop", "-", "-", "malformed"},
+      {"to-vm", "pass", "0", "10", "-"},             {"from-vm", "drop", "0", d, "default-rule"},
+  };
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    SCOPED_TRACE("frame " + std::to_string(i + 1));
+    EXPECT_EQ(v[i].direction, expected[i][0]);
+    EXPECT_EQ(v[i].action, expected[i][1]);
+    EXPECT_EQ(v[i].slot, expected[i][2]);
+    EXPECT_EQ(v[i].rule, expected[i][3]);
+    EXPECT_EQ(v[i].reason, expected[i][4]);
+  }
+  EXPECT_EQ(v[9].parse, "truncated-ethernet");
+
+  Summary s = parse_summary(r.out);
+  EXPECT_TRUE(s.counters_agree) << r.out;
+  EXPECT_EQ(s.rows["/packets"], (std::vector<std::uint64_t>{12, 6, 6}));
+  EXPECT_EQ(s.rows["/pass"], (std::vector<std::uint64_t>{7, 4, 3}));
+  EXPECT_EQ(s.rows["/drop"], (std::vector<std::uint64_t>{5, 2, 3}));
+  EXPECT_EQ(s.rows["drops by reason/default-rule"], (std::vector<std::uint64_t>{4, 2, 2}));
+  EXPECT_EQ(s.rows["drops by reason/malformed"], (std::vector<std::uint64_t>{1, 0, 1}));
+  EXPECT_EQ(s.rows["parse errors/truncated-ethernet"], (std::vector<std::uint64_t>{1, 0, 1}));
+  EXPECT_EQ(s.rows["decisions by slot/rule/slot 0 rule 10 (ipv4)"],
+            (std::vector<std::uint64_t>{4, 2, 2}));
+  EXPECT_EQ(s.rows["l2-acl rule hits/rule 10 (ipv4)"], (std::vector<std::uint64_t>{4}));
+  EXPECT_EQ(s.rows["l2-acl rule hits/rule 11 (ipv6)"], (std::vector<std::uint64_t>{1}));
+  EXPECT_EQ(s.rows["l2-acl rule hits/rule 12 (arp)"], (std::vector<std::uint64_t>{2}));
+  EXPECT_EQ(s.rows["l2-acl rule hits/default rule " + d], (std::vector<std::uint64_t>{4}));
+}
+
+// One line per packet, numbered 1..n in capture order, in the documented
+// format, all carrying the generation the summary reports.
+TEST_F(FwctlTest, VerdictsFileHasOneLinePerPacket) {
+  for (const std::string& path : example_captures()) {
+    SCOPED_TRACE(path);
+    std::size_t frames = read_pcap(path).size();
+    std::string out = temp("verdicts").string();
+    RunResult r = run({"replay", "--pcap", path, "--config", kAclConfig, "--verdicts", out});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::string text = read_file(out);
+    ASSERT_FALSE(text.empty());
+    EXPECT_EQ(text.back(), '\n');
+    std::vector<VerdictLine> verdicts = parse_verdicts(text);
+    ASSERT_EQ(split_lines(text).size(), frames);
+    ASSERT_EQ(verdicts.size(), frames);
+    Summary s = parse_summary(r.out);
+    EXPECT_GT(s.generation, 0u);
+    for (std::size_t i = 0; i < verdicts.size(); ++i) {
+      EXPECT_EQ(verdicts[i].number, i + 1);
+      EXPECT_EQ(verdicts[i].generation, s.generation);
+    }
+  }
+}
+
+// Counts derived from the --verdicts lines equal the summary, whose table
+// comes from the engine's own per-vNIC counters (Engine::vnic_stats), and
+// the L2 ACL's rule counters.
+TEST_F(FwctlTest, VerdictCountsEqualEngineCounters) {
+  for (const std::string& path : example_captures()) {
+    SCOPED_TRACE(path);
+    std::string out = temp("verdicts").string();
+    RunResult r = run({"replay", "--pcap", path, "--config", kAclConfig, "--verdicts", out});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Summary s = parse_summary(r.out);
+    EXPECT_TRUE(s.counters_agree) << r.out;
+
+    std::map<std::string, std::array<std::uint64_t, 3>> counted;
+    auto count = [&](const std::string& key, const std::string& direction) {
+      auto& c = counted[key];
+      ++c[0];
+      ++c[direction == "from-vm" ? 1 : 2];
+    };
+    for (const VerdictLine& v : parse_verdicts(read_file(out))) {
+      count("/packets", v.direction);
+      count("/" + v.action, v.direction);
+      if (v.reason != "-") count("drops by reason/" + v.reason, v.direction);
+      if (v.parse != "-") count("parse errors/" + v.parse, v.direction);
+      std::string rule = v.rule == std::to_string(kDefaultRuleId) ? "default rule " + v.rule
+                         : v.rule == "10" ? "rule 10 (ipv4)"
+                         : v.rule == "11" ? "rule 11 (ipv6)"
+                         : v.rule == "12" ? "rule 12 (arp)"
+                                          : "rule " + v.rule;
+      count(v.slot == "-" ? "decisions by slot/rule/no slot decided"
+                          : "decisions by slot/rule/slot " + v.slot + " " + rule,
+            v.direction);
+      if (v.slot == "0") count("l2-acl rule hits/" + rule, v.direction);
+    }
+    for (const auto& [key, c] : counted) {
+      SCOPED_TRACE(key);
+      ASSERT_TRUE(s.has(key)) << r.out;
+      if (key.starts_with("l2-acl rule hits/")) {
+        EXPECT_EQ(s.get(key), c[0]);
+      } else {
+        EXPECT_EQ(s.rows[key], (std::vector<std::uint64_t>{c[0], c[1], c[2]}));
+      }
+    }
+    // And nothing in the summary that the verdicts do not account for.
+    for (const auto& [key, values] : s.rows) {
+      if (key == "/bytes" || values.empty() || values[0] == 0) continue;
+      EXPECT_TRUE(counted.count(key)) << "summary row '" << key << "' has no verdicts";
+    }
+  }
+}
+
+// from-vm exactly when the frame's source MAC is the vNIC's MAC.
+TEST_F(FwctlTest, DirectionsFollowTheVnicMac) {
+  const std::string path = (kDataDir / "tcp-split-handshake.pcap").string();
+  std::vector<CaptureFrame> frames = read_pcap(path);
+  for (const std::string mac : {"11:11:11:11:11:11", "22:22:22:22:22:22",
+                                "02:00:00:00:99:99", "22-22-22-22-22-22"}) {
+    SCOPED_TRACE(mac);
+    std::string out = temp("verdicts").string();
+    RunResult r = run({"replay", "--pcap", path, "--vnic-mac", mac, "--verdicts", out});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::vector<VerdictLine> verdicts = parse_verdicts(read_file(out));
+    ASSERT_EQ(verdicts.size(), frames.size());
+    std::string colon_mac = mac;
+    std::replace(colon_mac.begin(), colon_mac.end(), '-', ':');
+    std::size_t from_vm = 0;
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      bool mine = mac_string(*frames[i].src_mac()) == colon_mac;
+      from_vm += mine;
+      EXPECT_EQ(verdicts[i].direction, mine ? "from-vm" : "to-vm") << "frame " << i + 1;
+    }
+    Summary s = parse_summary(r.out);
+    EXPECT_EQ(s.get("/packets", 1), from_vm);
+    EXPECT_EQ(s.get("/packets", 2), frames.size() - from_vm);
+  }
+}
+
+// Long runs of one direction are split into bursts of 32, and direction
+// changes end a burst; verdicts stay in capture order.
+TEST_F(FwctlTest, BurstBoundariesKeepCaptureOrder) {
+  std::vector<std::vector<std::uint8_t>> frames;
+  std::vector<std::string> expected;  // "direction action"
+  auto add = [&](std::size_t n, std::uint8_t src, std::uint16_t type) {
+    for (std::size_t i = 0; i < n; ++i) {
+      frames.push_back(ethernet_frame(src == 1 ? 2 : 1, src, type));
+      bool ip = type == 0x0800;
+      expected.push_back(std::string(src == 1 ? "from-vm" : "to-vm") + (ip ? " pass" : " drop"));
+    }
+  };
+  add(70, 1, 0x0800);  // 32 + 32 + 6
+  add(1, 2, 0x0800);
+  add(33, 2, 0x88b5);
+  add(1, 1, 0x9000);
+  add(32, 1, 0x0800);
+  std::string pcap = write_temp("bursts.pcap", make_pcap(frames));
+  std::string out = temp("verdicts").string();
+  RunResult r = run({"replay", "--pcap", pcap, "--vnic-mac", "02:00:00:00:00:01", "--config",
+                     kAclConfig, "--verdicts", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<VerdictLine> v = parse_verdicts(read_file(out));
+  ASSERT_EQ(v.size(), frames.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    EXPECT_EQ(v[i].direction + " " + v[i].action, expected[i]) << "frame " << i + 1;
+  }
+  Summary s = parse_summary(r.out);
+  EXPECT_TRUE(s.counters_agree);
+  EXPECT_EQ(s.rows["/packets"], (std::vector<std::uint64_t>{137, 103, 34}));
+  EXPECT_EQ(s.rows["/drop"], (std::vector<std::uint64_t>{34, 1, 33}));
+}
+
+// --verdicts - keeps stdout machine-readable: the summary moves to stderr.
+TEST_F(FwctlTest, VerdictsToStdout) {
+  RunResult r = run({"replay", "--pcap", kMixedCapture, "--config", kAclConfig, "--verdicts", "-"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(parse_verdicts(r.out).size(), 12u);
+  EXPECT_TRUE(parse_summary(r.err).counters_agree) << r.err;
+}
+
+TEST_F(FwctlTest, QuietPrintsNothing) {
+  std::string out = temp("verdicts").string();
+  RunResult r = run({"replay", "--pcap", kMixedCapture, "--quiet", "--verdicts", out});
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(parse_verdicts(read_file(out)).size(), 12u);
+}
+
+// libpcap also reads pcapng; the frames are the same as in the classic file.
+TEST_F(FwctlTest, PcapngIsAccepted) {
+  auto block = [](std::uint32_t type, std::string body) {
+    body.resize((body.size() + 3) / 4 * 4, '\0');
+    std::uint32_t length = static_cast<std::uint32_t>(body.size() + 12);
+    std::string out(reinterpret_cast<const char*>(&type), 4);
+    out.append(reinterpret_cast<const char*>(&length), 4);
+    out += body;
+    out.append(reinterpret_cast<const char*>(&length), 4);
+    return out;
+  };
+  auto le = [](auto value) {
+    return std::string(reinterpret_cast<const char*>(&value), sizeof(value));
+  };
+  std::string file = block(0x0a0d0d0a, le(std::uint32_t{0x1a2b3c4d}) + le(std::uint16_t{1}) +
+                                           le(std::uint16_t{0}) + le(std::int64_t{-1}));
+  file += block(1, le(std::uint16_t{1}) + le(std::uint16_t{0}) + le(std::uint32_t{65535}));
+  std::vector<CaptureFrame> frames = read_pcap(kMixedCapture);
+  for (const CaptureFrame& f : frames) {
+    auto size = static_cast<std::uint32_t>(f.bytes.size());
+    file += block(6, le(std::uint32_t{0}) + le(std::uint32_t{0}) + le(std::uint32_t{0}) +
+                         le(size) + le(size) + std::string(f.bytes.begin(), f.bytes.end()));
+  }
+  std::string pcapng = write_temp("mixed.pcapng", file);
+  std::string classic_out = temp("classic").string(), pcapng_out = temp("pcapng").string();
+  RunResult a = run({"replay", "--pcap", kMixedCapture, "--config", kAclConfig, "--verdicts",
+                     classic_out});
+  RunResult b =
+      run({"replay", "--pcap", pcapng, "--config", kAclConfig, "--verdicts", pcapng_out});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(parse_verdicts(read_file(pcapng_out)).size(), frames.size());
+  EXPECT_EQ(read_file(pcapng_out), read_file(classic_out));
+}
+
+TEST_F(FwctlTest, EmptyCaptureIsNotAnError) {
+  std::string pcap = write_temp("empty.pcap", make_pcap({}));
+  RunResult r = run({"replay", "--pcap", pcap, "--config", kAclConfig});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Summary s = parse_summary(r.out);
+  EXPECT_EQ(s.rows["/packets"], (std::vector<std::uint64_t>{0, 0, 0}));
+  EXPECT_TRUE(s.counters_agree);
+}
+
+// ---- errors: one line on stderr, exit 1 (runtime/data) or 2 (usage) ---------
+
+TEST_F(FwctlTest, MissingCaptureFileIsARuntimeError) {
+  const std::string missing = temp("no-such.pcap").string();
+  RunResult r = run_failing({"replay", "--pcap", missing}, 1);
+  EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("No such file"), std::string::npos) << r.err;
+}
+
+TEST_F(FwctlTest, NotACaptureIsARuntimeError) {
+  RunResult r = run_failing({"replay", "--pcap", kAclConfig}, 1);
+  EXPECT_NE(r.err.find(kAclConfig), std::string::npos) << r.err;
+}
+
+TEST_F(FwctlTest, NonEthernetLinkTypeIsARuntimeError) {
+  std::string pcap = write_temp("raw.pcap", make_pcap({{0x45, 0, 0, 20}}, /*DLT_RAW*/ 12));
+  RunResult r = run_failing({"replay", "--pcap", pcap}, 1);
+  EXPECT_NE(r.err.find("link type"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Ethernet"), std::string::npos) << r.err;
+}
+
+TEST_F(FwctlTest, TruncatedCaptureReportsWhatWasReplayed) {
+  std::string full = make_pcap({ethernet_frame(1, 2, 0x0800), ethernet_frame(2, 1, 0x0800)});
+  std::string pcap = write_temp("truncated.pcap", full.substr(0, full.size() - 10));
+  RunResult r = run({"replay", "--pcap", pcap});
+  EXPECT_EQ(r.signal, 0);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("after 1 frames"), std::string::npos) << r.err;
+  EXPECT_EQ(parse_summary(r.out).get("/packets"), 1u);
+}
+
+TEST_F(FwctlTest, BadConfigNamesTheRuleAndField) {
+  std::string config = write_temp("bad.conf",
+                                  "l2_acl {\n"
+                                  "  rules { id: 10 ethertype: 0x0800 }\n"
+                                  "  rules { id: 12 vlan: 4095 }\n"
+                                  "}\n");
+  RunResult r = run_failing({"replay", "--pcap", kMixedCapture, "--config", config}, 1);
+  EXPECT_NE(r.err.find("rule 12"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("vlan"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("4095"), std::string::npos) << r.err;
+
+  config = write_temp("bad-mac.conf", "l2_acl { rules { id: 7 src_mac: \"02:00:zz\" } }\n");
+  r = run_failing({"replay", "--pcap", kMixedCapture, "--config", config}, 1);
+  EXPECT_NE(r.err.find("rule 7"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("src_mac"), std::string::npos) << r.err;
+}
+
+TEST_F(FwctlTest, ConfigSyntaxErrorNamesTheLine) {
+  std::string config = write_temp("syntax.conf",
+                                  "l2_acl {\n"
+                                  "  rules { id: 10 no_such_field: 1 }\n"
+                                  "}\n");
+  RunResult r = run_failing({"replay", "--pcap", kMixedCapture, "--config", config}, 1);
+  EXPECT_NE(r.err.find("line 2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no_such_field"), std::string::npos) << r.err;
+}
+
+TEST_F(FwctlTest, ConfigDirectoryIsARuntimeError) {
+  RunResult r = run_failing({"replay", "--pcap", kMixedCapture, "--config", dir_.string()}, 1);
+  EXPECT_NE(r.err.find("directory"), std::string::npos) << r.err;
+}
+
+TEST_F(FwctlTest, MissingConfigFileIsARuntimeError) {
+  const std::string missing = temp("no-such.conf").string();
+  RunResult r = run_failing({"replay", "--pcap", kMixedCapture, "--config", missing}, 1);
+  EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
+}
+
+TEST_F(FwctlTest, UnwritableVerdictsFileIsARuntimeError) {
+  const std::string out = temp("no-such-dir/verdicts").string();
+  RunResult r = run_failing({"replay", "--pcap", kMixedCapture, "--verdicts", out}, 1);
+  EXPECT_NE(r.err.find(out), std::string::npos) << r.err;
+}
+
+TEST_F(FwctlTest, UsageErrorsExitWithTwo) {
+  const std::vector<std::vector<std::string>> cases = {
+      {},                                                          // no command
+      {"frobnicate"},                                              // unknown command
+      {"replay"},                                                  // --pcap missing
+      {"replay", "--pcap"},                                        // value missing
+      {"replay", "--pcap", "--quiet"},                             // value missing
+      {"replay", "--pcap", kMixedCapture, "--bogus"},              // unknown option
+      {"replay", "--pcap", kMixedCapture, "-x"},                   // unknown short option
+      {"replay", "--pcap", kMixedCapture, "stray"},                // positional argument
+      {"replay", "--pcap", kMixedCapture, "--quiet=yes"},          // value on a flag
+      {"replay", "--pcap", kMixedCapture, "--config"},             // value missing
+      {"replay", "--pcap", kMixedCapture, "--vnic-mac", "zz:zz"},  // bad MAC
+      {"replay", "--pcap", kMixedCapture, "--vnic-mac", "02:00:00:00:00"},
+      {"replay", "--pcap", kMixedCapture, "--vnic-mac=02:00:00:00:00:01:02"},
+      {"version", "extra"},
+  };
+  for (const auto& args : cases) {
+    std::string joined;
+    for (const auto& a : args) joined += a + " ";
+    SCOPED_TRACE(joined);
+    run_failing(args, 2);
+  }
+}
+
+TEST_F(FwctlTest, InvalidVnicMacIsAUsageError) {
+  RunResult r =
+      run_failing({"replay", "--pcap", kMixedCapture, "--vnic-mac", "not-a-mac"}, 2);
+  EXPECT_NE(r.err.find("--vnic-mac"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("not-a-mac"), std::string::npos) << r.err;
+}
+
+TEST_F(FwctlTest, HelpAndVersion) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--help"}, {"help"}, {"replay", "--help"}, {"version"}}) {
+    RunResult r = run(args);
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_EQ(r.err, "");
+    EXPECT_FALSE(r.out.empty());
+  }
+  EXPECT_NE(run({"--help"}).out.find("replay"), std::string::npos);
+  EXPECT_NE(run({"replay", "--help"}).out.find("--vnic-mac"), std::string::npos);
+  EXPECT_TRUE(run({"version"}).out.starts_with("fwctl "));
+}
+
+}  // namespace
