@@ -21,6 +21,28 @@
 // ICMPv6 including neighbour discovery and the inner IP + L4 header of ICMP
 // errors; DHCPv4 (UDP 67/68); VXLAN (UDP 4789) and Geneve (UDP 6081).
 //
+// What is parsed where (the rules a caller can rely on):
+//   - A frame or VLAN tag with an EtherType the parser does not know (or an
+//     802.3 length) is accepted with l3 == kNone; an IP protocol it does not
+//     know is accepted with has_l4 == false and payload() = the IP payload.
+//   - Fragments: a non-first fragment has has_l4 == false and payload() = its
+//     fragment data. A first fragment must carry its whole L4 header (and, in
+//     IPv6, the whole extension-header chain) or it is kTinyFirstFragment; its
+//     L4 header is parsed, but no application layer (ND, DHCP, tunnel) is.
+//   - IPv6 walks HBH, routing, fragment, destination options and AH to the
+//     upper-layer protocol (as netfilter does); IPv4 stops at its protocol
+//     field, so IPv4 AH/ESP are protocols 51/50 with has_l4 == false.
+//   - src_port/dst_port: TCP/UDP ports. ICMP/ICMPv6: src_port is the
+//     identifier of a query message (echo request/reply; for ICMPv4 also
+//     timestamp, information and address-mask) and 0 otherwise; dst_port is
+//     (type << 8) | code for every ICMP message.
+//   - DHCP is recognised on IPv4 UDP when both ports are 67 or 68 (client,
+//     server and relay traffic); VXLAN/Geneve on UDP destination port
+//     4789/6081 of the outermost packet only: a tunnel inside a decapsulated
+//     frame is plain UDP (one level of decapsulation).
+//   - Offsets in the view are always from the start of `data`, also for the
+//     inner layers of a decapsulated frame.
+//
 // Thread-safety: parse_frame is reentrant; a PacketView is a plain value.
 #pragma once
 
@@ -47,27 +69,38 @@ enum class ParseError : std::uint8_t {
   kBadIpv4HeaderLength,     // IHL < 5 or beyond the packet
   kBadIpv4TotalLength,      // total length < header or > bytes present
   kBadIpv4Options,          // malformed option list
-  kBadIpv4Fragment,         // fragment offset + length beyond 65535
+  kBadIpv4Fragment,         // fragment offset + length beyond 65535, a non-last
+                            // fragment whose length is not a multiple of 8, or a
+                            // TCP fragment at offset 8 (RFC 1858 overlap attack)
   kTruncatedIpv6,
-  kBadIpv6PayloadLength,    // payload length > bytes present
+  kBadIpv6PayloadLength,    // payload length > bytes present (or 40 + payload
+                            // length > 65535, which l3_length cannot hold)
   kTruncatedIpv6ExtHeader,
   kTooManyIpv6ExtHeaders,   // more than kMaxIpv6ExtHeaders
   kBadIpv6ExtHeaderOrder,   // hop-by-hop not first, or a second fragment header
   kTinyFirstFragment,       // first fragment too short to carry its L4 header
   kTruncatedTcp,
   kBadTcpDataOffset,        // data offset < 5 or beyond the segment
-  kBadTcpOption,            // option length 0/1 or running past the header
+  kBadTcpOption,            // option length 0/1 or running past the header, or a
+                            // known option (MSS, WS, SACK-permitted, SACK, TS)
+                            // with the wrong length
   kTruncatedUdp,
-  kBadUdpLength,            // UDP length < 8 or > IP payload
+  kBadUdpLength,            // UDP length < 8 or > IP payload (a first fragment
+                            // is only checked for < 8)
   kTruncatedIcmp,
-  kBadIcmpInner,            // ICMP error whose quoted header is malformed
+  kBadIcmpInner,            // ICMP error whose quoted IP header is short or malformed
   kTruncatedNd,
   kBadNdOption,             // ND option of length 0 or past the message
   kTruncatedDhcp,
-  kBadDhcp,                 // bad magic cookie or option overrun
+  kBadDhcp,                 // bad magic cookie, op not 1/2, option overrun, or
+                            // option 50/51/53/54 with the wrong length
   kTruncatedTunnel,
-  kBadTunnel,               // VXLAN I-flag clear, Geneve version != 0, ...
-  kTruncatedAh,
+  kBadTunnel,               // VXLAN I-flag clear, Geneve version != 0 or option
+                            // overrun, or (decapsulating) a Geneve protocol type
+                            // other than Ethernet/IPv4/IPv6
+  kTruncatedAh,             // AH shorter than its 12-byte fixed part or past the packet
+  kBadIpv6Options,          // hop-by-hop/destination option TLV overrunning its header
+  kBadIpv6Fragment,         // fragment offset + length beyond 65535, or as kBadIpv4Fragment
   kCount
 };
 
@@ -85,6 +118,13 @@ inline constexpr std::uint16_t kEtherTypeArp = 0x0806;
 inline constexpr std::uint16_t kEtherTypeVlan = 0x8100;
 inline constexpr std::uint16_t kEtherTypeQinQ = 0x88a8;
 inline constexpr std::uint16_t kEtherTypeIpv6 = 0x86dd;
+// Geneve protocol type of an Ethernet payload ("transparent Ethernet bridging").
+inline constexpr std::uint16_t kEtherTypeTransparentEthernet = 0x6558;
+
+inline constexpr std::uint16_t kUdpPortDhcpServer = 67;
+inline constexpr std::uint16_t kUdpPortDhcpClient = 68;
+inline constexpr std::uint16_t kUdpPortVxlan = 4789;
+inline constexpr std::uint16_t kUdpPortGeneve = 6081;
 
 inline constexpr std::uint8_t kIpProtoIcmp = 1;
 inline constexpr std::uint8_t kIpProtoTcp = 6;
@@ -129,10 +169,13 @@ struct IcmpInner {
   IpFamily family = IpFamily::kNone;
   IpAddress src;
   IpAddress dst;
-  std::uint8_t protocol = 0;
+  std::uint8_t protocol = 0;   // IPv4 protocol / IPv6 upper-layer header; if the
+                               // quote ends inside the IPv6 extension headers,
+                               // the last next-header reached (has_ports false)
   std::uint16_t src_port = 0;  // TCP/UDP ports, or ICMP echo id in both
   std::uint16_t dst_port = 0;
-  bool has_ports = false;      // the quoted L4 header was long enough
+  bool has_ports = false;      // TCP/UDP: >= 4 quoted L4 bytes; ICMP echo: >= 8;
+                               // never for a quoted non-first fragment
 };
 
 struct IcmpInfo {
@@ -176,8 +219,17 @@ struct DhcpInfo {
 struct TunnelInfo {
   TunnelKind kind = TunnelKind::kNone;
   std::uint32_t vni = 0;
-  std::uint32_t inner_offset = 0;  // offset of the inner Ethernet frame
+  std::uint32_t inner_offset = 0;  // offset of the inner frame (see inner_protocol)
   std::uint32_t inner_length = 0;
+  // What starts at inner_offset: kEtherTypeTransparentEthernet (an Ethernet
+  // frame: always for VXLAN) or, for Geneve, the protocol type of its header
+  // (kEtherTypeIpv4/kEtherTypeIpv6: a bare IP packet, ...).
+  std::uint16_t inner_protocol = 0;
+  // The outer UDP source port (the tunnel's flow-entropy hash) and the outer
+  // IP addresses: the tunnel endpoints, kept when the view is decapsulated.
+  std::uint16_t outer_src_port = 0;
+  IpAddress outer_src_ip;
+  IpAddress outer_dst_ip;
 };
 
 // Everything the filters need to know about one frame. Offsets are from the
@@ -198,6 +250,7 @@ struct PacketView {
   L3Kind l3 = L3Kind::kNone;
   std::uint16_t l3_offset = 0;
   std::uint16_t l3_length = 0;      // header + payload, excluding Ethernet padding
+                                    // (ARP: the 28-byte Ethernet/IPv4 packet)
   IpAddress src_ip;
   IpAddress dst_ip;
   std::uint8_t protocol = 0;        // IPv4 protocol / IPv6 final next header
@@ -209,20 +262,27 @@ struct PacketView {
   // Fragments (IPv4 or IPv6 fragment header).
   bool is_fragment = false;         // MF set or offset != 0
   bool more_fragments = false;
+  bool dont_fragment = false;       // IPv4 DF (reported, never an error)
   std::uint16_t fragment_offset = 0;  // in bytes
-  std::uint32_t fragment_id = 0;
+  std::uint32_t fragment_id = 0;    // IPv4 identification / IPv6 fragment id
 
   // L4 (absent for non-first fragments: has_l4 == false).
   bool has_l4 = false;
   std::uint16_t l4_offset = 0;
+  // The L4 payload: after the TCP header (and options), the UDP header (UDP
+  // length is authoritative: bytes past it are excluded), the 8-byte
+  // ICMP/ICMPv6 header. Without a parsed L4 header (unknown protocol,
+  // non-first fragment): the IP payload after the last header parsed.
   std::uint16_t payload_offset = 0;
   std::uint16_t payload_length = 0;
-  std::uint16_t src_port = 0;       // TCP/UDP; for ICMP echo: the id
+  std::uint16_t src_port = 0;       // TCP/UDP; for ICMP query (echo...): the id, else 0
   std::uint16_t dst_port = 0;       // TCP/UDP; for ICMP: (type << 8) | code
   TcpInfo tcp;                      // valid if protocol == TCP and has_l4
   IcmpInfo icmp;                    // valid if protocol is ICMP/ICMPv6 and has_l4
 
   // Application / special layers; the bool says whether the struct is valid.
+  // ND is set only for unfragmented ICMPv6 133-137 (RFC 6980: fragmented ND
+  // is ignored); DHCP and tunnels only for unfragmented UDP.
   bool is_arp = false;
   ArpInfo arp;
   bool is_nd = false;
@@ -242,10 +302,16 @@ struct ParseOptions {
   // the inner frame's layers and `tunnel` keeps the outer encapsulation.
   // When false, the view describes the outer frame and `tunnel` locates the
   // (header-checked) inner frame.
+  // In both modes the tunnel header is validated and an inner Ethernet frame
+  // must hold at least its 14-byte header (else kTruncatedTunnel). When
+  // decapsulating, an error in the inner frame is the result, and the outer
+  // IP/UDP layers are not in the view (see TunnelInfo for what is kept).
   bool decapsulate = false;
 };
 
 // Parses `frame` into `out` (fully overwritten). Never reads out of bounds.
+// On an error, `out` holds what was parsed before it: enough for diagnostics,
+// not for a filter decision.
 ParseError parse_frame(std::span<const std::uint8_t> frame, PacketView& out,
                        const ParseOptions& options = {}) noexcept;
 

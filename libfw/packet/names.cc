@@ -36,6 +36,8 @@ std::string_view parse_error_name(ParseError e) noexcept {
     case ParseError::kTruncatedTunnel: return "truncated-tunnel";
     case ParseError::kBadTunnel: return "bad-tunnel";
     case ParseError::kTruncatedAh: return "truncated-ah";
+    case ParseError::kBadIpv6Options: return "bad-ipv6-options";
+    case ParseError::kBadIpv6Fragment: return "bad-ipv6-fragment";
     case ParseError::kCount: break;
   }
   return "unknown";

@@ -67,6 +67,10 @@ TEST(Concurrency, BurstsSeeOneWholeGenerationWhileFiltersChange) {
   // Let both workers get going before the changes start.
   while (processed.load() < 2 * 64 * 4) std::this_thread::yield();
   for (std::uint32_t stamp = 1; stamp <= kChanges; ++stamp) {
+    // Wait for both workers to make progress between changes, so that bursts
+    // really interleave with publication even on a loaded machine.
+    const std::uint64_t before = processed.load();
+    while (processed.load() < before + 2 * 64) std::this_thread::yield();
     // Install in slot 9 then slot 3: the intermediate generation has slot 3
     // carrying the previous stamp; the final verdict always comes from slot 9.
     auto f = std::make_shared<StampFilter>(stamp);

@@ -22,6 +22,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/packet_builder.h"
+
 extern char** environ;
 
 namespace {
@@ -212,23 +214,23 @@ std::string make_pcap(const std::vector<std::vector<std::uint8_t>>& frames,
 // 02:00:00:00:00:<dst_last>, padded to 60 bytes. For IPv4 the payload is a
 // valid 20-byte header of protocol 253 (RFC 3692 experimental) without
 // payload; other EtherTypes carry zeros.
+std::string fmt_mac(std::uint8_t last) {
+  char text[18];
+  std::snprintf(text, sizeof(text), "02:00:00:00:00:%02x", last);
+  return text;
+}
+
 std::vector<std::uint8_t> ethernet_frame(std::uint8_t dst_last, std::uint8_t src_last,
                                          std::uint16_t ethertype) {
-  std::vector<std::uint8_t> f = {0x02, 0, 0, 0, 0, dst_last, 0x02, 0, 0, 0, 0, src_last,
-                                 static_cast<std::uint8_t>(ethertype >> 8),
-                                 static_cast<std::uint8_t>(ethertype)};
+  const std::string dst = fmt_mac(dst_last), src = fmt_mac(src_last);
+  fw::test::PacketBuilder b;
   if (ethertype == 0x0800) {
-    std::uint8_t ip[20] = {0x45, 0, 0, 20, 0, 1, 0x40, 0, 64, 253, 0, 0,
-                           10, 0, 0, src_last, 10, 0, 0, dst_last};
-    std::uint32_t sum = 0;
-    for (int i = 0; i < 20; i += 2) sum += static_cast<std::uint32_t>(ip[i] << 8 | ip[i + 1]);
-    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-    ip[10] = static_cast<std::uint8_t>(~sum >> 8);
-    ip[11] = static_cast<std::uint8_t>(~sum);
-    f.insert(f.end(), ip, ip + 20);
+    b.eth(src, dst).ipv4("10.0.0." + std::to_string(src_last), "10.0.0." + std::to_string(dst_last),
+                         {.dont_fragment = true, .protocol = 253});
+  } else {
+    b.eth(src, dst, ethertype);
   }
-  f.resize(60, 0);
-  return f;
+  return b.pad_to(60).build();
 }
 
 std::string mac_string(const std::array<std::uint8_t, 6>& mac) {
