@@ -235,7 +235,9 @@ struct TunnelInfo {
 // Everything the filters need to know about one frame. Offsets are from the
 // start of the frame; a layer that is absent has offset 0 and its kind/flags
 // say so.
-struct PacketView {
+// Every field that says *what* the frame holds. parse_frame() resets all of
+// it on every call (about two cache lines).
+struct PacketHeaders {
   const std::uint8_t* data = nullptr;
   std::uint32_t length = 0;
 
@@ -277,19 +279,29 @@ struct PacketView {
   std::uint16_t payload_length = 0;
   std::uint16_t src_port = 0;       // TCP/UDP; for ICMP query (echo...): the id, else 0
   std::uint16_t dst_port = 0;       // TCP/UDP; for ICMP: (type << 8) | code
+
+  // Which of the layer structs of PacketView are valid. ND is set only for
+  // unfragmented ICMPv6 133-137 (RFC 6980: fragmented ND is ignored); DHCP
+  // and tunnels only for unfragmented UDP.
+  bool is_arp = false;
+  bool is_nd = false;
+  bool is_dhcp = false;
+};
+
+// The parsed frame: the headers above plus per-layer detail. The layer
+// structs are large (together ~7 cache lines) and most frames use one or
+// none of them, so parse_frame() writes a layer struct only when it parses
+// that layer: each is valid only under its condition below and otherwise
+// holds unspecified values (possibly from an earlier frame). Do not read
+// `tcp` without checking protocol == TCP && has_l4, and so on.
+struct PacketView : PacketHeaders {
   TcpInfo tcp;                      // valid if protocol == TCP and has_l4
   IcmpInfo icmp;                    // valid if protocol is ICMP/ICMPv6 and has_l4
-
-  // Application / special layers; the bool says whether the struct is valid.
-  // ND is set only for unfragmented ICMPv6 133-137 (RFC 6980: fragmented ND
-  // is ignored); DHCP and tunnels only for unfragmented UDP.
-  bool is_arp = false;
-  ArpInfo arp;
-  bool is_nd = false;
-  NdInfo nd;
-  bool is_dhcp = false;
-  DhcpInfo dhcp;
-  TunnelInfo tunnel;                // tunnel.kind != kNone for VXLAN/Geneve
+  ArpInfo arp;                      // valid if is_arp
+  NdInfo nd;                        // valid if is_nd
+  DhcpInfo dhcp;                    // valid if is_dhcp
+  TunnelInfo tunnel;                // tunnel.kind is always valid (kNone = no
+                                    // tunnel); the other fields if != kNone
 
   std::span<const std::uint8_t> frame() const noexcept { return {data, length}; }
   std::span<const std::uint8_t> payload() const noexcept {
@@ -309,7 +321,8 @@ struct ParseOptions {
   bool decapsulate = false;
 };
 
-// Parses `frame` into `out` (fully overwritten). Never reads out of bounds.
+// Parses `frame` into `out` (headers reset; layer structs as documented on
+// PacketView). Never reads out of bounds.
 // On an error, `out` holds what was parsed before it: enough for diagnostics,
 // not for a filter decision.
 ParseError parse_frame(std::span<const std::uint8_t> frame, PacketView& out,

@@ -1020,10 +1020,42 @@ TEST(ParseFrameTest, ViewIsResetBetweenFrames) {
   const Bytes arp = PacketBuilder().eth().arp().build();
   ASSERT_EQ(parse_frame(tcp, v), ParseError::kOk);
   ASSERT_EQ(parse_frame(arp, v), ParseError::kOk);
-  EXPECT_FALSE(v.has_l4);
-  EXPECT_FALSE(v.tcp.has_mss);
+  EXPECT_FALSE(v.has_l4);  // so `tcp` is not to be read (see PacketView)
+  EXPECT_EQ(v.protocol, 0);
+  EXPECT_TRUE(v.is_arp);
   EXPECT_EQ(v.src_port, 0);
   EXPECT_EQ(v.src_ip.family, IpFamily::kNone);
+}
+
+TEST(ParseFrameTest, LayerStructsAreResetWhenTheirLayerIsParsed) {
+  // Layer structs are written only by their layer, but then completely: a
+  // SYN with every option followed by a bare ACK leaves no option behind.
+  PacketView v;
+  const Bytes syn = v4().tcp(1, 2, kTcpSyn, {.options = TcpOptions().mss(1000).window_scale(7)
+                                                           .sack_permitted().timestamps(5, 6)}).build();
+  const Bytes ack = v4().tcp(1, 2, kTcpAck).build();
+  ASSERT_EQ(parse_frame(syn, v), ParseError::kOk);
+  ASSERT_TRUE(v.tcp.has_mss);
+  ASSERT_EQ(parse_frame(ack, v), ParseError::kOk);
+  EXPECT_FALSE(v.tcp.has_mss);
+  EXPECT_FALSE(v.tcp.has_window_scale);
+  EXPECT_FALSE(v.tcp.sack_permitted);
+  EXPECT_FALSE(v.tcp.has_timestamps);
+  EXPECT_EQ(v.tcp.flags, kTcpAck);
+
+  const Bytes unreachable = v4().icmp(3, 3).ipv4(kIpB, kIpA).udp(7, 8).build();
+  const Bytes echo = v4().icmp_echo(9, 1).build();
+  ASSERT_EQ(parse_frame(unreachable, v), ParseError::kOk);
+  ASSERT_TRUE(v.icmp.is_error);
+  ASSERT_EQ(parse_frame(echo, v), ParseError::kOk);
+  EXPECT_FALSE(v.icmp.is_error);
+  EXPECT_EQ(v.icmp.inner.family, IpFamily::kNone);
+
+  const Bytes vxlan = PacketBuilder().eth().ipv4(kIpA, kIpB).udp(7, kUdpPortVxlan).vxlan(3).eth().arp().build();
+  ASSERT_EQ(parse_frame(vxlan, v), ParseError::kOk);
+  ASSERT_EQ(v.tunnel.kind, TunnelKind::kVxlan);
+  ASSERT_EQ(parse_frame(echo, v), ParseError::kOk);
+  EXPECT_EQ(v.tunnel.kind, TunnelKind::kNone);
 }
 
 TEST(ParseFrameTest, DecapsulationKeepsNoOuterLayerState) {

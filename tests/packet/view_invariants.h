@@ -23,10 +23,14 @@ inline ::testing::AssertionResult view_within_frame(const PacketView& v,
   if (std::size_t{v.l4_offset} > n) return fail("l4_offset past the frame");
   if (std::size_t{v.payload_offset} + v.payload_length > n) return fail("payload past the frame");
   if (v.payload().data() + v.payload().size() > frame.data() + n) return fail("payload() past the frame");
-  if (std::size_t{v.tunnel.inner_offset} + v.tunnel.inner_length > n) return fail("tunnel inner frame past the frame");
+  // Layer structs are checked only where PacketView says they are valid.
+  if (v.tunnel.kind != TunnelKind::kNone &&
+      std::size_t{v.tunnel.inner_offset} + v.tunnel.inner_length > n)
+    return fail("tunnel inner frame past the frame");
   if (v.vlan_count > kMaxVlanTags) return fail("too many VLAN tags recorded");
   if (v.ipv6_ext_count > kMaxIpv6ExtHeaders) return fail("too many extension headers recorded");
-  if (v.tcp.sack_block_count > kMaxSackBlocks) return fail("too many SACK blocks recorded");
+  if (v.protocol == kIpProtoTcp && v.has_l4 && v.tcp.sack_block_count > kMaxSackBlocks)
+    return fail("too many SACK blocks recorded");
   return ::testing::AssertionSuccess();
 }
 
