@@ -304,6 +304,9 @@ class Parser {
   ParseError udp(std::size_t off, std::size_t end, Fragment frag) noexcept;
   ParseError icmp(std::size_t off, std::size_t end, Fragment frag) noexcept;
   ParseError icmpv6(std::size_t off, std::size_t end, Fragment frag) noexcept;
+  const std::uint8_t* icmp_common(std::size_t off, std::size_t end, Fragment frag,
+                                  ParseError& err) noexcept;
+  void icmp_query_id(const std::uint8_t* p) noexcept;
   ParseError nd(std::size_t off, std::size_t end) noexcept;
   ParseError dhcp() noexcept;
   ParseError vxlan() noexcept;
@@ -605,10 +608,15 @@ ParseError Parser::udp(std::size_t off, std::size_t end, Fragment frag) noexcept
   return ParseError::kOk;
 }
 
-ParseError Parser::icmp(std::size_t off, std::size_t end, Fragment frag) noexcept {
+// The 8-byte header ICMP and ICMPv6 share: type, code, checksum, then 4
+// bytes whose meaning depends on the type. Returns nullptr if too short.
+const std::uint8_t* Parser::icmp_common(std::size_t off, std::size_t end, Fragment frag,
+                                        ParseError& err) noexcept {
   const std::size_t avail = end - off;
-  if (avail < kIcmpHeaderLength)
-    return frag == Fragment::kFirst ? ParseError::kTinyFirstFragment : ParseError::kTruncatedIcmp;
+  if (avail < kIcmpHeaderLength) {
+    err = frag == Fragment::kFirst ? ParseError::kTinyFirstFragment : ParseError::kTruncatedIcmp;
+    return nullptr;
+  }
   const std::uint8_t* p = frame_ + off;
   IcmpInfo& info = v_.icmp;
   info = IcmpInfo{};
@@ -619,38 +627,39 @@ ParseError Parser::icmp(std::size_t off, std::size_t end, Fragment frag) noexcep
   v_.dst_port = static_cast<std::uint16_t>((info.type << 8) | info.code);
   v_.payload_offset = u16(off + kIcmpHeaderLength);
   v_.payload_length = u16(avail - kIcmpHeaderLength);
+  return p;
+}
+
+void Parser::icmp_query_id(const std::uint8_t* p) noexcept {
+  v_.icmp.id = load16(p + 4);
+  v_.icmp.sequence = load16(p + 6);
+  v_.src_port = v_.icmp.id;
+}
+
+ParseError Parser::icmp(std::size_t off, std::size_t end, Fragment frag) noexcept {
+  ParseError err = ParseError::kOk;
+  const std::uint8_t* p = icmp_common(off, end, frag, err);
+  if (p == nullptr) return err;
+  IcmpInfo& info = v_.icmp;
   if (icmp4_is_query(info.type)) {
-    info.id = load16(p + 4);
-    info.sequence = load16(p + 6);
-    v_.src_port = info.id;
+    icmp_query_id(p);
   } else if (icmp4_is_error(info.type)) {
     info.is_error = true;
-    return parse_inner_ipv4(p + kIcmpHeaderLength, avail - kIcmpHeaderLength, info.inner);
+    return parse_inner_ipv4(p + kIcmpHeaderLength, end - off - kIcmpHeaderLength, info.inner);
   }
   return ParseError::kOk;
 }
 
 ParseError Parser::icmpv6(std::size_t off, std::size_t end, Fragment frag) noexcept {
-  const std::size_t avail = end - off;
-  if (avail < kIcmpHeaderLength)
-    return frag == Fragment::kFirst ? ParseError::kTinyFirstFragment : ParseError::kTruncatedIcmp;
-  const std::uint8_t* p = frame_ + off;
+  ParseError err = ParseError::kOk;
+  const std::uint8_t* p = icmp_common(off, end, frag, err);
+  if (p == nullptr) return err;
   IcmpInfo& info = v_.icmp;
-  info = IcmpInfo{};
-  info.type = p[0];
-  info.code = p[1];
-  v_.has_l4 = true;
-  v_.l4_offset = u16(off);
-  v_.dst_port = static_cast<std::uint16_t>((info.type << 8) | info.code);
-  v_.payload_offset = u16(off + kIcmpHeaderLength);
-  v_.payload_length = u16(avail - kIcmpHeaderLength);
   if (icmp6_is_echo(info.type)) {
-    info.id = load16(p + 4);
-    info.sequence = load16(p + 6);
-    v_.src_port = info.id;
+    icmp_query_id(p);
   } else if (icmp6_is_error(info.type)) {
     info.is_error = true;
-    return parse_inner_ipv6(p + kIcmpHeaderLength, avail - kIcmpHeaderLength, info.inner);
+    return parse_inner_ipv6(p + kIcmpHeaderLength, end - off - kIcmpHeaderLength, info.inner);
   } else if (info.type >= 133 && info.type <= 137 && frag == Fragment::kNone) {
     return nd(off, end);
   }
