@@ -24,4 +24,8 @@ pcdir=$(dirname "$(find "$prefix" -name libfw.pc | head -n1)")
 libdir=$(dirname "$(find "$prefix" -name libfw.so | head -n1)")
 PKG_CONFIG_PATH="$pcdir" c++ -o "$work/consumer-pc" "$src/main.cc" $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs libfw)
 LD_LIBRARY_PATH="$libdir" "$work/consumer-pc"
+# 3. the installed tool runs from the installed tree (RPATH to its libfw.so)
+if [ -x "$build/examples/fwctl/fwctl" ]; then
+  "$prefix/bin/fwctl" version
+fi
 echo "install: consumer built with find_package and pkg-config, both ran"
