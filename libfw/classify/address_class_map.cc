@@ -1,0 +1,197 @@
+#include "libfw/classify/address_class_map.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+namespace fw::classify {
+namespace {
+
+constexpr int kRootStride = 16;
+constexpr int kStride = 8;
+
+using Key = unsigned __int128;
+
+Key key_of(const IpAddress& a, int width) noexcept {
+  Key k = 0;
+  const int bytes = width / 8;
+  for (int i = 0; i < bytes; ++i) k = (k << 8) | a.bytes[static_cast<std::size_t>(i)];
+  return k;
+}
+
+Key ones(int bits) noexcept { return bits >= 128 ? ~Key{0} : ((Key{1} << bits) - 1); }
+
+}  // namespace
+
+std::size_t AddressClassMap::VectorHash::operator()(const std::vector<AtomId>& v) const noexcept {
+  std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ v.size();
+  for (AtomId a : v) {
+    h ^= a + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  }
+  return static_cast<std::size_t>(h);
+}
+
+AddressClassMap::AddressClassMap()
+    : table_chunks_(std::make_unique<Table*[]>(kMaxTableChunks)),
+      class_chunks_(std::make_unique<ClassRecord*[]>(kMaxClassChunks)) {
+  for (Trie* t : {&v4_, &v6_}) {
+    t->root = std::make_unique<std::atomic<std::uint32_t>[]>(1u << kRootStride);
+    for (std::size_t i = 0; i < (1u << kRootStride); ++i) t->root[i].store(kEmptyClass, std::memory_order_relaxed);
+  }
+  v4_.width = 32;
+  v6_.width = 128;
+  const ClassId empty = intern({});
+  assert(empty == kEmptyClass);
+  (void)empty;
+}
+
+AddressClassMap::~AddressClassMap() = default;
+
+std::size_t AddressClassMap::memory_bytes() const noexcept {
+  return 2 * (std::size_t{1} << kRootStride) * sizeof(std::uint32_t) +
+         std::size_t{table_count_} * sizeof(Table) + std::size_t{class_count_} * sizeof(ClassRecord) +
+         atom_bytes_;
+}
+
+ClassId AddressClassMap::lookup_v6(const std::uint8_t b[16]) const noexcept {
+  std::uint32_t e = v6_.root[(std::uint32_t{b[0]} << 8) | b[1]].load(std::memory_order_acquire);
+  for (int i = 2; (e & kChildBit) && i < 16; ++i) e = table(e)[b[i]].load(std::memory_order_acquire);
+  return e;
+}
+
+bool AddressClassMap::contains(ClassId c, AtomId atom) const noexcept {
+  const std::span<const AtomId> a = atoms(c);
+  return std::binary_search(a.begin(), a.end(), atom);
+}
+
+std::uint32_t AddressClassMap::new_table(std::uint32_t fill) {
+  const std::uint32_t index = table_count_;
+  if (index % kTablesPerChunk == 0) {
+    // Chunks never move, so a published table index stays valid for readers.
+    table_storage_.push_back(std::make_unique<Table[]>(kTablesPerChunk));
+    table_chunks_[index / kTablesPerChunk] = table_storage_.back().get();
+  }
+  Table& t = table_chunks_[index / kTablesPerChunk][index % kTablesPerChunk];
+  for (auto& e : t.e) e.store(fill, std::memory_order_relaxed);
+  ++table_count_;
+  return index | kChildBit;
+}
+
+ClassId AddressClassMap::intern(std::vector<AtomId> atoms) {
+  auto found = class_ids_.find(atoms);
+  if (found != class_ids_.end()) return found->second;
+  const ClassId id = class_count_;
+  if (id % kClassesPerChunk == 0) {
+    class_storage_.push_back(std::make_unique<ClassRecord[]>(kClassesPerChunk));
+    class_chunks_[id / kClassesPerChunk] = class_storage_.back().get();
+  }
+  auto stored = std::make_unique<AtomId[]>(atoms.size());
+  std::copy(atoms.begin(), atoms.end(), stored.get());
+  ClassRecord& r = class_chunks_[id / kClassesPerChunk][id % kClassesPerChunk];
+  r.atoms = stored.get();
+  r.count = static_cast<std::uint32_t>(atoms.size());
+  atom_bytes_ += atoms.size() * sizeof(AtomId) + 16;
+  atom_storage_.push_back(std::move(stored));
+  class_ids_.emplace(std::move(atoms), id);
+  ++class_count_;
+  return id;
+}
+
+ClassId AddressClassMap::with_atom(ClassId c, AtomId atom, bool present, ClassFn& memo) {
+  auto m = memo.find(c);
+  if (m != memo.end()) return m->second;
+  const std::span<const AtomId> old = atoms(c);
+  std::vector<AtomId> next(old.begin(), old.end());
+  auto at = std::lower_bound(next.begin(), next.end(), atom);
+  const bool has = at != next.end() && *at == atom;
+  ClassId result = c;
+  if (present && !has) {
+    next.insert(at, atom);
+    result = intern(std::move(next));
+  } else if (!present && has) {
+    next.erase(at);
+    result = intern(std::move(next));
+  }
+  memo.emplace(c, result);
+  return result;
+}
+
+// Applies "atom present/absent" to every address of [lo, hi] below `entries`,
+// a table of 2^stride entries whose first entry starts at `base` after
+// `consumed` bits of the `width`-bit address.
+void AddressClassMap::update_table(std::atomic<std::uint32_t>* entries, int stride, Key base,
+                                   int consumed, int width, Key lo, Key hi, AtomId atom,
+                                   bool present, ClassFn& memo) {
+  const int below = width - consumed - stride;  // address bits under one entry
+  const Key entry_span_mask = ones(below);
+  const std::size_t first = static_cast<std::size_t>((lo - base) >> below);
+  const std::size_t last = static_cast<std::size_t>((hi - base) >> below);
+  for (std::size_t i = first; i <= last; ++i) {
+    const Key e_lo = base + (Key{i} << below);
+    const Key e_hi = e_lo + entry_span_mask;
+    std::uint32_t v = entries[i].load(std::memory_order_relaxed);
+    const bool full = lo <= e_lo && e_hi <= hi;
+    if (!(v & kChildBit)) {
+      if (full) {
+        const ClassId next = with_atom(v, atom, present, memo);
+        if (next != v) entries[i].store(next, std::memory_order_release);
+        continue;
+      }
+      // Partly covered leaf: split it into a child table that starts out
+      // equal to it, publish the child, then update inside it.
+      const ClassId next = with_atom(v, atom, present, memo);
+      if (next == v) continue;  // nothing changes anywhere in this block
+      const std::uint32_t child = new_table(v);
+      entries[i].store(child, std::memory_order_release);
+      v = child;
+    }
+    update_table(table(v), kStride, e_lo, consumed + stride, width, std::max(lo, e_lo),
+                 std::min(hi, e_hi), atom, present, memo);
+  }
+}
+
+void AddressClassMap::update(Trie& trie, Key lo, Key hi, AtomId atom, bool present) {
+  ClassFn memo;
+  update_table(trie.root.get(), kRootStride, 0, 0, trie.width, lo, hi, atom, present, memo);
+}
+
+bool AddressClassMap::range_of(const Cidr& c, Key& lo, Key& hi, int& width) {
+  if (c.address.family == IpFamily::kNone) return false;
+  width = c.address.family == IpFamily::kIpv4 ? 32 : 128;
+  if (c.prefix_length > width) return false;
+  const Key host = ones(width - c.prefix_length);
+  lo = key_of(c.address, width) & ~host & ones(width);
+  hi = lo | host;
+  return true;
+}
+
+bool AddressClassMap::range_of(const IpRange& r, Key& lo, Key& hi, int& width) {
+  if (r.first.family == IpFamily::kNone || r.first.family != r.last.family) return false;
+  width = r.first.family == IpFamily::kIpv4 ? 32 : 128;
+  lo = key_of(r.first, width);
+  hi = key_of(r.last, width);
+  return lo <= hi;
+}
+
+void AddressClassMap::add(AtomId atom, const Cidr& block) {
+  Key lo, hi;
+  int width;
+  if (range_of(block, lo, hi, width)) update(width == 32 ? v4_ : v6_, lo, hi, atom, true);
+}
+void AddressClassMap::add(AtomId atom, const IpRange& block) {
+  Key lo, hi;
+  int width;
+  if (range_of(block, lo, hi, width)) update(width == 32 ? v4_ : v6_, lo, hi, atom, true);
+}
+void AddressClassMap::remove(AtomId atom, const Cidr& block) {
+  Key lo, hi;
+  int width;
+  if (range_of(block, lo, hi, width)) update(width == 32 ? v4_ : v6_, lo, hi, atom, false);
+}
+void AddressClassMap::remove(AtomId atom, const IpRange& block) {
+  Key lo, hi;
+  int width;
+  if (range_of(block, lo, hi, width)) update(width == 32 ? v4_ : v6_, lo, hi, atom, false);
+}
+
+}  // namespace fw::classify

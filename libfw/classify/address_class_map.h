@@ -1,0 +1,146 @@
+// Internal: address -> address class.
+//
+// An *atom* is anything a rule can name on its address sides: a group, a
+// literal CIDR, a literal range, a vNIC's addresses. An address's *class* is
+// the set of atoms that contain it; addresses with the same set share a
+// class id (classes are interned). Rules are indexed by atom (see
+// rule_index.h), so the datapath needs only: address -> class id -> atoms.
+//
+// Structure: per family, a stride trie over the address bits (a 16-bit root
+// of 65536 entries, then 8-bit tables) whose leaves hold class ids. It is
+// built from *ranges*, not prefixes, so IP ranges need no prefix expansion:
+// a leaf entry covers an aligned block wholly inside one class; a block that
+// straddles a class boundary becomes a child table. IPv4 lookups take at
+// most 3 dependent loads; IPv6 at most 15, usually 2-3 as groups rarely hold
+// long prefixes.
+//
+// Updates are in place and concurrent with lookups: every entry is an
+// atomic 32-bit word; a child table is filled before its index is published
+// (release), and each entry change is one atomic store, so a lookup sees,
+// for its address, either the class before or after an update. The cost of
+// add()/remove() is the number of trie entries the block covers (a /32 in
+// IPv4: at most three entries) plus interning the new classes.
+//
+// An atom's blocks form a set of addresses: add() of an overlapping block is
+// idempotent and remove() takes the addresses out of the atom whatever
+// blocks put them in (callers pass normalised member sets).
+//
+// Memory is never returned while the map lives: tables split by add() are
+// not merged back by remove(), and classes no longer used stay interned
+// (bounded by what was ever added; reported by memory_bytes()).
+//
+// Thread-safety: add()/remove() from one control thread at a time; lookup(),
+// atoms() and contains() from any number of threads concurrently with them.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "fw/address.h"
+#include "fw/policy.h"
+
+namespace fw::classify {
+
+using AtomId = std::uint32_t;
+using ClassId = std::uint32_t;
+inline constexpr ClassId kEmptyClass = 0;  // the class of addresses in no atom
+
+class AddressClassMap {
+ public:
+  AddressClassMap();
+  ~AddressClassMap();
+  AddressClassMap(const AddressClassMap&) = delete;
+  AddressClassMap& operator=(const AddressClassMap&) = delete;
+
+  // --- control plane ---
+  void add(AtomId atom, const Cidr& block);
+  void add(AtomId atom, const IpRange& block);  // first <= last, same family
+  void remove(AtomId atom, const Cidr& block);
+  void remove(AtomId atom, const IpRange& block);
+
+  std::size_t class_count() const noexcept { return class_count_; }
+  std::size_t memory_bytes() const noexcept;
+
+  // --- datapath ---
+  ClassId lookup_v4(std::uint32_t host_order) const noexcept {
+    std::uint32_t e = v4_.root[host_order >> 16].load(std::memory_order_acquire);
+    if (e & kChildBit) {
+      e = table(e)[(host_order >> 8) & 0xff].load(std::memory_order_acquire);
+      if (e & kChildBit) e = table(e)[host_order & 0xff].load(std::memory_order_acquire);
+    }
+    return e;
+  }
+  ClassId lookup_v6(const std::uint8_t bytes[16]) const noexcept;
+  ClassId lookup(const IpAddress& a) const noexcept {
+    if (a.family == IpFamily::kIpv4) return lookup_v4(a.v4_host_order());
+    if (a.family == IpFamily::kIpv6) return lookup_v6(a.bytes.data());
+    return kEmptyClass;
+  }
+  // The atoms of a class, ascending.
+  std::span<const AtomId> atoms(ClassId c) const noexcept {
+    const ClassRecord& r = class_record(c);
+    return {r.atoms, r.count};
+  }
+  bool contains(ClassId c, AtomId atom) const noexcept;
+
+ private:
+  static constexpr std::uint32_t kChildBit = 0x80000000u;
+  static constexpr std::size_t kTablesPerChunk = 1024;
+  static constexpr std::size_t kMaxTableChunks = 1u << 16;  // 64M tables
+  static constexpr std::size_t kClassesPerChunk = 4096;
+  static constexpr std::size_t kMaxClassChunks = 1u << 16;  // 256M classes
+
+  struct Table {
+    std::atomic<std::uint32_t> e[256];
+  };
+  struct Trie {
+    int width = 32;  // address bits
+    std::unique_ptr<std::atomic<std::uint32_t>[]> root;  // 65536 entries
+  };
+  struct ClassRecord {
+    const AtomId* atoms = nullptr;
+    std::uint32_t count = 0;
+  };
+  struct VectorHash {
+    std::size_t operator()(const std::vector<AtomId>& v) const noexcept;
+  };
+  using Key = unsigned __int128;
+  using ClassFn = std::unordered_map<ClassId, ClassId>;
+
+  std::atomic<std::uint32_t>* table(std::uint32_t entry) const noexcept {
+    const std::uint32_t index = entry & ~kChildBit;
+    return table_chunks_[index / kTablesPerChunk][index % kTablesPerChunk].e;
+  }
+  const ClassRecord& class_record(ClassId c) const noexcept {
+    return class_chunks_[c / kClassesPerChunk][c % kClassesPerChunk];
+  }
+
+  std::uint32_t new_table(std::uint32_t fill);
+  ClassId intern(std::vector<AtomId> atoms);
+  ClassId with_atom(ClassId c, AtomId atom, bool present, ClassFn& memo);
+  void update(Trie& trie, Key lo, Key hi, AtomId atom, bool present);
+  void update_table(std::atomic<std::uint32_t>* entries, int stride, Key base, int consumed,
+                    int width, Key lo, Key hi, AtomId atom, bool present, ClassFn& memo);
+  static bool range_of(const Cidr& c, Key& lo, Key& hi, int& width);
+  static bool range_of(const IpRange& r, Key& lo, Key& hi, int& width);
+
+  Trie v4_;
+  Trie v6_;
+  std::unique_ptr<Table*[]> table_chunks_;
+  std::vector<std::unique_ptr<Table[]>> table_storage_;
+  std::uint32_t table_count_ = 0;
+
+  std::unique_ptr<ClassRecord*[]> class_chunks_;
+  std::vector<std::unique_ptr<ClassRecord[]>> class_storage_;
+  std::vector<std::unique_ptr<AtomId[]>> atom_storage_;  // stable arrays of class atoms
+  std::size_t atom_bytes_ = 0;
+  std::uint32_t class_count_ = 0;
+  std::unordered_map<std::vector<AtomId>, ClassId, VectorHash> class_ids_;
+};
+
+}  // namespace fw::classify

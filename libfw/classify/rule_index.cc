@@ -1,0 +1,247 @@
+#include "libfw/classify/rule_index.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace fw::classify {
+namespace {
+
+constexpr std::size_t kWideAnyProtocol = 256;
+
+// How many "specific" address bits a side is short of: IPv4 /16 and IPv6
+// /64 and longer count as specific (0); each bit shorter doubles the weight
+// (capped), so a rule lands under its narrow side unless that side's atoms
+// are shared by many rules.
+double width_factor(const AtomInfo& info) {
+  const int specific = info.family == IpFamily::kIpv6 ? 64 : 16;
+  const int coverage = info.coverage_log2;
+  const int total = info.family == IpFamily::kIpv6 ? 128 : 32;
+  const int prefix = total - coverage;
+  const int shortfall = std::clamp(specific - prefix, 0, 24);
+  return std::ldexp(1.0, shortfall);
+}
+
+bool indexable(const SideSpec& s) { return !s.atoms.empty() && !s.negate; }
+
+}  // namespace
+
+RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> atoms) {
+  const std::size_t natoms = atoms.size();
+  // How many rules name each atom on either side: the cost of filing under it.
+  std::vector<std::uint32_t> frequency(natoms, 0);
+  for (const RuleSpec& r : rules) {
+    for (AtomId a : r.src.atoms) ++frequency[a];
+    for (AtomId a : r.dst.atoms) ++frequency[a];
+  }
+  auto side_cost = [&](const SideSpec& s) {
+    double cost = 0;
+    for (AtomId a : s.atoms) cost += frequency[a] * width_factor(atoms[a]);
+    return cost;
+  };
+
+  enum class Where : std::uint8_t { kSrc, kDst, kWide };
+  std::vector<Where> where(rules.size());
+  std::vector<std::uint32_t> src_count(natoms + 1, 0), dst_count(natoms + 1, 0), wide_count(258, 0);
+
+  // Records are built once, then copied into every list they belong to.
+  std::vector<Record> built(rules.size());
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const RuleSpec& r = rules[i];
+    Record& rec = built[i];
+    rec = Record{};
+    rec.position = static_cast<std::uint32_t>(i);
+    auto fill_side = [&](const SideSpec& s, std::uint8_t& kind, std::uint8_t& negate,
+                         std::uint32_t& a, std::uint32_t& b) {
+      negate = s.negate ? 1 : 0;
+      if (s.atoms.empty()) {
+        kind = kSideAny;
+      } else if (s.single_v4_cidr) {
+        kind = kSideV4Cidr;
+        const std::uint8_t len = s.single_v4_cidr->prefix_length;
+        b = len == 0 ? 0 : ~std::uint32_t{0} << (32 - len);
+        a = s.single_v4_cidr->address.v4_host_order() & b;
+      } else {
+        kind = kSideAtoms;
+        a = static_cast<std::uint32_t>(side_atoms_.size());
+        b = static_cast<std::uint32_t>(s.atoms.size());
+        side_atoms_.insert(side_atoms_.end(), s.atoms.begin(), s.atoms.end());
+        std::sort(side_atoms_.end() - b, side_atoms_.end());
+      }
+    };
+    fill_side(r.src, rec.src_kind, rec.src_negate, rec.src_a, rec.src_b);
+    fill_side(r.dst, rec.dst_kind, rec.dst_negate, rec.dst_a, rec.dst_b);
+    if (r.services.empty()) {
+      rec.service_kind = kServiceAny;
+    } else if (r.services.size() == 1) {
+      const ServiceSpec& s = r.services[0];
+      rec.service_kind = kServiceOne;
+      rec.protocol_any = s.protocol ? 0 : 1;
+      rec.protocol = s.protocol.value_or(0);
+      rec.src_first = s.src_first;
+      rec.src_last = s.src_last;
+      rec.dst_first = s.dst_first;
+      rec.dst_last = s.dst_last;
+    } else {
+      rec.service_kind = kServiceMany;
+      // Policies hold a handful of entries per rule; the count is 16-bit.
+      rec.service_offset = static_cast<std::uint32_t>(services_.size());
+      rec.dst_last = static_cast<std::uint16_t>(std::min<std::size_t>(r.services.size(), 0xffff));
+      services_.insert(services_.end(), r.services.begin(), r.services.begin() + rec.dst_last);
+    }
+
+    const bool src_ok = indexable(r.src), dst_ok = indexable(r.dst);
+    if (src_ok && (!dst_ok || side_cost(r.src) <= side_cost(r.dst))) {
+      where[i] = Where::kSrc;
+      for (AtomId a : r.src.atoms) ++src_count[a];
+      ++stats_.indexed_src;
+    } else if (dst_ok) {
+      where[i] = Where::kDst;
+      for (AtomId a : r.dst.atoms) ++dst_count[a];
+      ++stats_.indexed_dst;
+    } else {
+      where[i] = Where::kWide;
+      std::optional<std::uint8_t> only;
+      bool single_protocol = !r.services.empty();
+      for (const ServiceSpec& s : r.services) {
+        if (!s.protocol || (only && *only != *s.protocol)) single_protocol = false;
+        only = s.protocol;
+      }
+      ++wide_count[single_protocol ? *only : kWideAnyProtocol];
+      ++stats_.wide;
+    }
+  }
+
+  // Prefix sums -> CSR offsets over one record array: src lists, then dst
+  // lists, then wide lists.
+  auto to_offsets = [](std::vector<std::uint32_t>& counts, std::uint32_t start) {
+    std::uint32_t at = start;
+    for (std::uint32_t& c : counts) {
+      const std::uint32_t n = c;
+      c = at;
+      at += n;
+    }
+    return at;
+  };
+  src_begin_ = src_count;
+  dst_begin_ = dst_count;
+  wide_begin_ = wide_count;
+  std::uint32_t total = to_offsets(src_begin_, 0);
+  total = to_offsets(dst_begin_, total);
+  total = to_offsets(wide_begin_, total);
+  records_.resize(total);
+  std::vector<std::uint32_t> src_fill(src_begin_), dst_fill(dst_begin_), wide_fill(wide_begin_);
+  // Rules are visited in position order, so every list comes out sorted.
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    const RuleSpec& r = rules[i];
+    switch (where[i]) {
+      case Where::kSrc:
+        for (AtomId a : r.src.atoms) records_[src_fill[a]++] = built[i];
+        break;
+      case Where::kDst:
+        for (AtomId a : r.dst.atoms) records_[dst_fill[a]++] = built[i];
+        break;
+      case Where::kWide: {
+        std::size_t list = kWideAnyProtocol;
+        bool single_protocol = !r.services.empty();
+        std::optional<std::uint8_t> only;
+        for (const ServiceSpec& s : r.services) {
+          if (!s.protocol || (only && *only != *s.protocol)) single_protocol = false;
+          only = s.protocol;
+        }
+        if (single_protocol) list = *only;
+        records_[wide_fill[list]++] = built[i];
+        break;
+      }
+    }
+  }
+
+  stats_.rules = rules.size();
+  stats_.records = records_.size();
+  for (std::size_t a = 0; a + 1 < src_begin_.size(); ++a) {
+    stats_.longest_list = std::max<std::size_t>(stats_.longest_list, src_begin_[a + 1] - src_begin_[a]);
+    stats_.longest_list = std::max<std::size_t>(stats_.longest_list, dst_begin_[a + 1] - dst_begin_[a]);
+  }
+  stats_.memory_bytes = records_.size() * sizeof(Record) +
+                        (src_begin_.size() + dst_begin_.size() + wide_begin_.size()) * sizeof(std::uint32_t) +
+                        side_atoms_.size() * sizeof(AtomId) + services_.size() * sizeof(ServiceSpec);
+}
+
+inline bool RuleIndex::side_matches(std::uint8_t kind, std::uint8_t negate, std::uint32_t a,
+                                    std::uint32_t b, const AddressClassMap& map, ClassId cls,
+                                    const IpAddress& addr, std::uint32_t v4) const noexcept {
+  bool in;
+  switch (kind) {
+    case kSideAny:
+      return true;
+    case kSideV4Cidr:
+      in = addr.family == IpFamily::kIpv4 && (v4 & b) == a;
+      break;
+    default: {
+      in = false;
+      for (std::uint32_t i = 0; i < b && !in; ++i) in = map.contains(cls, side_atoms_[a + i]);
+      break;
+    }
+  }
+  return in != (negate != 0);
+}
+
+inline bool RuleIndex::service_matches(const Record& r, const LookupKey& k) const noexcept {
+  auto one = [&](bool any_protocol, std::uint8_t protocol, std::uint16_t sf, std::uint16_t sl,
+                 std::uint16_t df, std::uint16_t dl) {
+    return (any_protocol || protocol == k.protocol) && k.src_port >= sf && k.src_port <= sl &&
+           k.dst_port >= df && k.dst_port <= dl;
+  };
+  switch (r.service_kind) {
+    case kServiceAny:
+      return true;
+    case kServiceOne:
+      return one(r.protocol_any != 0, r.protocol, r.src_first, r.src_last, r.dst_first, r.dst_last);
+    default: {
+      for (std::uint32_t i = 0; i < r.dst_last; ++i) {
+        const ServiceSpec& s = services_[r.service_offset + i];
+        if (one(!s.protocol, s.protocol.value_or(0), s.src_first, s.src_last, s.dst_first, s.dst_last))
+          return true;
+      }
+      return false;
+    }
+  }
+}
+
+inline bool RuleIndex::matches(const Record& r, const AddressClassMap& map, const Probe& p) const noexcept {
+  return service_matches(r, *p.key) &&
+         side_matches(r.src_kind, r.src_negate, r.src_a, r.src_b, map, p.src_class, p.key->src, p.src_v4) &&
+         side_matches(r.dst_kind, r.dst_negate, r.dst_a, r.dst_b, map, p.dst_class, p.key->dst, p.dst_v4);
+}
+
+inline std::uint32_t RuleIndex::scan(const Record* begin, const Record* end, std::uint32_t best,
+                                     const AddressClassMap& map, const Probe& p) const noexcept {
+  for (const Record* r = begin; r != end && r->position < best; ++r)
+    if (matches(*r, map, p)) return r->position;
+  return best;
+}
+
+std::uint32_t RuleIndex::classify(const AddressClassMap& map, const LookupKey& key) const noexcept {
+  Probe p;
+  p.key = &key;
+  p.src_class = map.lookup(key.src);
+  p.dst_class = map.lookup(key.dst);
+  p.src_v4 = key.src.family == IpFamily::kIpv4 ? key.src.v4_host_order() : 0;
+  p.dst_v4 = key.dst.family == IpFamily::kIpv4 ? key.dst.v4_host_order() : 0;
+  const Record* base = records_.data();
+  std::uint32_t best = kNoMatch;
+  const std::size_t nsrc = src_begin_.size() - 1;
+  for (AtomId a : map.atoms(p.src_class))
+    if (a < nsrc) best = scan(base + src_begin_[a], base + src_begin_[a + 1], best, map, p);
+  for (AtomId a : map.atoms(p.dst_class))
+    if (a < nsrc) best = scan(base + dst_begin_[a], base + dst_begin_[a + 1], best, map, p);
+  best = scan(base + wide_begin_[key.protocol], base + wide_begin_[key.protocol + 1], best, map, p);
+  best = scan(base + wide_begin_[kWideAnyProtocol], base + wide_begin_[kWideAnyProtocol + 1], best, map, p);
+  return best;
+}
+
+void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> keys,
+                         std::span<std::uint32_t> out) const noexcept {
+  for (std::size_t i = 0; i < keys.size(); ++i) out[i] = classify(map, keys[i]);
+}
+
+}  // namespace fw::classify

@@ -1,0 +1,147 @@
+// Internal: first-match rule lookup over address classes.
+//
+// Input: rules in priority order (position 0 first), each with a source and
+// a destination side (any, or a set of atoms, optionally negated) and a
+// service list (protocol, source and destination port ranges; ICMP type and
+// code are matched as destination "ports" (type << 8 | code), which is how
+// the parser reports them).
+//
+// Index: every rule is filed under the atoms of ONE of its sides, the side
+// that is cheapest to probe (fewest rules sharing its atoms, weighted by how
+// wide the atoms are): a packet reaches it only through an atom of its own
+// class on that side. Rules with neither side indexable (any, or negated)
+// go to a per-protocol "wide" list. Lists hold compact 40-byte copies of the
+// rules, sorted by position, so a probe is a sequential scan that stops at
+// the first rule that matches or whose position is not better than the best
+// match found so far.
+//
+// A lookup is: source class, destination class (AddressClassMap), then the
+// lists of the atoms of each class plus the wide lists. A group membership
+// change touches only the AddressClassMap: the lists are keyed by atom and
+// do not change.
+//
+// Thread-safety: immutable after build(); classify() from any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "fw/address.h"
+#include "fw/policy.h"
+#include "libfw/classify/address_class_map.h"
+
+namespace fw::classify {
+
+inline constexpr std::uint32_t kNoMatch = 0xffffffffu;
+
+// What the index knows of an atom to choose which side to file a rule under.
+struct AtomInfo {
+  IpFamily family = IpFamily::kIpv4;  // kNone: mixed or unknown (e.g. a group)
+  // log2 of the number of addresses the atom covers (0 for one address;
+  // 8 for an IPv4 /24). Groups: log2 of their member count.
+  std::uint8_t coverage_log2 = 0;
+};
+
+struct SideSpec {
+  std::vector<AtomId> atoms;  // empty = any
+  bool negate = false;
+  // The side is exactly one IPv4 CIDR: verified by a mask compare instead of
+  // a class-membership test (the common case of literal rules).
+  std::optional<Cidr> single_v4_cidr;
+};
+
+struct ServiceSpec {
+  std::optional<std::uint8_t> protocol;  // nullopt = any
+  std::uint16_t src_first = 0, src_last = 65535;
+  std::uint16_t dst_first = 0, dst_last = 65535;
+};
+
+struct RuleSpec {
+  SideSpec src;
+  SideSpec dst;
+  std::vector<ServiceSpec> services;  // empty = any; a rule matches if any entry does
+};
+
+// The fields of a packet the rules look at.
+struct LookupKey {
+  IpAddress src;
+  IpAddress dst;
+  std::uint8_t protocol = 0;
+  std::uint16_t src_port = 0;
+  std::uint16_t dst_port = 0;
+};
+
+struct RuleIndexStats {
+  std::size_t rules = 0;
+  std::size_t indexed_src = 0;
+  std::size_t indexed_dst = 0;
+  std::size_t wide = 0;
+  std::size_t records = 0;  // rule copies over all lists
+  std::size_t longest_list = 0;
+  std::size_t memory_bytes = 0;
+};
+
+class RuleIndex {
+ public:
+  // `atoms` describes every atom id the rules use (indexed by AtomId).
+  RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> atoms);
+  RuleIndex(const RuleIndex&) = delete;
+  RuleIndex& operator=(const RuleIndex&) = delete;
+
+  // Position of the first matching rule, or kNoMatch.
+  std::uint32_t classify(const AddressClassMap& map, const LookupKey& key) const noexcept;
+  // The same for a burst; out.size() >= keys.size().
+  void classify(const AddressClassMap& map, std::span<const LookupKey> keys,
+                std::span<std::uint32_t> out) const noexcept;
+
+  const RuleIndexStats& stats() const noexcept { return stats_; }
+
+ private:
+  enum SideKind : std::uint8_t { kSideAny = 0, kSideV4Cidr, kSideAtoms };
+  enum ServiceKind : std::uint8_t { kServiceAny = 0, kServiceOne, kServiceMany };
+
+  // 40 bytes; lists are arrays of these, scanned in order.
+  struct Record {
+    std::uint32_t position;
+    std::uint8_t src_kind, dst_kind;
+    std::uint8_t src_negate, dst_negate;
+    std::uint32_t src_a, src_b;  // v4: network, mask; atoms: offset, count
+    std::uint32_t dst_a, dst_b;
+    std::uint8_t service_kind;
+    std::uint8_t protocol;       // kServiceOne with protocol
+    std::uint8_t protocol_any;   // kServiceOne without protocol
+    std::uint8_t reserved;
+    std::uint16_t src_first, src_last, dst_first, dst_last;  // kServiceOne
+    std::uint32_t service_offset;  // kServiceMany: services_[offset .. offset + dst_last)
+  };
+  static_assert(sizeof(Record) == 40);
+
+  struct Probe {  // what a lookup computes once per packet
+    const LookupKey* key;
+    ClassId src_class, dst_class;
+    std::uint32_t src_v4, dst_v4;
+  };
+
+  bool side_matches(std::uint8_t kind, std::uint8_t negate, std::uint32_t a, std::uint32_t b,
+                    const AddressClassMap& map, ClassId cls, const IpAddress& addr,
+                    std::uint32_t v4) const noexcept;
+  bool service_matches(const Record& r, const LookupKey& k) const noexcept;
+  bool matches(const Record& r, const AddressClassMap& map, const Probe& p) const noexcept;
+  std::uint32_t scan(const Record* begin, const Record* end, std::uint32_t best,
+                     const AddressClassMap& map, const Probe& p) const noexcept;
+
+  std::vector<Record> records_;
+  // CSR: lists of atom a are records_[src_begin_[a] .. src_begin_[a + 1]).
+  std::vector<std::uint32_t> src_begin_;
+  std::vector<std::uint32_t> dst_begin_;
+  // Wide rules by protocol (256 lists) and for any protocol (index 256).
+  std::vector<std::uint32_t> wide_begin_;
+  std::vector<AtomId> side_atoms_;        // kSideAtoms sides point in here
+  std::vector<ServiceSpec> services_;     // kServiceMany rules point in here
+  RuleIndexStats stats_;
+};
+
+}  // namespace fw::classify
