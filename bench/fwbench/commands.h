@@ -1,0 +1,13 @@
+// bench/fwbench/commands.h — entry points of fwbench's subcommands, one per
+// source file, listed in the subcommand table of main.cc.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+namespace fwbench {
+
+// fwbench classbench: libfw's classifier vs rte_acl on ClassBench (classbench_cmd.cc).
+int run_classbench(std::span<const std::string_view> args);
+
+}  // namespace fwbench

@@ -1,0 +1,34 @@
+// tests/classbench/random_rules.h — seeded random rule sets and headers for
+// agreement tests between a classifier and the reference.
+//
+// Rules mix what makes classifiers differ: prefix lengths from /0 to /32
+// (weighted to the ends, as in ClassBench), exact ports, wildcards and
+// arbitrary ranges, protocol any/exact, and duplicates. Half of the headers
+// are drawn inside a random rule (so they match something), half at random,
+// with addresses and ports often on the edges of some rule.
+//
+// Thread-safety: values; a generator per thread.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "bench/classbench/classbench.h"
+
+namespace classbench::test {
+
+struct RandomSetOptions {
+  std::size_t rules = 100;
+  std::size_t headers = 1000;
+  std::uint32_t seed = 1;
+};
+
+struct RandomSet {
+  std::vector<Rule> rules;
+  std::vector<Header> headers;
+};
+
+RandomSet make_random_set(const RandomSetOptions& options);
+
+}  // namespace classbench::test
