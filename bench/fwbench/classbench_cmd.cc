@@ -20,6 +20,7 @@
 
 #include "bench/classbench/classbench.h"
 #include "bench/classbench/classifier_iface.h"
+#include "bench/classbench/libfw_classifier.h"
 #include "bench/classbench/reference.h"
 #include "bench/fwbench/cli.h"
 #include "bench/fwbench/commands.h"
@@ -73,14 +74,17 @@ struct ClassifierEntry {
   std::unique_ptr<Classifier> (*make)(const ClassbenchOptions& options);
 };
 
-// The libfw classifier will be a kCandidate row here. The primary classifier
-// (the one --matches writes) is the first candidate, or the reference while
-// there is none.
+// The primary classifier (the one --matches writes) is the first candidate:
+// libfw's.
 std::vector<ClassifierEntry> classifier_table(const ClassbenchOptions& options) {
   std::vector<ClassifierEntry> table = {
       {"reference", Role::kReference,
        [](const ClassbenchOptions&) -> std::unique_ptr<Classifier> {
          return std::make_unique<classbench::ReferenceClassifier>();
+       }},
+      {"libfw", Role::kCandidate,
+       [](const ClassbenchOptions&) -> std::unique_ptr<Classifier> {
+         return classbench::make_libfw_classifier();
        }},
   };
 #if FW_HAVE_DPDK

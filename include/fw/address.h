@@ -44,9 +44,21 @@ struct IpAddress {
   IpFamily family = IpFamily::kNone;
   alignas(8) std::array<std::uint8_t, 16> bytes{};
 
-  static IpAddress v4(std::uint32_t host_order) noexcept;
+  static IpAddress v4(std::uint32_t host_order) noexcept {
+    IpAddress a;
+    a.family = IpFamily::kIpv4;
+    a.bytes[0] = static_cast<std::uint8_t>(host_order >> 24);
+    a.bytes[1] = static_cast<std::uint8_t>(host_order >> 16);
+    a.bytes[2] = static_cast<std::uint8_t>(host_order >> 8);
+    a.bytes[3] = static_cast<std::uint8_t>(host_order);
+    return a;
+  }
   static IpAddress v6(const std::uint8_t network_order[16]) noexcept;
-  std::uint32_t v4_host_order() const noexcept;  // only meaningful for kIpv4
+  // Only meaningful for kIpv4. Inline: the classifier calls it per packet.
+  std::uint32_t v4_host_order() const noexcept {
+    return (std::uint32_t{bytes[0]} << 24) | (std::uint32_t{bytes[1]} << 16) |
+           (std::uint32_t{bytes[2]} << 8) | std::uint32_t{bytes[3]};
+  }
   bool is_v4() const noexcept { return family == IpFamily::kIpv4; }
   bool is_v6() const noexcept { return family == IpFamily::kIpv6; }
   std::string to_string() const;  // "10.0.0.1", "2001:db8::1", "-" for kNone

@@ -76,6 +76,15 @@ class AddressClassMap {
     return e;
   }
   ClassId lookup_v6(const std::uint8_t bytes[16]) const noexcept;
+  // Classes of a burst of addresses, in stages (root entries of all, then
+  // the next level of all, ...) with prefetches, so the memory latency of
+  // one address overlaps the others'. out.size() >= in.size().
+  void lookup_burst(std::span<const IpAddress> in, std::span<ClassId> out) const noexcept;
+  // The same for IPv4 addresses in host order.
+  void lookup_burst_v4(std::span<const std::uint32_t> in, std::span<ClassId> out) const noexcept;
+  // Prefetches what atoms(c) will read.
+  void prefetch_class(ClassId c) const noexcept { __builtin_prefetch(&class_record(c)); }
+  void prefetch_atoms(ClassId c) const noexcept { __builtin_prefetch(class_record(c).atoms); }
   ClassId lookup(const IpAddress& a) const noexcept {
     if (a.family == IpFamily::kIpv4) return lookup_v4(a.v4_host_order());
     if (a.family == IpFamily::kIpv6) return lookup_v6(a.bytes.data());
@@ -137,7 +146,9 @@ class AddressClassMap {
 
   std::unique_ptr<ClassRecord*[]> class_chunks_;
   std::vector<std::unique_ptr<ClassRecord[]>> class_storage_;
-  std::vector<std::unique_ptr<AtomId[]>> atom_storage_;  // stable arrays of class atoms
+  std::vector<std::unique_ptr<AtomId[]>> atom_storage_;  // chunks of class atom arrays
+  AtomId* atom_chunk_next_ = nullptr;
+  std::size_t atom_chunk_free_ = 0;
   std::size_t atom_bytes_ = 0;
   std::uint32_t class_count_ = 0;
   std::unordered_map<std::vector<AtomId>, ClassId, VectorHash> class_ids_;

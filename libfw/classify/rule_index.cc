@@ -241,7 +241,48 @@ std::uint32_t RuleIndex::classify(const AddressClassMap& map, const LookupKey& k
 
 void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> keys,
                          std::span<std::uint32_t> out) const noexcept {
-  for (std::size_t i = 0; i < keys.size(); ++i) out[i] = classify(map, keys[i]);
+  // Staged: classes of all sources and destinations (the map overlaps their
+  // memory latency), then the class atom arrays, then the list scans.
+  constexpr std::size_t kChunk = 64;
+  std::uint32_t v4[2 * kChunk];
+  ClassId classes[2 * kChunk];
+  const Record* base = records_.data();
+  const std::size_t nsrc = src_begin_.size() - 1;
+  for (std::size_t at = 0; at < keys.size(); at += kChunk) {
+    const std::size_t n = std::min(kChunk, keys.size() - at);
+    bool all_v4 = true;
+    for (std::size_t i = 0; i < n; ++i) {
+      const LookupKey& k = keys[at + i];
+      all_v4 = all_v4 && k.src.family == IpFamily::kIpv4 && k.dst.family == IpFamily::kIpv4;
+      v4[i] = k.src.v4_host_order();
+      v4[n + i] = k.dst.v4_host_order();
+    }
+    if (all_v4) {
+      map.lookup_burst_v4(std::span<const std::uint32_t>(v4, 2 * n), classes);
+    } else {
+      for (std::size_t i = 0; i < n; ++i) {
+        classes[i] = map.lookup(keys[at + i].src);
+        classes[n + i] = map.lookup(keys[at + i].dst);
+      }
+    }
+    for (std::size_t i = 0; i < 2 * n; ++i) map.prefetch_atoms(classes[i]);
+    for (std::size_t i = 0; i < n; ++i) {
+      const LookupKey& key = keys[at + i];
+      Probe p;
+      p.key = &key;
+      p.src_class = classes[i];
+      p.dst_class = classes[n + i];
+      p.src_v4 = v4[i];
+      p.dst_v4 = v4[n + i];
+      std::uint32_t best = kNoMatch;
+      for (AtomId a : map.atoms(p.src_class))
+        if (a < nsrc) best = scan(base + src_begin_[a], base + src_begin_[a + 1], best, map, p);
+      for (AtomId a : map.atoms(p.dst_class))
+        if (a < nsrc) best = scan(base + dst_begin_[a], base + dst_begin_[a + 1], best, map, p);
+      best = scan(base + wide_begin_[key.protocol], base + wide_begin_[key.protocol + 1], best, map, p);
+      best = scan(base + wide_begin_[kWideAnyProtocol], base + wide_begin_[kWideAnyProtocol + 1], best, map, p);
+      out[at + i] = best;
+    }
+  }
 }
-
 }  // namespace fw::classify

@@ -42,26 +42,11 @@ StatusOr<MacAddress> parse_mac(std::string_view text) {
   return mac;
 }
 
-IpAddress IpAddress::v4(std::uint32_t host_order) noexcept {
-  IpAddress a;
-  a.family = IpFamily::kIpv4;
-  a.bytes[0] = static_cast<std::uint8_t>(host_order >> 24);
-  a.bytes[1] = static_cast<std::uint8_t>(host_order >> 16);
-  a.bytes[2] = static_cast<std::uint8_t>(host_order >> 8);
-  a.bytes[3] = static_cast<std::uint8_t>(host_order);
-  return a;
-}
-
 IpAddress IpAddress::v6(const std::uint8_t network_order[16]) noexcept {
   IpAddress a;
   a.family = IpFamily::kIpv6;
   std::memcpy(a.bytes.data(), network_order, 16);
   return a;
-}
-
-std::uint32_t IpAddress::v4_host_order() const noexcept {
-  return (std::uint32_t{bytes[0]} << 24) | (std::uint32_t{bytes[1]} << 16) |
-         (std::uint32_t{bytes[2]} << 8) | std::uint32_t{bytes[3]};
 }
 
 std::string IpAddress::to_string() const {

@@ -1,5 +1,7 @@
 #include "classbench/random_rules.h"
 
+#include "bench/classbench/reference.h"
+
 #include <array>
 
 namespace classbench::test {
@@ -129,6 +131,34 @@ RandomSet make_random_set(const RandomSetOptions& options) {
     }
   }
   return set;
+}
+
+std::vector<std::int32_t> reference_matches(std::span<const Rule> rules,
+                                            std::span<const Header> headers) {
+  std::vector<std::int32_t> out(headers.size());
+  for (std::size_t i = 0; i < headers.size(); ++i) out[i] = first_match(rules, headers[i]);
+  return out;
+}
+
+// Classifies in bursts of `burst`; returns the first disagreement as text, or "".
+std::string first_disagreement(Classifier& classifier, std::span<const Rule> rules,
+                               std::span<const Header> headers, std::size_t burst) {
+  std::vector<std::int32_t> expected = reference_matches(rules, headers);
+  std::vector<std::int32_t> got(headers.size(), 12345);
+  for (std::size_t i = 0; i < headers.size(); i += burst) {
+    std::size_t n = std::min(burst, headers.size() - i);
+    classifier.classify(headers.subspan(i, n), std::span(got).subspan(i, n));
+  }
+  for (std::size_t i = 0; i < headers.size(); ++i) {
+    if (got[i] != expected[i]) {
+      auto rule = [&](std::int32_t r) {
+        return r < 0 ? std::string("none") : std::to_string(r) + " " + format_rule(rules[r]);
+      };
+      return "header " + std::to_string(i) + " " + format_header(headers[i]) + ": expected " +
+             rule(expected[i]) + ", got " + rule(got[i]);
+    }
+  }
+  return "";
 }
 
 }  // namespace classbench::test

@@ -14,7 +14,11 @@
 #include <random>
 #include <vector>
 
+#include <span>
+#include <string>
+
 #include "bench/classbench/classbench.h"
+#include "bench/classbench/classifier_iface.h"
 
 namespace classbench::test {
 
@@ -30,5 +34,14 @@ struct RandomSet {
 };
 
 RandomSet make_random_set(const RandomSetOptions& options);
+
+// The reference's first match for every header.
+std::vector<std::int32_t> reference_matches(std::span<const Rule> rules,
+                                            std::span<const Header> headers);
+
+// Classifies in bursts of `burst`; returns the first disagreement with the
+// reference as text (header, expected rule, got rule), or "" if none.
+std::string first_disagreement(Classifier& classifier, std::span<const Rule> rules,
+                               std::span<const Header> headers, std::size_t burst);
 
 }  // namespace classbench::test

@@ -22,34 +22,6 @@ void init_small_eal() {
   ASSERT_TRUE(s.ok()) << s.to_string();
 }
 
-std::vector<std::int32_t> reference_matches(std::span<const Rule> rules,
-                                            std::span<const Header> headers) {
-  std::vector<std::int32_t> out(headers.size());
-  for (std::size_t i = 0; i < headers.size(); ++i) out[i] = first_match(rules, headers[i]);
-  return out;
-}
-
-// Classifies in bursts of `burst`; returns the first disagreement as text, or "".
-std::string first_disagreement(Classifier& classifier, std::span<const Rule> rules,
-                               std::span<const Header> headers, std::size_t burst) {
-  std::vector<std::int32_t> expected = reference_matches(rules, headers);
-  std::vector<std::int32_t> got(headers.size(), 12345);
-  for (std::size_t i = 0; i < headers.size(); i += burst) {
-    std::size_t n = std::min(burst, headers.size() - i);
-    classifier.classify(headers.subspan(i, n), std::span(got).subspan(i, n));
-  }
-  for (std::size_t i = 0; i < headers.size(); ++i) {
-    if (got[i] != expected[i]) {
-      auto rule = [&](std::int32_t r) {
-        return r < 0 ? std::string("none") : std::to_string(r) + " " + format_rule(rules[r]);
-      };
-      return "header " + std::to_string(i) + " " + format_header(headers[i]) + ": expected " +
-             rule(expected[i]) + ", got " + rule(got[i]);
-    }
-  }
-  return "";
-}
-
 TEST(RteAcl, AgreesWithReferenceOnRandomRuleSets) {
   init_small_eal();
   for (std::size_t size : {1, 2, 7, 64, 500, 2000}) {
@@ -58,7 +30,7 @@ TEST(RteAcl, AgreesWithReferenceOnRandomRuleSets) {
       RteAclClassifier acl;
       fw::Status s = acl.build(set.rules);
       ASSERT_TRUE(s.ok()) << s.to_string();
-      EXPECT_EQ(first_disagreement(acl, set.rules, set.headers, 64), "")
+      EXPECT_EQ(test::first_disagreement(acl, set.rules, set.headers, 64), "")
           << size << " rules, seed " << seed;
     }
   }
@@ -69,7 +41,7 @@ TEST(RteAcl, EveryBurstSizeFromZeroToPastTwoChunks) {
   test::RandomSet set = test::make_random_set({.rules = 300, .headers = 200, .seed = 42});
   RteAclClassifier acl;
   ASSERT_TRUE(acl.build(set.rules).ok());
-  std::vector<std::int32_t> expected = reference_matches(set.rules, set.headers);
+  std::vector<std::int32_t> expected = test::reference_matches(set.rules, set.headers);
   for (std::size_t n = 0; n <= 140; ++n) {
     std::vector<std::int32_t> out(n, 12345);
     acl.classify(std::span(set.headers).first(n), out);
@@ -128,7 +100,7 @@ TEST(RteAcl, EveryAvailableMethodAgrees) {
     if (alg != "default") {
       EXPECT_EQ(acl.build_info().alg, alg);
     }
-    EXPECT_EQ(first_disagreement(acl, set.rules, set.headers, 64), "") << "method " << alg;
+    EXPECT_EQ(test::first_disagreement(acl, set.rules, set.headers, 64), "") << "method " << alg;
     ++ran;
   }
   EXPECT_GE(ran, 2) << "at least default and scalar run everywhere";
@@ -144,7 +116,7 @@ TEST(RteAcl, AgreesOnCommittedClassbenchSets) {
     ASSERT_TRUE(trace.ok()) << trace.status().to_string();
     RteAclClassifier acl;
     ASSERT_TRUE(acl.build(*rules).ok());
-    EXPECT_EQ(first_disagreement(acl, *rules, trace->headers, 64), "") << name;
+    EXPECT_EQ(test::first_disagreement(acl, *rules, trace->headers, 64), "") << name;
   }
 }
 
@@ -170,7 +142,7 @@ TEST(RteAcl, AgreesOnShared10kSetsSample) {
     RteAclClassifier acl;
     fw::Status s = acl.build(*rules);
     ASSERT_TRUE(s.ok()) << name << ": " << s.to_string();
-    EXPECT_EQ(first_disagreement(acl, *rules, sample, 64), "") << name;
+    EXPECT_EQ(test::first_disagreement(acl, *rules, sample, 64), "") << name;
   }
 }
 

@@ -1,0 +1,101 @@
+#include "bench/classbench/libfw_classifier.h"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <vector>
+
+#include "libfw/classify/address_class_map.h"
+#include "libfw/classify/rule_index.h"
+
+namespace classbench {
+namespace {
+
+using fw::classify::AtomId;
+
+class LibfwClassifier final : public Classifier {
+ public:
+  std::string_view name() const noexcept override { return "libfw"; }
+
+  fw::Status build(std::span<const Rule> rules) override {
+    map_ = std::make_unique<fw::classify::AddressClassMap>();
+    // Every distinct (address, length) on either side is one atom; /0 is
+    // "any" and needs none.
+    std::map<std::pair<std::uint32_t, std::uint8_t>, AtomId> atom_of;
+    std::vector<fw::classify::AtomInfo> infos;
+    auto atom = [&](const Prefix& p) {
+      auto [it, added] = atom_of.try_emplace({p.addr, p.len}, static_cast<AtomId>(infos.size()));
+      if (added) {
+        infos.push_back({fw::IpFamily::kIpv4, static_cast<std::uint8_t>(32 - p.len)});
+        map_->add(it->second, fw::Cidr{fw::IpAddress::v4(p.addr), p.len});
+      }
+      return it->second;
+    };
+    auto side = [&](const Prefix& p) {
+      fw::classify::SideSpec s;
+      if (p.len == 0) return s;
+      s.atoms = {atom(p)};
+      s.single_v4_cidr = fw::Cidr{fw::IpAddress::v4(p.addr), p.len};
+      return s;
+    };
+    std::vector<fw::classify::RuleSpec> specs(rules.size());
+    for (std::size_t i = 0; i < rules.size(); ++i) {
+      const Rule& r = rules[i];
+      specs[i].src = side(r.src);
+      specs[i].dst = side(r.dst);
+      const bool any_ports = r.sport == PortRange{} && r.dport == PortRange{};
+      if (r.proto_mask != 0 || !any_ports) {
+        fw::classify::ServiceSpec s;
+        if (r.proto_mask != 0) s.protocol = r.proto;
+        s.src_first = r.sport.lo;
+        s.src_last = r.sport.hi;
+        s.dst_first = r.dport.lo;
+        s.dst_last = r.dport.hi;
+        specs[i].services = {s};
+      }
+    }
+    index_ = std::make_unique<fw::classify::RuleIndex>(specs, infos);
+    keys_.reserve(256);
+    positions_.reserve(256);
+    return fw::Status::Ok();
+  }
+
+  std::size_t memory_bytes() const noexcept override {
+    return map_->memory_bytes() + index_->stats().memory_bytes;
+  }
+
+  void classify(std::span<const Header> burst, std::span<std::int32_t> out) override {
+    keys_.resize(burst.size());
+    positions_.resize(burst.size());
+    for (std::size_t i = 0; i < burst.size(); ++i) {
+      fw::classify::LookupKey& k = keys_[i];
+      k.src = fw::IpAddress::v4(burst[i].src);
+      k.dst = fw::IpAddress::v4(burst[i].dst);
+      k.protocol = burst[i].proto;
+      k.src_port = burst[i].sport;
+      k.dst_port = burst[i].dport;
+    }
+    index_->classify(*map_, keys_, positions_);
+    for (std::size_t i = 0; i < burst.size(); ++i)
+      out[i] = positions_[i] == fw::classify::kNoMatch ? kNoMatch : static_cast<std::int32_t>(positions_[i]);
+  }
+
+  std::string details() const override {
+    const auto& s = index_->stats();
+    return fmt::format("classes={} src-indexed={} dst-indexed={} wide={} longest-list={} map={:.1f}MiB index={:.1f}MiB",
+                       map_->class_count(), s.indexed_src, s.indexed_dst, s.wide, s.longest_list,
+                       map_->memory_bytes() / 1048576.0, s.memory_bytes / 1048576.0);
+  }
+
+ private:
+  std::unique_ptr<fw::classify::AddressClassMap> map_;
+  std::unique_ptr<fw::classify::RuleIndex> index_;
+  std::vector<fw::classify::LookupKey> keys_;
+  std::vector<std::uint32_t> positions_;
+};
+
+}  // namespace
+
+std::unique_ptr<Classifier> make_libfw_classifier() { return std::make_unique<LibfwClassifier>(); }
+
+}  // namespace classbench
