@@ -54,7 +54,7 @@ class LibfwClassifier final : public Classifier {
         specs[i].services = {s};
       }
     }
-    index_ = std::make_unique<fw::classify::RuleIndex>(specs, infos);
+    index_ = std::make_unique<fw::classify::RuleIndex>(specs, infos, *map_);
     keys_.reserve(256);
     positions_.reserve(256);
     return fw::Status::Ok();

@@ -25,7 +25,8 @@ bool indexable(const SideSpec& s) { return !s.atoms.empty() && !s.negate; }
 
 }  // namespace
 
-RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> atoms) {
+RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> atoms,
+                     const AddressClassMap& map) {
   const std::size_t natoms = atoms.size();
   // How many rules name each atom on either side: the cost of filing under it.
   std::vector<std::uint32_t> frequency(natoms, 0);
@@ -161,7 +162,9 @@ RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> 
     stats_.longest_list = std::max<std::size_t>(stats_.longest_list, src_begin_[a + 1] - src_begin_[a]);
     stats_.longest_list = std::max<std::size_t>(stats_.longest_list, dst_begin_[a + 1] - dst_begin_[a]);
   }
-  stats_.memory_bytes = records_.size() * sizeof(Record) +
+  build_class_probes(map);
+  stats_.memory_bytes = class_probes_.size() * sizeof(ClassProbe) + probe_ranges_.size() * sizeof(Range) +
+                        records_.size() * sizeof(Record) +
                         (src_begin_.size() + dst_begin_.size() + wide_begin_.size()) * sizeof(std::uint32_t) +
                         side_atoms_.size() * sizeof(AtomId) + services_.size() * sizeof(ServiceSpec);
 }
@@ -220,6 +223,47 @@ inline std::uint32_t RuleIndex::scan(const Record* begin, const Record* end, std
   return best;
 }
 
+void RuleIndex::build_class_probes(const AddressClassMap& map) {
+  const std::size_t nsrc = src_begin_.size() - 1;
+  class_probes_.resize(map.class_count());
+  for (ClassId c = 0; c < map.class_count(); ++c) {
+    ClassProbe& probe = class_probes_[c];
+    probe.offset = static_cast<std::uint32_t>(probe_ranges_.size());
+    for (const auto* begin : {&src_begin_, &dst_begin_}) {
+      std::uint16_t lists = 0;
+      for (AtomId a : map.atoms(c)) {
+        if (a >= nsrc || (*begin)[a] == (*begin)[a + 1]) continue;
+        probe_ranges_.push_back({(*begin)[a], (*begin)[a + 1]});
+        ++lists;
+      }
+      (begin == &src_begin_ ? probe.src_lists : probe.dst_lists) = lists;
+    }
+  }
+}
+
+// The source and destination lists of the packet's classes.
+inline std::uint32_t RuleIndex::probe_lists(const AddressClassMap& map, const Probe& p) const noexcept {
+  const Record* base = records_.data();
+  std::uint32_t best = kNoMatch;
+  const std::size_t nprobes = class_probes_.size();
+  if (p.src_class < nprobes && p.dst_class < nprobes) {
+    const ClassProbe& s = class_probes_[p.src_class];
+    const ClassProbe& d = class_probes_[p.dst_class];
+    for (const Range* r = &probe_ranges_[s.offset], *e = r + s.src_lists; r != e; ++r)
+      best = scan(base + r->begin, base + r->end, best, map, p);
+    for (const Range* r = &probe_ranges_[d.offset] + d.src_lists, *e = r + d.dst_lists; r != e; ++r)
+      best = scan(base + r->begin, base + r->end, best, map, p);
+    return best;
+  }
+  // A class newer than this index: walk its atoms.
+  const std::size_t nsrc = src_begin_.size() - 1;
+  for (AtomId a : map.atoms(p.src_class))
+    if (a < nsrc) best = scan(base + src_begin_[a], base + src_begin_[a + 1], best, map, p);
+  for (AtomId a : map.atoms(p.dst_class))
+    if (a < nsrc) best = scan(base + dst_begin_[a], base + dst_begin_[a + 1], best, map, p);
+  return best;
+}
+
 std::uint32_t RuleIndex::classify(const AddressClassMap& map, const LookupKey& key) const noexcept {
   Probe p;
   p.key = &key;
@@ -228,12 +272,7 @@ std::uint32_t RuleIndex::classify(const AddressClassMap& map, const LookupKey& k
   p.src_v4 = key.src.family == IpFamily::kIpv4 ? key.src.v4_host_order() : 0;
   p.dst_v4 = key.dst.family == IpFamily::kIpv4 ? key.dst.v4_host_order() : 0;
   const Record* base = records_.data();
-  std::uint32_t best = kNoMatch;
-  const std::size_t nsrc = src_begin_.size() - 1;
-  for (AtomId a : map.atoms(p.src_class))
-    if (a < nsrc) best = scan(base + src_begin_[a], base + src_begin_[a + 1], best, map, p);
-  for (AtomId a : map.atoms(p.dst_class))
-    if (a < nsrc) best = scan(base + dst_begin_[a], base + dst_begin_[a + 1], best, map, p);
+  std::uint32_t best = probe_lists(map, p);
   best = scan(base + wide_begin_[key.protocol], base + wide_begin_[key.protocol + 1], best, map, p);
   best = scan(base + wide_begin_[kWideAnyProtocol], base + wide_begin_[kWideAnyProtocol + 1], best, map, p);
   return best;
@@ -247,7 +286,6 @@ void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> 
   std::uint32_t v4[2 * kChunk];
   ClassId classes[2 * kChunk];
   const Record* base = records_.data();
-  const std::size_t nsrc = src_begin_.size() - 1;
   for (std::size_t at = 0; at < keys.size(); at += kChunk) {
     const std::size_t n = std::min(kChunk, keys.size() - at);
     bool all_v4 = true;
@@ -265,7 +303,26 @@ void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> 
         classes[n + i] = map.lookup(keys[at + i].dst);
       }
     }
-    for (std::size_t i = 0; i < 2 * n; ++i) map.prefetch_atoms(classes[i]);
+    // Stage: the class probes; then their first range; then the first
+    // record of that range and the wide lists of the packet's protocol.
+    const std::size_t nprobes = class_probes_.size();
+    for (std::size_t i = 0; i < 2 * n; ++i) {
+      if (classes[i] < nprobes) __builtin_prefetch(&class_probes_[classes[i]]);
+      else map.prefetch_atoms(classes[i]);
+    }
+    for (std::size_t i = 0; i < 2 * n; ++i) {
+      if (classes[i] < nprobes) {
+        const ClassProbe& probe = class_probes_[classes[i]];
+        __builtin_prefetch(&probe_ranges_[probe.offset + (i < n ? 0 : probe.src_lists)]);
+      }
+    }
+    for (std::size_t i = 0; i < 2 * n; ++i) {
+      if (classes[i] >= nprobes) continue;
+      const ClassProbe& probe = class_probes_[classes[i]];
+      const bool src = i < n;
+      if ((src ? probe.src_lists : probe.dst_lists) == 0) continue;
+      __builtin_prefetch(base + probe_ranges_[probe.offset + (src ? 0 : probe.src_lists)].begin);
+    }
     for (std::size_t i = 0; i < n; ++i) {
       const LookupKey& key = keys[at + i];
       Probe p;
@@ -274,11 +331,7 @@ void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> 
       p.dst_class = classes[n + i];
       p.src_v4 = v4[i];
       p.dst_v4 = v4[n + i];
-      std::uint32_t best = kNoMatch;
-      for (AtomId a : map.atoms(p.src_class))
-        if (a < nsrc) best = scan(base + src_begin_[a], base + src_begin_[a + 1], best, map, p);
-      for (AtomId a : map.atoms(p.dst_class))
-        if (a < nsrc) best = scan(base + dst_begin_[a], base + dst_begin_[a + 1], best, map, p);
+      std::uint32_t best = probe_lists(map, p);
       best = scan(base + wide_begin_[key.protocol], base + wide_begin_[key.protocol + 1], best, map, p);
       best = scan(base + wide_begin_[kWideAnyProtocol], base + wide_begin_[kWideAnyProtocol + 1], best, map, p);
       out[at + i] = best;

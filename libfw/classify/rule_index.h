@@ -86,8 +86,12 @@ struct RuleIndexStats {
 
 class RuleIndex {
  public:
-  // `atoms` describes every atom id the rules use (indexed by AtomId).
-  RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> atoms);
+  // `atoms` describes every atom id the rules use (indexed by AtomId). The
+  // classes `map` holds now get a precomputed probe (the record ranges of
+  // their non-empty lists); classes created later by membership changes are
+  // probed through their atoms, which gives the same answers a little slower.
+  RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> atoms,
+            const AddressClassMap& map);
   RuleIndex(const RuleIndex&) = delete;
   RuleIndex& operator=(const RuleIndex&) = delete;
 
@@ -119,6 +123,16 @@ class RuleIndex {
   };
   static_assert(sizeof(Record) == 40);
 
+  struct Range {
+    std::uint32_t begin, end;  // records_[begin, end)
+  };
+  // Per class: its non-empty source lists, then its non-empty destination
+  // lists, as ranges in probe_ranges_[offset ...].
+  struct ClassProbe {
+    std::uint32_t offset;
+    std::uint16_t src_lists, dst_lists;
+  };
+
   struct Probe {  // what a lookup computes once per packet
     const LookupKey* key;
     ClassId src_class, dst_class;
@@ -132,6 +146,8 @@ class RuleIndex {
   bool matches(const Record& r, const AddressClassMap& map, const Probe& p) const noexcept;
   std::uint32_t scan(const Record* begin, const Record* end, std::uint32_t best,
                      const AddressClassMap& map, const Probe& p) const noexcept;
+  std::uint32_t probe_lists(const AddressClassMap& map, const Probe& p) const noexcept;
+  void build_class_probes(const AddressClassMap& map);
 
   std::vector<Record> records_;
   // CSR: lists of atom a are records_[src_begin_[a] .. src_begin_[a + 1]).
@@ -141,6 +157,8 @@ class RuleIndex {
   std::vector<std::uint32_t> wide_begin_;
   std::vector<AtomId> side_atoms_;        // kSideAtoms sides point in here
   std::vector<ServiceSpec> services_;     // kServiceMany rules point in here
+  std::vector<ClassProbe> class_probes_;  // by ClassId, for classes at build time
+  std::vector<Range> probe_ranges_;
   RuleIndexStats stats_;
 };
 

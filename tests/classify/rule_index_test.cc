@@ -161,7 +161,7 @@ TEST(RuleIndex, MatchesBruteForceOnRandomPoliciesThroughMembershipChanges) {
       }
       m.rules.push_back(r);
     }
-    RuleIndex index(m.rules, infos);
+    RuleIndex index(m.rules, infos, map);
     EXPECT_GT(index.stats().indexed_src + index.stats().indexed_dst, 0u);
 
     auto probe = [&](int round) {
@@ -199,7 +199,7 @@ TEST(RuleIndex, BurstAgreesWithSingleLookups) {
   rules[0].src.atoms = {0};
   rules[0].services = {ServiceSpec{.protocol = kIpProtoTcp, .dst_first = 80, .dst_last = 80}};
   std::vector<AtomInfo> infos = {{IpFamily::kIpv4, 24}};
-  RuleIndex index(rules, infos);
+  RuleIndex index(rules, infos, map);
   std::vector<LookupKey> keys(5);
   for (std::size_t i = 0; i < keys.size(); ++i) {
     keys[i].src = IpAddress::v4(0x0a000001u + static_cast<std::uint32_t>(i));
