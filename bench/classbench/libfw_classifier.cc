@@ -82,8 +82,8 @@ class LibfwClassifier final : public Classifier {
 
   std::string details() const override {
     const auto& s = index_->stats();
-    return fmt::format("classes={} src-indexed={} dst-indexed={} wide={} longest-list={} map={:.1f}MiB index={:.1f}MiB",
-                       map_->class_count(), s.indexed_src, s.indexed_dst, s.wide, s.longest_list,
+    return fmt::format("classes={} src-indexed={} dst-indexed={} wide={} longest-list={} blocks={} map={:.1f}MiB index={:.1f}MiB",
+                       map_->class_count(), s.indexed_src, s.indexed_dst, s.wide, s.longest_list, s.blocks,
                        map_->memory_bytes() / 1048576.0, s.memory_bytes / 1048576.0);
   }
 

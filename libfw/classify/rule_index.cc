@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace fw::classify {
 namespace {
 
@@ -22,6 +26,57 @@ double width_factor(const AtomInfo& info) {
 }
 
 bool indexable(const SideSpec& s) { return !s.atoms.empty() && !s.negate; }
+
+}  // namespace
+
+namespace {
+
+// One bit per lane whose prefix/protocol/port fields accept the packet.
+// SSE2 (the x86-64 baseline, so it inlines with no dispatch): two halves of
+// four 32-bit lanes. Port fields hold 16-bit values, so signed compares are
+// exact. Elsewhere a branch-free loop the compiler may vectorise.
+template <typename Block>
+inline std::uint32_t lane_mask(const Block& b, std::uint32_t src, std::uint32_t dst,
+                               std::uint32_t protocol, std::uint32_t sport,
+                               std::uint32_t dport) noexcept {
+#if defined(__SSE2__)
+  const __m128i vs = _mm_set1_epi32(static_cast<int>(src));
+  const __m128i vd = _mm_set1_epi32(static_cast<int>(dst));
+  const __m128i vp = _mm_set1_epi32(static_cast<int>(protocol));
+  const __m128i vsp = _mm_set1_epi32(static_cast<int>(sport));
+  const __m128i vdp = _mm_set1_epi32(static_cast<int>(dport));
+  const __m128i zero = _mm_setzero_si128();
+  std::uint32_t mask = 0;
+  for (int half = 0; half < 2; ++half) {
+    auto load = [&](const std::uint32_t* a) {
+      return _mm_load_si128(reinterpret_cast<const __m128i*>(a + 4 * half));
+    };
+    const __m128i fail =
+        _mm_or_si128(_mm_or_si128(_mm_and_si128(_mm_xor_si128(vs, load(b.src_net)), load(b.src_mask)),
+                                  _mm_and_si128(_mm_xor_si128(vd, load(b.dst_net)), load(b.dst_mask))),
+                     _mm_and_si128(_mm_xor_si128(vp, load(b.protocol)), load(b.protocol_mask)));
+    __m128i ok = _mm_cmpeq_epi32(fail, zero);
+    // first <= port <= last  <=>  !(first > port) && !(port > last)
+    const __m128i out_of_range =
+        _mm_or_si128(_mm_or_si128(_mm_cmpgt_epi32(load(b.src_first), vsp), _mm_cmpgt_epi32(vsp, load(b.src_last))),
+                     _mm_or_si128(_mm_cmpgt_epi32(load(b.dst_first), vdp), _mm_cmpgt_epi32(vdp, load(b.dst_last))));
+    ok = _mm_andnot_si128(out_of_range, ok);
+    mask |= static_cast<std::uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(ok))) << (4 * half);
+  }
+  return mask;
+#else
+  std::uint32_t mask = 0;
+  for (std::size_t l = 0; l < 8; ++l) {
+    const bool ok = (((src ^ b.src_net[l]) & b.src_mask[l]) == 0) &
+                    (((dst ^ b.dst_net[l]) & b.dst_mask[l]) == 0) &
+                    (((protocol ^ b.protocol[l]) & b.protocol_mask[l]) == 0) &
+                    (sport >= b.src_first[l]) & (sport <= b.src_last[l]) &
+                    (dport >= b.dst_first[l]) & (dport <= b.dst_last[l]);
+    mask |= static_cast<std::uint32_t>(ok) << l;
+  }
+  return mask;
+#endif
+}
 
 }  // namespace
 
@@ -156,14 +211,26 @@ RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> 
     }
   }
 
+  // Block copies of the lists long enough to benefit.
+  auto ranges_of = [&](const std::vector<std::uint32_t>& begin, std::vector<Range>& out) {
+    out.resize(begin.size() - 1);
+    for (std::size_t a = 0; a + 1 < begin.size(); ++a) out[a] = make_range(begin[a], begin[a + 1]);
+  };
+  ranges_of(src_begin_, src_ranges_);
+  ranges_of(dst_begin_, dst_ranges_);
+  ranges_of(wide_begin_, wide_ranges_);
+
   stats_.rules = rules.size();
   stats_.records = records_.size();
+  stats_.blocks = blocks_.size();
   for (std::size_t a = 0; a + 1 < src_begin_.size(); ++a) {
     stats_.longest_list = std::max<std::size_t>(stats_.longest_list, src_begin_[a + 1] - src_begin_[a]);
     stats_.longest_list = std::max<std::size_t>(stats_.longest_list, dst_begin_[a + 1] - dst_begin_[a]);
   }
   build_class_probes(map);
   stats_.memory_bytes = class_probes_.size() * sizeof(ClassProbe) + probe_ranges_.size() * sizeof(Range) +
+                        blocks_.size() * sizeof(Block) +
+                        (src_ranges_.size() + dst_ranges_.size() + wide_ranges_.size()) * sizeof(Range) +
                         records_.size() * sizeof(Record) +
                         (src_begin_.size() + dst_begin_.size() + wide_begin_.size()) * sizeof(std::uint32_t) +
                         side_atoms_.size() * sizeof(AtomId) + services_.size() * sizeof(ServiceSpec);
@@ -223,44 +290,114 @@ inline std::uint32_t RuleIndex::scan(const Record* begin, const Record* end, std
   return best;
 }
 
+RuleIndex::Range RuleIndex::make_range(std::uint32_t begin, std::uint32_t end) {
+  Range r{begin, end, 0, 0};
+  if (end - begin < kBlockMinRules) return r;
+  r.block_begin = static_cast<std::uint32_t>(blocks_.size());
+  for (std::uint32_t at = begin; at < end; at += kLanes) {
+    Block b{};
+    for (std::size_t l = 0; l < kLanes; ++l) {
+      if (at + l >= end) {  // padding: a protocol value no packet has
+        b.position[l] = kNoMatch;
+        b.protocol[l] = 0x100;
+        b.protocol_mask[l] = 0x1ff;
+        b.slow[l] = kNoMatch;
+        continue;
+      }
+      const Record& rec = records_[at + l];
+      b.position[l] = rec.position;
+      bool slow = rec.src_negate || rec.dst_negate || rec.service_kind == kServiceMany;
+      auto side = [&](std::uint8_t kind, std::uint32_t a, std::uint32_t bb, std::uint32_t& net,
+                      std::uint32_t& mask) {
+        if (kind == kSideV4Cidr) { net = a; mask = bb; }
+        else if (kind == kSideAtoms) slow = true;  // checked by class membership
+      };
+      side(rec.src_kind, rec.src_a, rec.src_b, b.src_net[l], b.src_mask[l]);
+      side(rec.dst_kind, rec.dst_a, rec.dst_b, b.dst_net[l], b.dst_mask[l]);
+      b.src_last[l] = 0xffff;
+      b.dst_last[l] = 0xffff;
+      if (rec.service_kind == kServiceOne) {
+        b.protocol[l] = rec.protocol;
+        b.protocol_mask[l] = rec.protocol_any ? 0 : 0xff;
+        b.src_first[l] = rec.src_first;
+        b.src_last[l] = rec.src_last;
+        b.dst_first[l] = rec.dst_first;
+        b.dst_last[l] = rec.dst_last;
+      }
+      if (slow) {  // the vector check must not reject what the full check may accept
+        b.src_mask[l] = b.dst_mask[l] = 0;
+        if (rec.src_kind == kSideV4Cidr && !rec.src_negate) { b.src_net[l] = rec.src_a; b.src_mask[l] = rec.src_b; }
+        if (rec.dst_kind == kSideV4Cidr && !rec.dst_negate) { b.dst_net[l] = rec.dst_a; b.dst_mask[l] = rec.dst_b; }
+      }
+      b.slow[l] = slow ? at + static_cast<std::uint32_t>(l) : kNoMatch;
+    }
+    blocks_.push_back(b);
+  }
+  r.block_end = static_cast<std::uint32_t>(blocks_.size());
+  return r;
+}
+
+inline std::uint32_t RuleIndex::scan_blocks(const Block* begin, const Block* end, std::uint32_t best,
+                                            const AddressClassMap& map, const Probe& p) const noexcept {
+  const LookupKey& k = *p.key;
+  for (const Block* b = begin; b != end && b->position[0] < best; ++b) {
+    std::uint32_t m = lane_mask(*b, p.src_v4, p.dst_v4, k.protocol, k.src_port, k.dst_port);
+    while (m != 0) {
+      const unsigned l = static_cast<unsigned>(__builtin_ctz(m));
+      if (b->position[l] >= best) return best;  // lanes are in position order
+      if (b->slow[l] == kNoMatch || matches(records_[b->slow[l]], map, p)) return b->position[l];
+      m &= m - 1;
+    }
+  }
+  return best;
+}
+
+// Blocks compare IPv4 addresses only; other families take the records.
+inline std::uint32_t RuleIndex::scan_range(const Range& r, std::uint32_t best,
+                                           const AddressClassMap& map, const Probe& p) const noexcept {
+  if (r.block_begin != r.block_end && p.key->src.family == IpFamily::kIpv4 &&
+      p.key->dst.family == IpFamily::kIpv4)
+    return scan_blocks(blocks_.data() + r.block_begin, blocks_.data() + r.block_end, best, map, p);
+  return scan(records_.data() + r.begin, records_.data() + r.end, best, map, p);
+}
+
 void RuleIndex::build_class_probes(const AddressClassMap& map) {
   const std::size_t nsrc = src_begin_.size() - 1;
   class_probes_.resize(map.class_count());
   for (ClassId c = 0; c < map.class_count(); ++c) {
     ClassProbe& probe = class_probes_[c];
     probe.offset = static_cast<std::uint32_t>(probe_ranges_.size());
-    for (const auto* begin : {&src_begin_, &dst_begin_}) {
+    for (const auto* ranges : {&src_ranges_, &dst_ranges_}) {
       std::uint16_t lists = 0;
       for (AtomId a : map.atoms(c)) {
-        if (a >= nsrc || (*begin)[a] == (*begin)[a + 1]) continue;
-        probe_ranges_.push_back({(*begin)[a], (*begin)[a + 1]});
+        if (a >= nsrc || (*ranges)[a].begin == (*ranges)[a].end) continue;
+        probe_ranges_.push_back((*ranges)[a]);
         ++lists;
       }
-      (begin == &src_begin_ ? probe.src_lists : probe.dst_lists) = lists;
+      (ranges == &src_ranges_ ? probe.src_lists : probe.dst_lists) = lists;
     }
   }
 }
 
 // The source and destination lists of the packet's classes.
 inline std::uint32_t RuleIndex::probe_lists(const AddressClassMap& map, const Probe& p) const noexcept {
-  const Record* base = records_.data();
   std::uint32_t best = kNoMatch;
   const std::size_t nprobes = class_probes_.size();
   if (p.src_class < nprobes && p.dst_class < nprobes) {
     const ClassProbe& s = class_probes_[p.src_class];
     const ClassProbe& d = class_probes_[p.dst_class];
     for (const Range* r = &probe_ranges_[s.offset], *e = r + s.src_lists; r != e; ++r)
-      best = scan(base + r->begin, base + r->end, best, map, p);
+      best = scan_range(*r, best, map, p);
     for (const Range* r = &probe_ranges_[d.offset] + d.src_lists, *e = r + d.dst_lists; r != e; ++r)
-      best = scan(base + r->begin, base + r->end, best, map, p);
+      best = scan_range(*r, best, map, p);
     return best;
   }
   // A class newer than this index: walk its atoms.
   const std::size_t nsrc = src_begin_.size() - 1;
   for (AtomId a : map.atoms(p.src_class))
-    if (a < nsrc) best = scan(base + src_begin_[a], base + src_begin_[a + 1], best, map, p);
+    if (a < nsrc) best = scan_range(src_ranges_[a], best, map, p);
   for (AtomId a : map.atoms(p.dst_class))
-    if (a < nsrc) best = scan(base + dst_begin_[a], base + dst_begin_[a + 1], best, map, p);
+    if (a < nsrc) best = scan_range(dst_ranges_[a], best, map, p);
   return best;
 }
 
@@ -271,10 +408,9 @@ std::uint32_t RuleIndex::classify(const AddressClassMap& map, const LookupKey& k
   p.dst_class = map.lookup(key.dst);
   p.src_v4 = key.src.family == IpFamily::kIpv4 ? key.src.v4_host_order() : 0;
   p.dst_v4 = key.dst.family == IpFamily::kIpv4 ? key.dst.v4_host_order() : 0;
-  const Record* base = records_.data();
   std::uint32_t best = probe_lists(map, p);
-  best = scan(base + wide_begin_[key.protocol], base + wide_begin_[key.protocol + 1], best, map, p);
-  best = scan(base + wide_begin_[kWideAnyProtocol], base + wide_begin_[kWideAnyProtocol + 1], best, map, p);
+  best = scan_range(wide_ranges_[key.protocol], best, map, p);
+  best = scan_range(wide_ranges_[kWideAnyProtocol], best, map, p);
   return best;
 }
 
@@ -285,7 +421,7 @@ void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> 
   constexpr std::size_t kChunk = 64;
   std::uint32_t v4[2 * kChunk];
   ClassId classes[2 * kChunk];
-  const Record* base = records_.data();
+  const Record* const base = records_.data();  // for the record prefetch below
   for (std::size_t at = 0; at < keys.size(); at += kChunk) {
     const std::size_t n = std::min(kChunk, keys.size() - at);
     bool all_v4 = true;
@@ -332,8 +468,8 @@ void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> 
       p.src_v4 = v4[i];
       p.dst_v4 = v4[n + i];
       std::uint32_t best = probe_lists(map, p);
-      best = scan(base + wide_begin_[key.protocol], base + wide_begin_[key.protocol + 1], best, map, p);
-      best = scan(base + wide_begin_[kWideAnyProtocol], base + wide_begin_[kWideAnyProtocol + 1], best, map, p);
+      best = scan_range(wide_ranges_[key.protocol], best, map, p);
+      best = scan_range(wide_ranges_[kWideAnyProtocol], best, map, p);
       out[at + i] = best;
     }
   }

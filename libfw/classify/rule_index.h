@@ -81,6 +81,7 @@ struct RuleIndexStats {
   std::size_t wide = 0;
   std::size_t records = 0;  // rule copies over all lists
   std::size_t longest_list = 0;
+  std::size_t blocks = 0;   // 8-lane SoA blocks of the long lists
   std::size_t memory_bytes = 0;
 };
 
@@ -123,8 +124,24 @@ class RuleIndex {
   };
   static_assert(sizeof(Record) == 40);
 
+  // Lists of kBlockMinRules or more are also stored as 8-lane SoA blocks
+  // checked branch-free (SSE2 on x86-64); a lane that
+  // needs more than prefix/protocol/port compares (atom sets, negation,
+  // several services) carries its record index for a scalar check.
+  static constexpr std::size_t kLanes = 8;
+  static constexpr std::size_t kBlockMinRules = 4;
+  struct alignas(64) Block {
+    std::uint32_t position[kLanes];
+    std::uint32_t src_net[kLanes], src_mask[kLanes];
+    std::uint32_t dst_net[kLanes], dst_mask[kLanes];
+    std::uint32_t protocol[kLanes], protocol_mask[kLanes];
+    std::uint32_t src_first[kLanes], src_last[kLanes];
+    std::uint32_t dst_first[kLanes], dst_last[kLanes];
+    std::uint32_t slow[kLanes];  // record index needing a full check, or kNoMatch
+  };
   struct Range {
-    std::uint32_t begin, end;  // records_[begin, end)
+    std::uint32_t begin, end;              // records_[begin, end)
+    std::uint32_t block_begin, block_end;  // blocks_[...), empty if none
   };
   // Per class: its non-empty source lists, then its non-empty destination
   // lists, as ranges in probe_ranges_[offset ...].
@@ -147,6 +164,11 @@ class RuleIndex {
   std::uint32_t scan(const Record* begin, const Record* end, std::uint32_t best,
                      const AddressClassMap& map, const Probe& p) const noexcept;
   std::uint32_t probe_lists(const AddressClassMap& map, const Probe& p) const noexcept;
+  std::uint32_t scan_range(const Range& r, std::uint32_t best, const AddressClassMap& map,
+                           const Probe& p) const noexcept;
+  std::uint32_t scan_blocks(const Block* begin, const Block* end, std::uint32_t best,
+                            const AddressClassMap& map, const Probe& p) const noexcept;
+  Range make_range(std::uint32_t begin, std::uint32_t end);
   void build_class_probes(const AddressClassMap& map);
 
   std::vector<Record> records_;
@@ -157,6 +179,9 @@ class RuleIndex {
   std::vector<std::uint32_t> wide_begin_;
   std::vector<AtomId> side_atoms_;        // kSideAtoms sides point in here
   std::vector<ServiceSpec> services_;     // kServiceMany rules point in here
+  std::vector<Block> blocks_;
+  // Per list (by its first record offset): its blocks, if any.
+  std::vector<Range> src_ranges_, dst_ranges_, wide_ranges_;
   std::vector<ClassProbe> class_probes_;  // by ClassId, for classes at build time
   std::vector<Range> probe_ranges_;
   RuleIndexStats stats_;

@@ -163,6 +163,7 @@ TEST(RuleIndex, MatchesBruteForceOnRandomPoliciesThroughMembershipChanges) {
     }
     RuleIndex index(m.rules, infos, map);
     EXPECT_GT(index.stats().indexed_src + index.stats().indexed_dst, 0u);
+    EXPECT_GT(index.stats().blocks, 0u);  // the SoA block path is exercised too
 
     auto probe = [&](int round) {
       for (int i = 0; i < 3000; ++i) {
