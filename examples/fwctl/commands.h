@@ -9,5 +9,7 @@ namespace fwctl {
 
 // fwctl replay: replays a pcap through one vNIC's chain (replay.cc).
 int run_replay(std::span<const std::string_view> args);
+// fwctl check: validates a policy file, lists every problem (check.cc).
+int run_check(std::span<const std::string_view> args);
 
 }  // namespace fwctl

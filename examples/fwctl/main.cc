@@ -1,6 +1,7 @@
 // fwctl — command-line front end of libfw. See docs/fwctl.md.
 //
 //   fwctl replay --pcap FILE [--vnic-mac MAC] [--config FILE] [--verdicts OUT]
+//   fwctl check FILE [--format text|json|binary] [--quiet]
 //   fwctl version
 //   fwctl --help
 #include <array>
@@ -22,6 +23,7 @@ int run_help(std::span<const std::string_view> args);
 // The subcommand table. New subcommands (check, feed, policy) are one row.
 constexpr std::array kSubcommands = {
     Subcommand{"replay", "replay a pcap capture through one vNIC's filter chain", run_replay},
+    Subcommand{"check", "validate a policy file and list every problem", run_check},
     Subcommand{"version", "print the fwctl and libfw version", run_version},
     Subcommand{"help", "show this help", run_help},
 };

@@ -57,6 +57,10 @@ std::string IpAddress::to_string() const {
 }
 
 StatusOr<IpAddress> parse_ip(std::string_view text) {
+  // inet_pton reads a C string: an embedded NUL would hide what follows it.
+  if (text.find('\0') != std::string_view::npos)
+    return invalid_argument("'" + std::string(text.substr(0, text.find('\0'))) +
+                            "...' contains a NUL byte; not an IP address");
   std::string s(text);
   IpAddress a;
   if (inet_pton(AF_INET, s.c_str(), a.bytes.data()) == 1) {

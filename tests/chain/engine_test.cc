@@ -371,3 +371,18 @@ TEST(Names, AreStableAndDistinct) {
 
 }  // namespace
 }  // namespace fw
+
+namespace fw {
+namespace {
+
+TEST(Addresses, ParseIpRefusesEmbeddedNul) {
+  using namespace std::string_view_literals;
+  EXPECT_TRUE(parse_ip("10.0.0.1"sv).ok());
+  EXPECT_FALSE(parse_ip("10.0.0.1\0junk"sv).ok());
+  EXPECT_FALSE(parse_ip("10.0.0.1 "sv).ok());
+  EXPECT_EQ(parse_ip("::ffff:10.0.0.1"sv)->family, IpFamily::kIpv6);
+  EXPECT_EQ(parse_mac("02:00:00:00:00:0g").status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace fw
