@@ -4,7 +4,7 @@
 // docs/policy.md.
 //
 // libfw's parse_policy_*() and load_policy() stop at the first problem;
-// check uses libfw's internal report (libfw/policy/report.h), which decodes
+// check uses fw::check_policy_file() (fw/policy.h), which decodes
 // what it can and lists every decoding and validation problem in document
 // order, so one run shows everything to fix.
 #include <array>
@@ -20,12 +20,11 @@
 #include "examples/fwctl/cli.h"
 #include "examples/fwctl/commands.h"
 #include "fw/policy.h"
-#include "libfw/policy/report.h"
 
 namespace fwctl {
 namespace {
 
-using fw::policy_internal::PolicyFormat;
+using fw::PolicyFormat;
 
 constexpr std::string_view kCommand = "check";
 
@@ -49,7 +48,7 @@ std::vector<OptionSpec> check_option_specs(CheckOptions& options) {
        .value_name = "FORMAT",
        .help = "text, json or binary (default: by extension: .json, .pb/.bin, else text)",
        .apply = [&options](std::string_view v) -> OptionError {
-         options.format = fw::policy_internal::policy_format_from_name(v);
+         options.format = fw::policy_format_from_name(v);
          if (!options.format) return fmt::format("'{}' is not a format; use text, json or binary", v);
          return std::nullopt;
        }},
@@ -134,7 +133,7 @@ void print_summary(const std::string& path, PolicyFormat format, const fw::Polic
     if (!group.criteria.empty()) ++with_criteria;
     if (!group.groups.empty()) ++with_nested;
   }
-  fmt::print("{}: valid policy ({} format)\n", path, fw::policy_internal::policy_format_name(format));
+  fmt::print("{}: valid policy ({} format)\n", path, fw::policy_format_name(format));
   fmt::print("  rules     {}: {}; {} disabled, {} logged\n", total_rules, category_counts(rules), disabled, logged);
   fmt::print("  sections  {}: {}; {} stateless\n", total_sections, category_counts(sections), stateless);
   fmt::print("  groups    {}: {} with criteria, {} with nested groups\n", policy.groups.size(), with_criteria,
@@ -149,8 +148,8 @@ void print_summary(const std::string& path, PolicyFormat format, const fw::Polic
 }
 
 int check(const CheckOptions& options) {
-  const fw::policy_internal::PolicyReport report =
-      fw::policy_internal::check_policy_file(options.policy_path, options.format);
+  const fw::PolicyReport report =
+      fw::check_policy_file(options.policy_path, options.format);
   if (!report.status.ok()) {
     // Unreadable: a runtime error. Unparseable: the one problem, on stdout
     // like the others (its message already names the file).
@@ -170,7 +169,7 @@ int check(const CheckOptions& options) {
   }
   if (!options.quiet) {
     print_summary(options.policy_path,
-                  options.format.value_or(fw::policy_internal::policy_format_for_path(options.policy_path)),
+                  options.format.value_or(fw::policy_format_for_path(options.policy_path)),
                   *report.policy);
   }
   return kExitOk;

@@ -23,7 +23,6 @@
 #include "libfw/policy/decode.h"
 #include "libfw/policy/internal.h"
 #include "libfw/policy/json_check.h"
-#include "libfw/policy/report.h"
 
 namespace fw {
 namespace policy_internal {
@@ -136,6 +135,9 @@ StatusOr<Policy> accept_or_refuse(PolicyReport report, std::string_view prefix) 
 }
 
 }  // namespace
+}  // namespace policy_internal
+
+using namespace policy_internal;
 
 std::optional<PolicyFormat> policy_format_from_name(std::string_view name) {
   if (name == "text") return PolicyFormat::kText;
@@ -195,24 +197,20 @@ PolicyReport check_policy_file(const std::string& path, std::optional<PolicyForm
   return report;
 }
 
-}  // namespace policy_internal
-
-using policy_internal::PolicyFormat;
-
 StatusOr<Policy> parse_policy_text(std::string_view text) {
-  return policy_internal::accept_or_refuse(policy_internal::check_policy_bytes(text, PolicyFormat::kText), "");
+  return accept_or_refuse(check_policy_bytes(text, PolicyFormat::kText), "");
 }
 
 StatusOr<Policy> parse_policy_json(std::string_view json) {
-  return policy_internal::accept_or_refuse(policy_internal::check_policy_bytes(json, PolicyFormat::kJson), "");
+  return accept_or_refuse(check_policy_bytes(json, PolicyFormat::kJson), "");
 }
 
 StatusOr<Policy> parse_policy_binary(std::string_view bytes) {
-  return policy_internal::accept_or_refuse(policy_internal::check_policy_bytes(bytes, PolicyFormat::kBinary), "");
+  return accept_or_refuse(check_policy_bytes(bytes, PolicyFormat::kBinary), "");
 }
 
 StatusOr<Policy> load_policy(const std::string& path) {
-  return policy_internal::accept_or_refuse(policy_internal::check_policy_file(path, std::nullopt), path + ": ");
+  return accept_or_refuse(check_policy_file(path, std::nullopt), path + ": ");
 }
 
 }  // namespace fw

@@ -13,7 +13,6 @@
 
 #include "fw/policy.h"
 #include "fw/v1/policy.pb.h"
-#include "libfw/policy/report.h"
 #include "policy/policy_text.h"
 
 namespace fw {
@@ -255,7 +254,7 @@ TEST_F(PolicyFileTest, LoadPolicyChoosesTheFormatByExtension) {
     auto loaded = load_policy(write(name, read(kSamples / "three-tier.textpb")));
     ASSERT_TRUE(loaded.ok()) << name << ": " << loaded.status().to_string();
   }
-  EXPECT_EQ(policy_internal::policy_format_for_path("a/b.c/policy"), policy_internal::PolicyFormat::kText);
+  EXPECT_EQ(policy_format_for_path("a/b.c/policy"), PolicyFormat::kText);
 }
 
 // ---- file errors ---------------------------------------------------------------------
@@ -329,7 +328,7 @@ TEST(PolicyFiles, BadSamplesAreRefused) {
 
 struct SyntaxCase {
   std::string_view name;
-  policy_internal::PolicyFormat format;
+  PolicyFormat format;
   std::string input;
   std::string message;  // the whole Status message
 };
@@ -340,7 +339,7 @@ class PolicySyntax : public ::testing::TestWithParam<SyntaxCase> {};
 
 TEST_P(PolicySyntax, NamesLineColumnOrField) {
   const SyntaxCase& c = GetParam();
-  auto report = policy_internal::check_policy_bytes(c.input, c.format);
+  auto report = check_policy_bytes(c.input, c.format);
   ASSERT_FALSE(report.status.ok());
   EXPECT_EQ(report.status.code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(report.status.message(), c.message);
@@ -348,7 +347,7 @@ TEST_P(PolicySyntax, NamesLineColumnOrField) {
   EXPECT_FALSE(report.policy.has_value());
 }
 
-using policy_internal::PolicyFormat;
+using fw::PolicyFormat;
 using namespace std::string_literals;
 
 INSTANTIATE_TEST_SUITE_P(
@@ -431,12 +430,12 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(PolicyJson, DeepNestingIsRefused) {
   std::string deep = R"({"application": [{"rules": [{"sources": {}}]}]})";
-  auto ok = policy_internal::check_policy_bytes(deep, PolicyFormat::kJson);
+  auto ok = check_policy_bytes(deep, PolicyFormat::kJson);
   EXPECT_TRUE(ok.status.ok()) << ok.status.to_string();
   // Only the schema nests, so an unknown key stops long before depth matters;
   // nesting inside a known field is bounded by the schema itself.
   std::string nested(100000, '[');
-  auto refused = policy_internal::check_policy_bytes("{\"services\": " + nested, PolicyFormat::kJson);
+  auto refused = check_policy_bytes("{\"services\": " + nested, PolicyFormat::kJson);
   EXPECT_FALSE(refused.status.ok());
 }
 
@@ -481,7 +480,7 @@ TEST(PolicyBinary, UnknownEnumNumbersAreDecodingErrors) {
 }
 
 TEST(PolicyReport, EveryProblemOfABadFile) {
-  auto report = policy_internal::check_policy_file((kBadSamples / "many-problems.textpb").string(), std::nullopt);
+  auto report = check_policy_file((kBadSamples / "many-problems.textpb").string(), std::nullopt);
   ASSERT_TRUE(report.status.ok()) << report.status.to_string();
   std::vector<std::string> problems;
   for (const PolicyError& p : report.problems) problems.push_back(p.to_string());

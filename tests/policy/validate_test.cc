@@ -9,13 +9,12 @@
 #include <vector>
 
 #include "fw/policy.h"
-#include "libfw/policy/report.h"
 
 namespace fw {
 namespace {
 
-using policy_internal::check_policy_bytes;
-using policy_internal::PolicyFormat;
+using fw::check_policy_bytes;
+using fw::PolicyFormat;
 
 constexpr std::string_view kDefaultRule = "\ndefault_rule { action: DROP }\n";
 
