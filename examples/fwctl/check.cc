@@ -78,32 +78,6 @@ void print_check_help(std::FILE* out, std::span<const OptionSpec> specs) {
              "Exit codes: 0 valid, 1 invalid or unreadable, 2 usage error.\n");
 }
 
-// Splits FILE from the options: parse_options() takes named options only.
-// An argument is positional unless it is an option or an option's value.
-std::optional<std::string> split_positional(std::span<const std::string_view> args,
-                                            std::span<const OptionSpec> specs,
-                                            std::vector<std::string_view>& options,
-                                            std::vector<std::string_view>& positional) {
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string_view arg = args[i];
-    if (arg.starts_with("-") && arg.size() > 1) {
-      options.push_back(arg);
-      const std::string_view name = arg.substr(2, arg.find('=') == std::string_view::npos ? std::string_view::npos
-                                                                                           : arg.find('=') - 2);
-      for (const OptionSpec& spec : specs) {
-        if (spec.name == name && !spec.value_name.empty() && arg.find('=') == std::string_view::npos &&
-            i + 1 < args.size()) {
-          options.push_back(args[++i]);
-        }
-      }
-    } else {
-      positional.push_back(arg);
-    }
-  }
-  if (positional.size() > 1) return fmt::format("unexpected argument '{}'; check takes one FILE", positional[1]);
-  return std::nullopt;
-}
-
 std::string category_counts(const std::array<std::size_t, fw::kCategoryCount>& counts) {
   std::string out;
   for (std::size_t c = 0; c < fw::kCategoryCount; ++c) {
@@ -180,13 +154,15 @@ int check(const CheckOptions& options) {
 int run_check(std::span<const std::string_view> args) {
   CheckOptions options;
   std::vector<OptionSpec> specs = check_option_specs(options);
-  std::vector<std::string_view> named, positional;
-  if (std::optional<std::string> error = split_positional(args, specs, named, positional)) {
+  // check takes its FILE positionally, the one exception to fwctl's named
+  // inputs (docs/fwctl.md), so it parses with the shared toolkit directly.
+  ParsedCommandLine parsed;
+  if (std::optional<std::string> error = fw::cli::parse_command_line(args, specs, parsed)) {
     return usage_error(kCommand, *error);
   }
-  ParsedCommandLine parsed;
-  if (std::optional<std::string> error = parse_options(named, specs, parsed)) {
-    return usage_error(kCommand, *error);
+  const std::vector<std::string_view>& positional = parsed.positionals;
+  if (positional.size() > 1) {
+    return usage_error(kCommand, fmt::format("unexpected argument '{}'; check takes one FILE", positional[1]));
   }
   if (parsed.help_requested) {
     print_check_help(stdout, specs);

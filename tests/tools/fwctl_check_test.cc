@@ -276,7 +276,7 @@ TEST_F(FwctlCheckTest, UsageErrors) {
   expect_usage_error({"check", kThreeTier, "--format"}, "option '--format' needs a value (FORMAT)");
   expect_usage_error({"check", "--format", "--quiet", kThreeTier}, "option '--format' needs a value (FORMAT)");
   expect_usage_error({"check", kThreeTier, "--bogus"}, "unknown option '--bogus'");
-  expect_usage_error({"check", "-x", kThreeTier}, "unexpected argument '-x'; inputs are given as --option VALUE");
+  expect_usage_error({"check", "-x", kThreeTier}, "unknown option '-x' (options are --long-names)");
   expect_usage_error({"check", ""}, "the policy FILE is an empty string");
 }
 

@@ -1,9 +1,10 @@
-#include "examples/fwctl/cli.h"
+#include "examples/cli/cli.h"
+
+#include <charconv>
 
 #include <fmt/core.h>
 
-namespace fwctl {
-
+namespace fw::cli {
 namespace {
 
 const OptionSpec* find_option(std::span<const OptionSpec> specs, std::string_view name) {
@@ -15,9 +16,9 @@ const OptionSpec* find_option(std::span<const OptionSpec> specs, std::string_vie
 
 }  // namespace
 
-std::optional<std::string> parse_options(std::span<const std::string_view> args,
-                                         std::span<const OptionSpec> specs,
-                                         ParsedCommandLine& parsed) {
+std::optional<std::string> parse_command_line(std::span<const std::string_view> args,
+                                              std::span<const OptionSpec> specs,
+                                              CommandLine& parsed) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     if (arg == "--help" || arg == "-h") {
@@ -25,7 +26,11 @@ std::optional<std::string> parse_options(std::span<const std::string_view> args,
       continue;
     }
     if (!arg.starts_with("--") || arg.size() == 2) {
-      return fmt::format("unexpected argument '{}'; inputs are given as --option VALUE", arg);
+      if (arg.starts_with("-") && arg.size() > 1) {
+        return fmt::format("unknown option '{}' (options are --long-names)", arg);
+      }
+      parsed.positionals.push_back(arg);
+      continue;
     }
     std::string_view name = arg.substr(2);
     std::optional<std::string_view> inline_value;
@@ -42,8 +47,7 @@ std::optional<std::string> parse_options(std::span<const std::string_view> args,
     } else if (inline_value) {
       value = *inline_value;
     } else {
-      // "--pcap --quiet" is a missing value, not a file named "--quiet";
-      // a lone "-" is a value (stdout).
+      // "--passes --no-peer" is a missing value, not a value "--no-peer".
       if (i + 1 >= args.size() || (args[i + 1].starts_with("--") && args[i + 1].size() > 2)) {
         return fmt::format("option '--{}' needs a value ({})", name, spec->value_name);
       }
@@ -52,9 +56,7 @@ std::optional<std::string> parse_options(std::span<const std::string_view> args,
     if (!spec->value_name.empty() && value.empty()) {
       return fmt::format("option '--{}' needs a non-empty value ({})", name, spec->value_name);
     }
-    if (OptionError error = spec->apply(value)) {
-      return fmt::format("--{}: {}", name, *error);
-    }
+    if (OptionError error = spec->apply(value)) return fmt::format("--{}: {}", name, *error);
   }
   return std::nullopt;
 }
@@ -64,19 +66,30 @@ void print_options(std::FILE* out, std::span<const OptionSpec> specs) {
     std::string left = spec.value_name.empty()
                            ? fmt::format("--{}", spec.name)
                            : fmt::format("--{} {}", spec.name, spec.value_name);
-    fmt::print(out, "  {:<22} {}\n", left, spec.help);
+    fmt::print(out, "  {:<26} {}\n", left, spec.help);
   }
-  fmt::print(out, "  {:<22} {}\n", "--help", "show this help");
+  fmt::print(out, "  {:<26} {}\n", "--help", "show this help");
 }
 
-int usage_error(std::string_view command, std::string_view message) {
-  fmt::print(stderr, "fwctl {}: {} (see 'fwctl {} --help')\n", command, message, command);
+OptionError parse_count(std::string_view text, std::size_t min, std::size_t max,
+                        std::size_t& out) {
+  std::size_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    return fmt::format("'{}' is not a whole number in {}..{}", text, min, max);
+  }
+  out = value;
+  return std::nullopt;
+}
+
+int usage_error(std::string_view tool, std::string_view command, std::string_view message) {
+  fmt::print(stderr, "{} {}: {} (see '{} {} --help')\n", tool, command, message, tool, command);
   return kExitUsageError;
 }
 
-int runtime_error(std::string_view command, std::string_view message) {
-  fmt::print(stderr, "fwctl {}: {}\n", command, message);
-  return kExitRuntimeError;
+int failure(std::string_view tool, std::string_view command, std::string_view message) {
+  fmt::print(stderr, "{} {}: {}\n", tool, command, message);
+  return kExitFailure;
 }
 
-}  // namespace fwctl
+}  // namespace fw::cli
