@@ -229,25 +229,16 @@ bool AddressClassMap::range_of(const IpRange& r, Key& lo, Key& hi, int& width) {
   return lo <= hi;
 }
 
-void AddressClassMap::add(AtomId atom, const Cidr& block) {
-  Key lo, hi;
-  int width;
-  if (range_of(block, lo, hi, width)) update(width == 32 ? v4_ : v6_, lo, hi, atom, true);
+template <typename Block>
+void AddressClassMap::change(AtomId atom, const Block& block, bool present) {
+  Key lo = 0, hi = 0;
+  int width = 0;
+  if (range_of(block, lo, hi, width)) update(width == 32 ? v4_ : v6_, lo, hi, atom, present);
 }
-void AddressClassMap::add(AtomId atom, const IpRange& block) {
-  Key lo, hi;
-  int width;
-  if (range_of(block, lo, hi, width)) update(width == 32 ? v4_ : v6_, lo, hi, atom, true);
-}
-void AddressClassMap::remove(AtomId atom, const Cidr& block) {
-  Key lo, hi;
-  int width;
-  if (range_of(block, lo, hi, width)) update(width == 32 ? v4_ : v6_, lo, hi, atom, false);
-}
-void AddressClassMap::remove(AtomId atom, const IpRange& block) {
-  Key lo, hi;
-  int width;
-  if (range_of(block, lo, hi, width)) update(width == 32 ? v4_ : v6_, lo, hi, atom, false);
-}
+
+void AddressClassMap::add(AtomId atom, const Cidr& block) { change(atom, block, true); }
+void AddressClassMap::add(AtomId atom, const IpRange& block) { change(atom, block, true); }
+void AddressClassMap::remove(AtomId atom, const Cidr& block) { change(atom, block, false); }
+void AddressClassMap::remove(AtomId atom, const IpRange& block) { change(atom, block, false); }
 
 }  // namespace fw::classify

@@ -133,6 +133,8 @@ class AddressClassMap {
   ClassId intern(std::vector<AtomId> atoms);
   ClassId with_atom(ClassId c, AtomId atom, bool present, ClassFn& memo);
   void update(Trie& trie, Key lo, Key hi, AtomId atom, bool present);
+  template <typename Block>
+  void change(AtomId atom, const Block& block, bool present);
   void update_table(std::atomic<std::uint32_t>* entries, int stride, Key base, int consumed,
                     int width, Key lo, Key hi, AtomId atom, bool present, ClassFn& memo);
   static bool range_of(const Cidr& c, Key& lo, Key& hi, int& width);

@@ -17,11 +17,17 @@
 #include <google/protobuf/text_format.h>
 #include <gtest/gtest.h>
 
+#include "support/subprocess.h"
+
 #include "fw/v1/policy.pb.h"
 
 extern char** environ;
 
 namespace {
+
+using fw::test::read_file;
+using fw::test::RunResult;
+using fw::test::split_lines;
 
 namespace fs = std::filesystem;
 
@@ -29,27 +35,6 @@ const std::string kFwctl = FWCTL_PATH;
 const fs::path kSamples = fs::path(FWCTL_DATA_DIR) / "policy";
 const fs::path kBad = fs::path(FWCTL_TEST_DATA_DIR) / "policy";
 const std::string kThreeTier = (kSamples / "three-tier.textpb").string();
-
-struct RunResult {
-  int exit_code = -1;
-  int signal = 0;
-  std::string out;
-  std::string err;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
 
 std::string summary(const std::string& path, const std::string& format) {
   return path + ": valid policy (" + format + " format)\n" +
@@ -80,32 +65,8 @@ class FwctlCheckTest : public ::testing::Test {
 
   // Runs fwctl with `args`; stdin from /dev/null, stdout and stderr captured.
   RunResult run(const std::vector<std::string>& args) const {
-    RunResult result;
-    const std::string out_path = (dir_ / "stdout").string();
-    const std::string err_path = (dir_ / "stderr").string();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::vector<std::string> storage = {kFwctl};
-    storage.insert(storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& a : storage) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, kFwctl.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      ADD_FAILURE() << "cannot run " << kFwctl << ": " << std::strerror(rc);
-      return result;
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
-    result.out = read_file(out_path);
-    result.err = read_file(err_path);
+    RunResult result = fw::test::run_program(kFwctl, args, dir_);
+    if (!result.started) ADD_FAILURE() << result.err;
     EXPECT_EQ(result.signal, 0) << "fwctl crashed; stderr: " << result.err;
     return result;
   }
@@ -199,7 +160,7 @@ TEST_F(FwctlCheckTest, EveryProblemOnePerLine) {
       "rule 10: action: missing; every rule says what it does: ALLOW, DROP, REJECT or JUMP_TO_APPLICATION",
       "default_rule: action: REJECT is not allowed for the default rule; use ALLOW or DROP",
   };
-  const std::vector<std::string> out = lines(r.out);
+  const std::vector<std::string> out = split_lines(r.out);
   ASSERT_EQ(out.size(), expected.size()) << r.out;
   for (std::size_t i = 0; i < out.size(); ++i) EXPECT_EQ(out[i], path + ": " + expected[i]);
   EXPECT_EQ(r.err, "fwctl check: " + path + ": 10 problems; the policy is refused\n");

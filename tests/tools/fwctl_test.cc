@@ -23,10 +23,15 @@
 #include <gtest/gtest.h>
 
 #include "support/packet_builder.h"
+#include "support/subprocess.h"
 
 extern char** environ;
 
 namespace {
+
+using fw::test::read_file;
+using fw::test::RunResult;
+using fw::test::split_lines;
 
 namespace fs = std::filesystem;
 
@@ -37,27 +42,6 @@ const std::string kMixedCapture = (kDataDir / "mixed-ethertypes.pcap").string();
 constexpr std::uint32_t kDefaultRuleId = 0xffffffff;
 
 // ---- running fwctl ---------------------------------------------------------
-
-struct RunResult {
-  int exit_code = -1;      // valid when exited normally
-  int signal = 0;          // non-zero when killed by a signal (a crash)
-  std::string out;
-  std::string err;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
 
 class FwctlTest : public ::testing::Test {
  protected:
@@ -84,34 +68,8 @@ class FwctlTest : public ::testing::Test {
 
   // Runs fwctl with `args`, stdin from /dev/null, stdout and stderr captured.
   RunResult run(const std::vector<std::string>& args) const {
-    RunResult result;
-    std::string out_path = temp("stdout").string();
-    std::string err_path = temp("stderr").string();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::vector<std::string> argv_storage = {kFwctl};
-    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (std::string& a : argv_storage) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, kFwctl.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      ADD_FAILURE() << "cannot run " << kFwctl << ": " << std::strerror(rc);
-      return result;
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
-    result.out = read_file(out_path);
-    result.err = read_file(err_path);
+    RunResult result = fw::test::run_program(kFwctl, args, dir_);
+    if (!result.started) ADD_FAILURE() << result.err;
     return result;
   }
 
