@@ -386,9 +386,9 @@ inline std::uint32_t RuleIndex::probe_lists(const AddressClassMap& map, const Pr
   if (p.src_class < nprobes && p.dst_class < nprobes) {
     const ClassProbe& s = class_probes_[p.src_class];
     const ClassProbe& d = class_probes_[p.dst_class];
-    for (const Range* r = &probe_ranges_[s.offset], *e = r + s.src_lists; r != e; ++r)
+    for (const Range* r = probe_ranges_.data() + s.offset, *e = r + s.src_lists; r != e; ++r)
       best = scan_range(*r, best, map, p);
-    for (const Range* r = &probe_ranges_[d.offset] + d.src_lists, *e = r + d.dst_lists; r != e; ++r)
+    for (const Range* r = probe_ranges_.data() + d.offset + d.src_lists, *e = r + d.dst_lists; r != e; ++r)
       best = scan_range(*r, best, map, p);
     return best;
   }
@@ -449,7 +449,7 @@ void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> 
     for (std::size_t i = 0; i < 2 * n; ++i) {
       if (classes[i] < nprobes) {
         const ClassProbe& probe = class_probes_[classes[i]];
-        __builtin_prefetch(&probe_ranges_[probe.offset + (i < n ? 0 : probe.src_lists)]);
+        __builtin_prefetch(probe_ranges_.data() + probe.offset + (i < n ? 0 : probe.src_lists));
       }
     }
     for (std::size_t i = 0; i < 2 * n; ++i) {

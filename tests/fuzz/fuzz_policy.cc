@@ -13,7 +13,7 @@
 #include <google/protobuf/stubs/logging.h>
 
 #include "fw/policy.h"
-#include "libfw/policy/report.h"
+#include "fw/policy.h"
 
 namespace {
 
@@ -24,9 +24,9 @@ void require(bool ok, const char* what) {
   }
 }
 
-void check_one(std::string_view bytes, fw::policy_internal::PolicyFormat format) {
-  using fw::policy_internal::PolicyFormat;
-  const fw::policy_internal::PolicyReport report = fw::policy_internal::check_policy_bytes(bytes, format);
+void check_one(std::string_view bytes, fw::PolicyFormat format) {
+  using fw::PolicyFormat;
+  const fw::PolicyReport report = fw::check_policy_bytes(bytes, format);
   fw::StatusOr<fw::Policy> parsed = format == PolicyFormat::kText   ? fw::parse_policy_text(bytes)
                                     : format == PolicyFormat::kJson ? fw::parse_policy_json(bytes)
                                                                     : fw::parse_policy_binary(bytes);
@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
-  using fw::policy_internal::PolicyFormat;
+  using fw::PolicyFormat;
   for (PolicyFormat format : {PolicyFormat::kText, PolicyFormat::kJson, PolicyFormat::kBinary}) check_one(bytes, format);
   return 0;
 }
