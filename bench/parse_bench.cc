@@ -5,6 +5,10 @@
 #include "bench_packets.h"
 #include "fw/packet.h"
 
+#if FW_BENCH_HAVE_DPDK
+#include "bench/peers/dpdk_ptype.h"
+#endif
+
 namespace fw::bench {
 namespace {
 
@@ -29,6 +33,27 @@ void BM_Parse_Ipv4Udp(benchmark::State& s) { run_parse(s, ipv4_udp(), {}); }
 void BM_Parse_Ipv6ExtTcp(benchmark::State& s) { run_parse(s, ipv6_ext_tcp(), {}); }
 void BM_Parse_VxlanOuter(benchmark::State& s) { run_parse(s, vxlan_ipv4_tcp(), {.decapsulate = false}); }
 void BM_Parse_VxlanInner(benchmark::State& s) { run_parse(s, vxlan_ipv4_tcp(), {.decapsulate = true}); }
+
+#if FW_BENCH_HAVE_DPDK
+// The peer on the same frames (see bench/peers/dpdk_ptype.h for what it does
+// and does not do).
+void run_peer(benchmark::State& state, const test::Bytes& frame) {
+  for (auto _ : state) {
+    PeerHeaderLengths r = dpdk_packet_type(frame.data(), static_cast<std::uint32_t>(frame.size()));
+    benchmark::DoNotOptimize(r);
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+void BM_Peer_DpdkPtype_Ipv4TcpSyn(benchmark::State& s) { run_peer(s, ipv4_tcp_syn()); }
+void BM_Peer_DpdkPtype_Ipv4Udp(benchmark::State& s) { run_peer(s, ipv4_udp()); }
+void BM_Peer_DpdkPtype_Ipv6ExtTcp(benchmark::State& s) { run_peer(s, ipv6_ext_tcp()); }
+void BM_Peer_DpdkPtype_VxlanOuter(benchmark::State& s) { run_peer(s, vxlan_ipv4_tcp()); }
+BENCHMARK(BM_Peer_DpdkPtype_Ipv4TcpSyn);
+BENCHMARK(BM_Peer_DpdkPtype_Ipv4Udp);
+BENCHMARK(BM_Peer_DpdkPtype_Ipv6ExtTcp);
+BENCHMARK(BM_Peer_DpdkPtype_VxlanOuter);
+#endif
 
 BENCHMARK(BM_Parse_Ipv4TcpSyn);
 BENCHMARK(BM_Parse_Ipv4Udp);
