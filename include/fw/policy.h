@@ -64,12 +64,14 @@ struct ServiceEntry {
   // ICMP (1) / ICMPv6 (58) only; nullopt = any.
   std::optional<std::uint8_t> icmp_type;
   std::optional<std::uint8_t> icmp_code;
+  friend bool operator==(const ServiceEntry&, const ServiceEntry&) = default;
 };
 
 struct Service {
   std::string id;                     // unique among services
   std::string name;
   std::vector<ServiceEntry> entries;  // matches if any entry matches
+  friend bool operator==(const Service&, const Service&) = default;
 };
 
 // ---- groups -------------------------------------------------------------------
@@ -86,11 +88,13 @@ struct Criterion {
   CriterionOperator op = CriterionOperator::kEquals;
   std::string scope;                // tag scope (kTag only); empty = any scope
   std::vector<std::string> values;  // one value; several for kIn/kNotIn; a regex for kMatches
+  friend bool operator==(const Criterion&, const Criterion&) = default;
 };
 
 // Criteria combined with AND; the expressions of a group are OR-ed.
 struct CriteriaExpression {
   std::vector<Criterion> all_of;
+  friend bool operator==(const CriteriaExpression&, const CriteriaExpression&) = default;
 };
 
 struct Group {
@@ -107,6 +111,7 @@ struct Group {
   // Members matched by anything above but listed here are excluded.
   std::vector<Cidr> exclude_cidrs;
   std::vector<std::string> exclude_vm_ids;
+  friend bool operator==(const Group&, const Group&) = default;
 };
 
 // ---- rules --------------------------------------------------------------------
@@ -131,6 +136,7 @@ struct AddressSide {
   bool is_any() const noexcept {
     return groups.empty() && cidrs.empty() && ranges.empty() && vnic_ids.empty();
   }
+  friend bool operator==(const AddressSide&, const AddressSide&) = default;
 };
 
 struct Rule {
@@ -148,6 +154,7 @@ struct Rule {
   bool logged = false;
   std::string tag;  // free text copied into flow logs
   bool disabled = false;
+  friend bool operator==(const Rule&, const Rule&) = default;
 };
 
 struct Section {
@@ -155,6 +162,7 @@ struct Section {
   std::string name;
   bool stateless = false;  // no connection tracking for its rules
   std::vector<Rule> rules;
+  friend bool operator==(const Section&, const Section&) = default;
 };
 
 // What happens to an established connection whose admitting policy
@@ -166,10 +174,13 @@ struct Policy {
   std::vector<Group> groups;
   // Sections per category, indexed by Category.
   std::vector<Section> categories[kCategoryCount];
-  RuleAction default_action = RuleAction::kAllow;  // kAllow or kDrop only
+  // kAllow or kDrop only. A Policy built in code defaults to allow (the
+  // NSX default rule); a policy *file* must state its default rule.
+  RuleAction default_action = RuleAction::kAllow;
   std::uint32_t default_rule_id = 0xffffffff;
   RevalidationMode revalidation = RevalidationMode::kRevalidate;
   bool tcp_strict = false;  // refuse mid-stream TCP pickup (conntrack issue)
+  friend bool operator==(const Policy&, const Policy&) = default;
 };
 
 // ---- files and validation ----------------------------------------------------

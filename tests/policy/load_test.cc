@@ -508,3 +508,30 @@ TEST(PolicyReport, EveryProblemOfABadFile) {
 
 }  // namespace
 }  // namespace fw
+
+namespace fw {
+namespace {
+
+// The model compares structurally: the same policy read from text and from
+// JSON is equal, and any field change makes it differ (what an incremental
+// compiler diffs on).
+TEST(PolicyModelEquality, SameFileInTwoFormatsIsEqualAndEditsDiffer) {
+  const std::string dir = std::string(FW_EXAMPLES_DATA_DIR) + "/policy/";
+  auto text = load_policy(dir + "three-tier.textpb");
+  auto json = load_policy(dir + "three-tier.json");
+  ASSERT_TRUE(text.ok()) << text.status().to_string();
+  ASSERT_TRUE(json.ok()) << json.status().to_string();
+  EXPECT_TRUE(*text == *json);
+  Policy edited = *text;
+  ASSERT_FALSE(edited.categories[static_cast<int>(Category::kApplication)].empty());
+  ASSERT_FALSE(edited.categories[static_cast<int>(Category::kApplication)][0].rules.empty());
+  edited.categories[static_cast<int>(Category::kApplication)][0].rules[0].destinations.negate ^= true;
+  EXPECT_FALSE(edited == *text);
+  Policy regrouped = *text;
+  ASSERT_FALSE(regrouped.groups.empty());
+  regrouped.groups[0].cidrs.push_back(Cidr{IpAddress::v4(0x0a0a0a0au), 32});
+  EXPECT_FALSE(regrouped == *text);
+}
+
+}  // namespace
+}  // namespace fw
