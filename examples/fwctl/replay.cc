@@ -31,6 +31,8 @@
 #include "fw/address.h"
 #include "fw/chain.h"
 #include "fw/config.h"
+#include "fw/dfw.h"
+#include "fw/policy.h"
 #include "fw/engine.h"
 #include "fw/l2_acl.h"
 
@@ -50,6 +52,7 @@ struct ReplayOptions {
   std::string pcap_path;
   std::optional<fw::MacAddress> vnic_mac;  // nullopt: source MAC of the first frame
   std::string config_path;                 // empty: no filters (every frame passes)
+  std::string policy_path;                 // empty: no DFW (slot 2)
   std::string verdicts_path;               // empty: none; "-": stdout
   bool quiet = false;                      // no summary, progress or notes
   bool progress = false;                   // progress even when stderr is not a TTY
@@ -78,6 +81,13 @@ std::vector<OptionSpec> replay_option_specs(ReplayOptions& options) {
        .help = "chain configuration, Protobuf text format fw.v1.ChainConfig",
        .apply = [&options](std::string_view v) -> OptionError {
          options.config_path = v;
+         return std::nullopt;
+       }},
+      {.name = "policy",
+       .value_name = "FILE",
+       .help = "DFW policy (text, JSON or binary fw.v1.Policy) enforced in slot 2, stateless",
+       .apply = [&options](std::string_view v) -> OptionError {
+         options.policy_path = v;
          return std::nullopt;
        }},
       {.name = "verdicts",
@@ -201,6 +211,7 @@ class Replayer {
     if (!options_.quiet) fmt::print(stderr, "fwctl replay: {}\n", message);
   }
   fw::Status install_chain();
+  fw::Status install_policy();
   void append(const CapturedFrame& frame, fw::Direction direction);
   void flush();
   std::string rule_label(std::uint8_t slot, std::uint32_t rule_id) const;
@@ -210,6 +221,8 @@ class Replayer {
 
   const ReplayOptions& options_;
   std::optional<fw::ChainConfig> chain_config_;
+  std::optional<fw::Policy> policy_;
+  std::unique_ptr<fw::Dfw> dfw_;  // slot 2 control (it keeps no datapath state of its own)
   std::unique_ptr<PcapSource> source_;
   std::unique_ptr<VerdictLog> verdict_log_;
   std::unique_ptr<fw::Engine> engine_;
@@ -231,6 +244,15 @@ fw::Status Replayer::install_chain() {
   if (!installed.ok()) return installed.status();
   l2_acl_ = std::dynamic_pointer_cast<const fw::L2AclFilter>(*installed);
   return fw::Status::Ok();
+}
+
+// Compiles the policy into slot 2 of the replayed vNIC.
+fw::Status Replayer::install_policy() {
+  if (!policy_) return fw::Status::Ok();
+  auto dfw = fw::Dfw::create(*engine_);
+  if (!dfw.ok()) return dfw.status();
+  dfw_ = std::move(*dfw);
+  return dfw_->apply(*policy_, {kVnicId});
 }
 
 void Replayer::append(const CapturedFrame& frame, fw::Direction direction) {
@@ -265,6 +287,11 @@ int Replayer::run() {
     fw::StatusOr<fw::ChainConfig> config = fw::load_chain_config(options_.config_path);
     if (!config.ok()) return fail(config_error(config.status()));
     chain_config_ = std::move(*config);
+  }
+  if (!options_.policy_path.empty()) {
+    fw::StatusOr<fw::Policy> policy = fw::load_policy(options_.policy_path);
+    if (!policy.ok()) return fail(fmt::format("bad policy: {}", policy.status().message()));
+    policy_ = std::move(*policy);
   }
   {
     auto source = PcapSource::open(options_.pcap_path);
@@ -306,6 +333,9 @@ int Replayer::run() {
   }
   if (fw::Status s = install_chain(); !s.ok()) {
     return fail(config_error(s));
+  }
+  if (fw::Status s = install_policy(); !s.ok()) {
+    return fail(fmt::format("bad policy '{}': {}", options_.policy_path, s.to_string()));
   }
   // The worker is created once the chain is configured: the replay changes
   // no configuration while frames flow.
@@ -427,8 +457,9 @@ void Replayer::print_summary(std::FILE* out, const fw::VnicStats& stats,
     slots += fmt::format("{}slot {} {}", slots.empty() ? "" : ", ", s, chain.slots[s]);
   }
   if (slots.empty()) slots = "no filters (every parsed frame passes)";
-  fmt::print(out, "chain     generation {}: {}{}\n", chain.generation, slots,
-             options_.config_path.empty() ? "" : fmt::format(" from '{}'", options_.config_path));
+  fmt::print(out, "chain     generation {}: {}{}{}\n", chain.generation, slots,
+             options_.config_path.empty() ? "" : fmt::format(" from '{}'", options_.config_path),
+             options_.policy_path.empty() ? "" : fmt::format(", policy '{}'", options_.policy_path));
 
   fmt::print(out, "\n{:<32}{:>12}{:>12}{:>12}\n", "", "total", "from-vm", "to-vm");
   row("packets", from_vm.packets, to_vm.packets);

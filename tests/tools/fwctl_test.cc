@@ -730,3 +730,54 @@ TEST_F(FwctlTest, HelpAndVersion) {
 }
 
 }  // namespace
+
+namespace {
+
+// --policy enforces a DFW policy in slot 2: ICMP echo passes by rule 10,
+// TCP falls to the default drop rule 9999, non-IP frames are not the DFW's.
+TEST_F(FwctlTest, PolicyIsEnforcedInSlot2) {
+  const std::string policy = (kDataDir / "policy" / "allow-ping.textpb").string();
+  struct Case { const char* capture; const char* action; const char* rule; };
+  for (const Case& c : {Case{"icmp-echo.pcap", "pass", "10"}, Case{"tcp-split-handshake.pcap", "drop", "9999"}}) {
+    SCOPED_TRACE(c.capture);
+    const std::string out = temp("verdicts").string();
+    RunResult r = run({"replay", "--pcap", (kDataDir / c.capture).string(), "--policy", policy, "--verdicts", out});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("slot 2 dfw"), std::string::npos) << r.out;
+    const std::vector<VerdictLine> verdicts = parse_verdicts(read_file(out));
+    ASSERT_FALSE(verdicts.empty());
+    for (const VerdictLine& v : verdicts) {
+      EXPECT_EQ(v.action, c.action);
+      EXPECT_EQ(v.slot, "2");
+      EXPECT_EQ(v.rule, c.rule);
+    }
+  }
+  // ARP frames: no slot decides them, they pass (the capture's ICMP frames
+  // are decided by rule 10).
+  const std::string capture = (kDataDir / "arp-basic.pcap").string();
+  const std::string out = temp("verdicts").string();
+  RunResult r = run({"replay", "--pcap", capture, "--policy", policy, "--verdicts", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto frames = read_pcap(capture);
+  const std::vector<VerdictLine> verdicts = parse_verdicts(read_file(out));
+  ASSERT_EQ(verdicts.size(), frames.size());
+  std::size_t arp = 0;
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    EXPECT_EQ(verdicts[i].action, "pass");
+    const bool is_arp = frames[i].bytes.size() >= 14 && frames[i].bytes[12] == 0x08 && frames[i].bytes[13] == 0x06;
+    arp += is_arp;
+    EXPECT_EQ(verdicts[i].slot, is_arp ? "-" : "2") << "frame " << i + 1;
+  }
+  EXPECT_GT(arp, 0u);
+}
+
+TEST_F(FwctlTest, BadPolicyIsARuntimeErrorNamingTheProblem) {
+  const std::string bad = write_temp("bad.textpb", "application { id: \"a\" rules { id: 0 action: ALLOW } }\n"
+                                                   "default_rule { id: 9 action: DROP }\n");
+  RunResult r = run_failing({"replay", "--pcap", (kDataDir / "icmp-echo.pcap").string(), "--policy", bad}, 1);
+  EXPECT_NE(r.err.find("bad policy"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("id"), std::string::npos) << r.err;
+  run_failing({"replay", "--pcap", (kDataDir / "icmp-echo.pcap").string(), "--policy", "/nonexistent.textpb"}, 1);
+}
+
+}  // namespace
