@@ -21,10 +21,17 @@ class DfwFilter final : public Filter {
 
   void process(const BurstContext& ctx, std::span<const std::uint16_t> active,
                std::span<Verdict> verdicts) const noexcept override {
+    // Gather the IP packets (the rest are not the DFW's), decide them in one
+    // burst for this vNIC and direction, then write their verdicts. Scratch
+    // is on the stack: at most kMaxBurst packets reach a filter per call.
+    classify::LookupKey keys[kMaxBurst];
+    std::uint16_t index[kMaxBurst];
+    policy_compile::Decision decisions[kMaxBurst];
+    std::size_t n = 0;
     for (const std::uint16_t i : active) {
       const PacketView& v = ctx.packets[i];
-      if (v.l3 != L3Kind::kIpv4 && v.l3 != L3Kind::kIpv6) continue;  // not the DFW's
-      classify::LookupKey key;
+      if (v.l3 != L3Kind::kIpv4 && v.l3 != L3Kind::kIpv6) continue;
+      classify::LookupKey& key = keys[n];
       key.src = v.src_ip;
       key.dst = v.dst_ip;
       key.protocol = v.protocol;
@@ -32,12 +39,17 @@ class DfwFilter final : public Filter {
       // matches only rules that accept every port.
       key.src_port = v.has_l4 ? v.src_port : 0;
       key.dst_port = v.has_l4 ? v.dst_port : 0;
-      const policy_compile::Decision d = compiled_->decide(ctx.vnic_id, ctx.direction, key);
+      index[n++] = i;
+    }
+    compiled_->decide_burst(ctx.vnic_id, ctx.direction, std::span(keys, n), std::span(decisions, n));
+    for (std::size_t k = 0; k < n; ++k) {
+      const policy_compile::Decision& d = decisions[k];
+      Verdict& v = verdicts[index[k]];
       const DropReason reason = d.is_default ? DropReason::kDefaultRule : DropReason::kRule;
       switch (d.action) {
-        case RuleAction::kDrop: decide(verdicts[i], ctx, Action::kDrop, d.rule_id, reason); break;
-        case RuleAction::kReject: decide(verdicts[i], ctx, Action::kReject, d.rule_id, reason); break;
-        default: decide(verdicts[i], ctx, Action::kPass, d.rule_id); break;
+        case RuleAction::kDrop: decide(v, ctx, Action::kDrop, d.rule_id, reason); break;
+        case RuleAction::kReject: decide(v, ctx, Action::kReject, d.rule_id, reason); break;
+        default: decide(v, ctx, Action::kPass, d.rule_id); break;
       }
     }
   }

@@ -312,19 +312,41 @@ Decision CompiledPolicy::decision_of(std::uint32_t position) const noexcept {
   return d;
 }
 
-Decision CompiledPolicy::decide(std::uint32_t vnic, Direction direction,
-                                const classify::LookupKey& key) const noexcept {
+const CompiledPolicy::RuleList& CompiledPolicy::list_for(std::uint32_t vnic,
+                                                          Direction direction) const noexcept {
   const auto di = static_cast<std::size_t>(direction) & 1;
-  const RuleList* list = unknown_[di];
-  if (auto it = by_vnic_.find(vnic); it != by_vnic_.end()) list = it->second[di];
-  const std::uint32_t r = list->index->classify(*map_, key);
+  if (auto it = by_vnic_.find(vnic); it != by_vnic_.end()) return *it->second[di];
+  return *unknown_[di];
+}
+
+Decision CompiledPolicy::resolve(const RuleList& list, std::uint32_t r,
+                                 const classify::LookupKey& key) const noexcept {
   if (r == classify::kNoMatch) return default_decision();
-  const std::uint32_t position = list->positions[r];
+  const std::uint32_t position = list.positions[r];
   if (rules_[position].rule->action != RuleAction::kJumpToApplication) return decision_of(position);
   // Validation keeps jumps out of the Application category, so r < app_begin.
-  const std::uint32_t a = list->app_index->classify(*map_, key);
+  const std::uint32_t a = list.app_index->classify(*map_, key);
   if (a == classify::kNoMatch) return default_decision();
-  return decision_of(list->positions[list->app_begin + a]);
+  return decision_of(list.positions[list.app_begin + a]);
+}
+
+Decision CompiledPolicy::decide(std::uint32_t vnic, Direction direction,
+                                const classify::LookupKey& key) const noexcept {
+  const RuleList& list = list_for(vnic, direction);
+  return resolve(list, list.index->classify(*map_, key), key);
+}
+
+void CompiledPolicy::decide_burst(std::uint32_t vnic, Direction direction,
+                                  std::span<const classify::LookupKey> keys,
+                                  std::span<Decision> out) const noexcept {
+  const RuleList& list = list_for(vnic, direction);
+  constexpr std::size_t kChunk = 64;
+  std::uint32_t first[kChunk];
+  for (std::size_t at = 0; at < keys.size(); at += kChunk) {
+    const std::size_t n = std::min(kChunk, keys.size() - at);
+    list.index->classify(*map_, keys.subspan(at, n), std::span<std::uint32_t>(first, n));
+    for (std::size_t i = 0; i < n; ++i) out[at + i] = resolve(list, first[i], keys[at + i]);
+  }
 }
 
 Status CompiledPolicy::set_group_addresses(const std::string& group, std::vector<Cidr> addresses) {

@@ -36,6 +36,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -78,6 +79,11 @@ class CompiledPolicy {
   CompiledPolicy& operator=(const CompiledPolicy&) = delete;
 
   Decision decide(std::uint32_t vnic, Direction direction, const classify::LookupKey& key) const noexcept;
+  // The same for a burst of one vNIC and direction: the rule list is found
+  // once and the classifier runs its staged burst lookup. out.size() >=
+  // keys.size(). This is what the DFW slot calls.
+  void decide_burst(std::uint32_t vnic, Direction direction, std::span<const classify::LookupKey> keys,
+                    std::span<Decision> out) const noexcept;
   // Number of distinct rule lists (RuleIndexes) over all vNICs and both
   // directions, the lists of vNICs not known included.
   std::size_t rule_lists() const noexcept { return lists_.size(); }
@@ -113,6 +119,10 @@ class CompiledPolicy {
     std::optional<classify::AtomId> atom;  // if referenced on an address side
   };
 
+  const RuleList& list_for(std::uint32_t vnic, Direction direction) const noexcept;
+  // The decision for a first match at index `r` of `list` (kNoMatch: the
+  // default rule), following a jump to the Application category.
+  Decision resolve(const RuleList& list, std::uint32_t r, const classify::LookupKey& key) const noexcept;
   Decision decision_of(std::uint32_t position) const noexcept;
   Decision default_decision() const noexcept;
   IntervalSet compute_effective(std::size_t g) const;

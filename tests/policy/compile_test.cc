@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <functional>
 #include <iostream>
 #include <random>
@@ -658,6 +660,10 @@ TEST(Compile, MatchesBruteForceOnRandomPoliciesThroughGroupChanges) {
       return gen.address(f);
     };
     auto probe = [&](int round) {
+      // Every probe is also replayed through decide_burst, grouped per
+      // (vNIC, direction) as the DFW slot calls it (groups cross the 64-key
+      // chunks of the burst path).
+      std::map<std::pair<std::uint32_t, int>, std::vector<std::pair<LookupKey, Decision>>> bursts;
       for (int i = 0; i < 4000; ++i) {
         LookupKey k;
         const IpFamily f = gen.family();
@@ -679,6 +685,16 @@ TEST(Compile, MatchesBruteForceOnRandomPoliciesThroughGroupChanges) {
                              << describe(got) << ", oracle " << describe(want);
         (want.is_default ? default_decisions : rule_decisions)++;
         deciding.insert({seed, want.rule_id});
+        bursts[{vnic, static_cast<int>(d)}].push_back({k, want});
+      }
+      for (const auto& [where, batch] : bursts) {
+        std::vector<LookupKey> keys;
+        for (const auto& [k, want] : batch) keys.push_back(k);
+        std::vector<Decision> got(keys.size());
+        (*compiled)->decide_burst(where.first, static_cast<Direction>(where.second), keys, got);
+        for (std::size_t i = 0; i < batch.size(); ++i)
+          ASSERT_EQ(got[i], batch[i].second) << "decide_burst, seed " << seed << " round " << round
+                                             << " vnic " << where.first << " key " << i << " of " << batch.size();
       }
     };
     probe(0);
