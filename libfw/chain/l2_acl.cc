@@ -47,7 +47,7 @@ struct L2AclFilter::Impl {
   L2AclConfig config;
   std::vector<PackedRule> rules;
   std::vector<std::uint32_t> rule_ids;   // parallel to rules
-  std::vector<bool> rule_drops;          // parallel to rules
+  std::vector<std::uint8_t> rule_drops;  // parallel to rules (bytes, not vector<bool>'s bit proxies)
   bool default_drops = false;
   std::uint32_t max_workers = 1;
   // Per-worker hit counters: one row of `lines_per_worker` cache lines per

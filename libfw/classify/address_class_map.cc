@@ -59,33 +59,6 @@ ClassId AddressClassMap::lookup_v6(const std::uint8_t b[16]) const noexcept {
   return e;
 }
 
-void AddressClassMap::lookup_burst(std::span<const IpAddress> in, std::span<ClassId> out) const noexcept {
-  // Stage 1: every root entry. IPv6 (rare in bursts) is done whole here.
-  const std::size_t n = in.size();
-  for (std::size_t i = 0; i < n; ++i) {
-    if (in[i].family == IpFamily::kIpv4) __builtin_prefetch(&v4_.root[in[i].v4_host_order() >> 16]);
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    const IpAddress& a = in[i];
-    if (a.family == IpFamily::kIpv4) {
-      out[i] = v4_.root[a.v4_host_order() >> 16].load(std::memory_order_acquire);
-      if (out[i] & kChildBit) __builtin_prefetch(&table(out[i])[(a.v4_host_order() >> 8) & 0xff]);
-    } else {
-      out[i] = a.family == IpFamily::kIpv6 ? lookup_v6(a.bytes.data()) : kEmptyClass;
-    }
-  }
-  // Stages 2 and 3: the two 8-bit levels below the root.
-  for (int shift : {8, 0}) {
-    for (std::size_t i = 0; i < n; ++i) {
-      if (!(out[i] & kChildBit) || in[i].family != IpFamily::kIpv4) continue;
-      const std::uint32_t a = in[i].v4_host_order();
-      out[i] = table(out[i])[(a >> shift) & 0xff].load(std::memory_order_acquire);
-      if (shift == 8 && (out[i] & kChildBit)) __builtin_prefetch(&table(out[i])[a & 0xff]);
-    }
-  }
-  for (std::size_t i = 0; i < n; ++i) prefetch_class(out[i]);
-}
-
 void AddressClassMap::lookup_burst_v4(std::span<const std::uint32_t> in,
                                       std::span<ClassId> out) const noexcept {
   const std::size_t n = in.size();

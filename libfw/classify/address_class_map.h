@@ -76,11 +76,10 @@ class AddressClassMap {
     return e;
   }
   ClassId lookup_v6(const std::uint8_t bytes[16]) const noexcept;
-  // Classes of a burst of addresses, in stages (root entries of all, then
-  // the next level of all, ...) with prefetches, so the memory latency of
-  // one address overlaps the others'. out.size() >= in.size().
-  void lookup_burst(std::span<const IpAddress> in, std::span<ClassId> out) const noexcept;
-  // The same for IPv4 addresses in host order.
+  // Classes of a burst of IPv4 addresses (host order), in stages (root
+  // entries of all, then the next level of all, ...) with prefetches, so the
+  // memory latency of one address overlaps the others'. out.size() >=
+  // in.size(). Bursts with IPv6 addresses use lookup() per address.
   void lookup_burst_v4(std::span<const std::uint32_t> in, std::span<ClassId> out) const noexcept;
   // Prefetches what atoms(c) will read.
   void prefetch_class(ClassId c) const noexcept { __builtin_prefetch(&class_record(c)); }

@@ -27,6 +27,16 @@ double width_factor(const AtomInfo& info) {
 
 bool indexable(const SideSpec& s) { return !s.atoms.empty() && !s.negate; }
 
+// The wide list of a rule: its protocol if every service entry names the same
+// one, else the any-protocol list.
+std::size_t wide_list_of(const RuleSpec& r) {
+  if (r.services.empty()) return kWideAnyProtocol;
+  const std::optional<std::uint8_t> first = r.services.front().protocol;
+  for (const ServiceSpec& s : r.services)
+    if (!s.protocol || s.protocol != first) return kWideAnyProtocol;
+  return *first;
+}
+
 }  // namespace
 
 namespace {
@@ -156,19 +166,14 @@ RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> 
       ++stats_.indexed_dst;
     } else {
       where[i] = Where::kWide;
-      std::optional<std::uint8_t> only;
-      bool single_protocol = !r.services.empty();
-      for (const ServiceSpec& s : r.services) {
-        if (!s.protocol || (only && *only != *s.protocol)) single_protocol = false;
-        only = s.protocol;
-      }
-      ++wide_count[single_protocol ? *only : kWideAnyProtocol];
+      ++wide_count[wide_list_of(r)];
       ++stats_.wide;
     }
   }
 
-  // Prefix sums -> CSR offsets over one record array: src lists, then dst
-  // lists, then wide lists.
+  // Prefix sums -> offsets over one record array: src lists, then dst lists,
+  // then wide lists. Only needed while building; the index keeps each list as
+  // a Range (with its blocks).
   auto to_offsets = [](std::vector<std::uint32_t>& counts, std::uint32_t start) {
     std::uint32_t at = start;
     for (std::uint32_t& c : counts) {
@@ -178,14 +183,14 @@ RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> 
     }
     return at;
   };
-  src_begin_ = src_count;
-  dst_begin_ = dst_count;
-  wide_begin_ = wide_count;
-  std::uint32_t total = to_offsets(src_begin_, 0);
-  total = to_offsets(dst_begin_, total);
-  total = to_offsets(wide_begin_, total);
+  std::vector<std::uint32_t>& src_begin = src_count;
+  std::vector<std::uint32_t>& dst_begin = dst_count;
+  std::vector<std::uint32_t>& wide_begin = wide_count;
+  std::uint32_t total = to_offsets(src_begin, 0);
+  total = to_offsets(dst_begin, total);
+  total = to_offsets(wide_begin, total);
   records_.resize(total);
-  std::vector<std::uint32_t> src_fill(src_begin_), dst_fill(dst_begin_), wide_fill(wide_begin_);
+  std::vector<std::uint32_t> src_fill(src_begin), dst_fill(dst_begin), wide_fill(wide_begin);
   // Rules are visited in position order, so every list comes out sorted.
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const RuleSpec& r = rules[i];
@@ -196,18 +201,9 @@ RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> 
       case Where::kDst:
         for (AtomId a : r.dst.atoms) records_[dst_fill[a]++] = built[i];
         break;
-      case Where::kWide: {
-        std::size_t list = kWideAnyProtocol;
-        bool single_protocol = !r.services.empty();
-        std::optional<std::uint8_t> only;
-        for (const ServiceSpec& s : r.services) {
-          if (!s.protocol || (only && *only != *s.protocol)) single_protocol = false;
-          only = s.protocol;
-        }
-        if (single_protocol) list = *only;
-        records_[wide_fill[list]++] = built[i];
+      case Where::kWide:
+        records_[wide_fill[wide_list_of(r)]++] = built[i];
         break;
-      }
     }
   }
 
@@ -216,24 +212,22 @@ RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> 
     out.resize(begin.size() - 1);
     for (std::size_t a = 0; a + 1 < begin.size(); ++a) out[a] = make_range(begin[a], begin[a + 1]);
   };
-  ranges_of(src_begin_, src_ranges_);
-  ranges_of(dst_begin_, dst_ranges_);
-  ranges_of(wide_begin_, wide_ranges_);
+  ranges_of(src_begin, src_ranges_);
+  ranges_of(dst_begin, dst_ranges_);
+  ranges_of(wide_begin, wide_ranges_);
 
   stats_.rules = rules.size();
   stats_.records = records_.size();
   stats_.blocks = blocks_.size();
-  for (std::size_t a = 0; a + 1 < src_begin_.size(); ++a) {
-    stats_.longest_list = std::max<std::size_t>(stats_.longest_list, src_begin_[a + 1] - src_begin_[a]);
-    stats_.longest_list = std::max<std::size_t>(stats_.longest_list, dst_begin_[a + 1] - dst_begin_[a]);
+  for (std::size_t a = 0; a < src_ranges_.size(); ++a) {
+    stats_.longest_list = std::max<std::size_t>(stats_.longest_list, src_ranges_[a].end - src_ranges_[a].begin);
+    stats_.longest_list = std::max<std::size_t>(stats_.longest_list, dst_ranges_[a].end - dst_ranges_[a].begin);
   }
   build_class_probes(map);
   stats_.memory_bytes = class_probes_.size() * sizeof(ClassProbe) + probe_ranges_.size() * sizeof(Range) +
                         blocks_.size() * sizeof(Block) +
                         (src_ranges_.size() + dst_ranges_.size() + wide_ranges_.size()) * sizeof(Range) +
-                        records_.size() * sizeof(Record) +
-                        (src_begin_.size() + dst_begin_.size() + wide_begin_.size()) * sizeof(std::uint32_t) +
-                        side_atoms_.size() * sizeof(AtomId) + services_.size() * sizeof(ServiceSpec);
+                        records_.size() * sizeof(Record) + side_atoms_.size() * sizeof(AtomId) + services_.size() * sizeof(ServiceSpec);
 }
 
 inline bool RuleIndex::side_matches(std::uint8_t kind, std::uint8_t negate, std::uint32_t a,
@@ -362,7 +356,7 @@ inline std::uint32_t RuleIndex::scan_range(const Range& r, std::uint32_t best,
 }
 
 void RuleIndex::build_class_probes(const AddressClassMap& map) {
-  const std::size_t nsrc = src_begin_.size() - 1;
+  const std::size_t nsrc = src_ranges_.size();
   class_probes_.resize(map.class_count());
   for (ClassId c = 0; c < map.class_count(); ++c) {
     ClassProbe& probe = class_probes_[c];
@@ -393,7 +387,7 @@ inline std::uint32_t RuleIndex::probe_lists(const AddressClassMap& map, const Pr
     return best;
   }
   // A class newer than this index: walk its atoms.
-  const std::size_t nsrc = src_begin_.size() - 1;
+  const std::size_t nsrc = src_ranges_.size();
   for (AtomId a : map.atoms(p.src_class))
     if (a < nsrc) best = scan_range(src_ranges_[a], best, map, p);
   for (AtomId a : map.atoms(p.dst_class))

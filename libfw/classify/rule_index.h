@@ -172,15 +172,11 @@ class RuleIndex {
   void build_class_probes(const AddressClassMap& map);
 
   std::vector<Record> records_;
-  // CSR: lists of atom a are records_[src_begin_[a] .. src_begin_[a + 1]).
-  std::vector<std::uint32_t> src_begin_;
-  std::vector<std::uint32_t> dst_begin_;
-  // Wide rules by protocol (256 lists) and for any protocol (index 256).
-  std::vector<std::uint32_t> wide_begin_;
   std::vector<AtomId> side_atoms_;        // kSideAtoms sides point in here
   std::vector<ServiceSpec> services_;     // kServiceMany rules point in here
   std::vector<Block> blocks_;
-  // Per list (by its first record offset): its blocks, if any.
+  // Every list as a Range of records_ (and blocks_): source and destination
+  // lists by AtomId; wide lists by protocol (0-255), then any protocol (256).
   std::vector<Range> src_ranges_, dst_ranges_, wide_ranges_;
   std::vector<ClassProbe> class_probes_;  // by ClassId, for classes at build time
   std::vector<Range> probe_ranges_;
