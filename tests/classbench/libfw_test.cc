@@ -39,30 +39,27 @@ TEST(LibfwClassifier, EveryBurstSizeFromZeroToPastTwoChunks) {
   }
 }
 
-void check_set(const std::string& rules_path, const std::string& trace_path, std::size_t stride) {
-  auto rules = load_rules(rules_path);
-  ASSERT_TRUE(rules.ok()) << rules.status().to_string();
-  auto trace = load_trace(trace_path);
-  ASSERT_TRUE(trace.ok()) << trace.status().to_string();
+// Every `stride`-th trace line of <dir>/<name> must get the reference's answer.
+void check_set(const std::filesystem::path& dir, std::string_view name, std::size_t stride) {
+  fw::StatusOr<test::LoadedSet> set = test::load_set(dir, name);
+  ASSERT_TRUE(set.ok()) << set.status().to_string();
   std::vector<Header> headers;
-  for (std::size_t i = 0; i < trace->size(); i += stride) headers.push_back(trace->headers[i]);
+  for (std::size_t i = 0; i < set->trace.size(); i += stride) headers.push_back(set->trace.headers[i]);
   auto c = make_libfw_classifier();
-  ASSERT_TRUE(c->build(*rules).ok());
-  EXPECT_EQ(test::first_disagreement(*c, *rules, headers, 64), "") << rules_path;
+  ASSERT_TRUE(c->build(set->rules).ok());
+  EXPECT_EQ(test::first_disagreement(*c, set->rules, headers, 64), "") << name;
 }
 
 TEST(LibfwClassifier, AgreesOnTheCommittedSets) {
-  for (const char* set : {"acl1_1k", "fw1_1k", "ipc1_1k"}) {
-    const std::string base = std::string(FW_TEST_DATA_DIR) + "/classbench/" + set;
-    check_set(base, base + "_trace", 1);
-  }
+  for (const char* set : {"acl1_1k", "fw1_1k", "ipc1_1k"})
+    check_set(std::filesystem::path(FW_TEST_DATA_DIR) / "classbench", set, 1);
 }
 
 TEST(LibfwClassifier, AgreesOnShared10kSetsSample) {
   const std::string dir = std::string(FW_SHARED_DATA_DIR) + "/classbench";
   if (!std::filesystem::exists(dir + "/acl1_10k"))
     GTEST_SKIP() << dir << " is absent (a fresh clone has no ../shared); nothing to check";
-  for (const char* set : {"acl1_10k", "fw1_10k", "ipc1_10k"}) check_set(dir + "/" + set, dir + "/" + set + "_trace", 7);
+  for (const char* set : {"acl1_10k", "fw1_10k", "ipc1_10k"}) check_set(dir, set, 7);
 }
 
 }  // namespace

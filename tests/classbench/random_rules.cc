@@ -161,4 +161,12 @@ std::string first_disagreement(Classifier& classifier, std::span<const Rule> rul
   return "";
 }
 
+fw::StatusOr<LoadedSet> load_set(const std::filesystem::path& dir, std::string_view name) {
+  fw::StatusOr<std::vector<Rule>> rules = load_rules(dir / name);
+  if (!rules.ok()) return rules.status();
+  fw::StatusOr<Trace> trace = load_trace(dir / (std::string(name) + "_trace"));
+  if (!trace.ok()) return trace.status();
+  return LoadedSet{std::move(*rules), std::move(*trace)};
+}
+
 }  // namespace classbench::test

@@ -14,7 +14,9 @@
 #include <random>
 #include <vector>
 
+#include <filesystem>
 #include <span>
+#include <string_view>
 #include <string>
 
 #include "bench/classbench/classbench.h"
@@ -34,6 +36,13 @@ struct RandomSet {
 };
 
 RandomSet make_random_set(const RandomSetOptions& options);
+
+// A rule file and its trace: <dir>/<name> and <dir>/<name>_trace.
+struct LoadedSet {
+  std::vector<Rule> rules;
+  Trace trace;
+};
+fw::StatusOr<LoadedSet> load_set(const std::filesystem::path& dir, std::string_view name);
 
 // The reference's first match for every header.
 std::vector<std::int32_t> reference_matches(std::span<const Rule> rules,

@@ -9,6 +9,7 @@
 
 #include "bench/classbench/classbench.h"
 #include "bench/classbench/reference.h"
+#include "classbench/random_rules.h"
 
 namespace classbench {
 namespace {
@@ -138,18 +139,18 @@ TEST(Reference, ClassifierAgreesWithFirstMatchForEveryBurstSize) {
 TEST(Reference, TraceHeadersMatchTheirGeneratingRule) {
   const std::filesystem::path dir = std::filesystem::path(FW_TEST_DATA_DIR) / "classbench";
   for (std::string_view name : {"acl1_1k", "fw1_1k", "ipc1_1k"}) {
-    fw::StatusOr<std::vector<Rule>> rules = load_rules(dir / name);
-    ASSERT_TRUE(rules.ok()) << rules.status().to_string();
-    fw::StatusOr<Trace> trace = load_trace(dir / (std::string(name) + "_trace"));
-    ASSERT_TRUE(trace.ok()) << trace.status().to_string();
+    fw::StatusOr<test::LoadedSet> set = test::load_set(dir, name);
+    ASSERT_TRUE(set.ok()) << set.status().to_string();
+    const std::vector<Rule>& rules = set->rules;
+    const Trace& trace = set->trace;
     std::size_t earlier = 0;
-    for (std::size_t i = 0; i < trace->size(); ++i) {
-      std::uint32_t from = trace->generated_from[i];
-      ASSERT_LT(from, rules->size()) << name << " trace line " << i + 1;
-      ASSERT_TRUE((*rules)[from].matches(trace->headers[i]))
-          << name << " trace line " << i + 1 << ": " << format_header(trace->headers[i])
-          << " does not match its rule " << from << " " << format_rule((*rules)[from]);
-      std::int32_t first = first_match(*rules, trace->headers[i]);
+    for (std::size_t i = 0; i < trace.size(); ++i) {
+      std::uint32_t from = trace.generated_from[i];
+      ASSERT_LT(from, rules.size()) << name << " trace line " << i + 1;
+      ASSERT_TRUE(rules[from].matches(trace.headers[i]))
+          << name << " trace line " << i + 1 << ": " << format_header(trace.headers[i])
+          << " does not match its rule " << from << " " << format_rule(rules[from]);
+      std::int32_t first = first_match(rules, trace.headers[i]);
       ASSERT_GE(first, 0);
       ASSERT_LE(static_cast<std::uint32_t>(first), from);
       if (static_cast<std::uint32_t>(first) < from) ++earlier;

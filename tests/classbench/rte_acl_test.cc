@@ -110,13 +110,13 @@ TEST(RteAcl, AgreesOnCommittedClassbenchSets) {
   init_small_eal();
   const std::filesystem::path dir = std::filesystem::path(FW_TEST_DATA_DIR) / "classbench";
   for (std::string_view name : {"acl1_1k", "fw1_1k", "ipc1_1k"}) {
-    fw::StatusOr<std::vector<Rule>> rules = load_rules(dir / name);
-    ASSERT_TRUE(rules.ok()) << rules.status().to_string();
-    fw::StatusOr<Trace> trace = load_trace(dir / (std::string(name) + "_trace"));
-    ASSERT_TRUE(trace.ok()) << trace.status().to_string();
+    fw::StatusOr<test::LoadedSet> set = test::load_set(dir, name);
+    ASSERT_TRUE(set.ok()) << set.status().to_string();
+    const std::vector<Rule>& rules = set->rules;
+    const Trace& trace = set->trace;
     RteAclClassifier acl;
-    ASSERT_TRUE(acl.build(*rules).ok());
-    EXPECT_EQ(test::first_disagreement(acl, *rules, trace->headers, 64), "") << name;
+    ASSERT_TRUE(acl.build(rules).ok());
+    EXPECT_EQ(test::first_disagreement(acl, rules, trace.headers, 64), "") << name;
   }
 }
 
@@ -131,18 +131,18 @@ TEST(RteAcl, AgreesOnShared10kSetsSample) {
   constexpr std::size_t kSample = 5000;
   for (std::string_view name : {"acl1_10k", "fw1_10k", "ipc1_10k"}) {
     if (!std::filesystem::exists(dir / name)) continue;
-    fw::StatusOr<std::vector<Rule>> rules = load_rules(dir / name);
-    ASSERT_TRUE(rules.ok()) << rules.status().to_string();
-    fw::StatusOr<Trace> trace = load_trace(dir / (std::string(name) + "_trace"));
-    ASSERT_TRUE(trace.ok()) << trace.status().to_string();
+    fw::StatusOr<test::LoadedSet> set = test::load_set(dir, name);
+    ASSERT_TRUE(set.ok()) << set.status().to_string();
+    const std::vector<Rule>& rules = set->rules;
+    const Trace& trace = set->trace;
     std::vector<Header> sample;
-    for (std::size_t k = 0; k < kSample && k < trace->size(); ++k) {
-      sample.push_back(trace->headers[k * trace->size() / std::min(kSample, trace->size())]);
+    for (std::size_t k = 0; k < kSample && k < trace.size(); ++k) {
+      sample.push_back(trace.headers[k * trace.size() / std::min(kSample, trace.size())]);
     }
     RteAclClassifier acl;
-    fw::Status s = acl.build(*rules);
+    fw::Status s = acl.build(rules);
     ASSERT_TRUE(s.ok()) << name << ": " << s.to_string();
-    EXPECT_EQ(test::first_disagreement(acl, *rules, sample, 64), "") << name;
+    EXPECT_EQ(test::first_disagreement(acl, rules, sample, 64), "") << name;
   }
 }
 

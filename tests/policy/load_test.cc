@@ -2,6 +2,9 @@
 // JSON and binary are equivalent; syntax errors carry line and column; file
 // errors name the path.
 #include <gtest/gtest.h>
+
+#include "support/scratch_dir.h"
+#include "support/subprocess.h"
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 #include <unistd.h>
@@ -23,12 +26,7 @@ namespace fs = std::filesystem;
 const fs::path kSamples = fs::path(FW_EXAMPLES_DATA_DIR) / "policy";
 const fs::path kBadSamples = fs::path(FW_TEST_DATA_DIR) / "policy";
 
-std::string read(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+using fw::test::read_file;
 
 IpAddress ip(std::string_view text) {
   auto a = parse_ip(text);
@@ -41,20 +39,11 @@ Cidr cidr(std::string_view address, int length) {
 
 class PolicyFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::path(::testing::TempDir()) / "fw_policy_test.XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
   std::string write(const std::string& name, const std::string& contents) const {
-    std::ofstream(dir_ / name, std::ios::binary) << contents;
-    return (dir_ / name).string();
+    return scratch_.write(name, contents);
   }
-  fs::path dir_;
+  fw::test::ScratchDir scratch_{"fw_policy_test"};
+  const fs::path& dir_ = scratch_.path();
 };
 
 // ---- the sample, field by field -------------------------------------------------
@@ -204,7 +193,7 @@ TEST(PolicyFormats, JsonSampleIsTheTextSample) {
 }
 
 TEST(PolicyFormats, RoundTripThroughEveryEncoding) {
-  const std::string text = read(kSamples / "three-tier.textpb");
+  const std::string text = read_file(kSamples / "three-tier.textpb");
   v1::Policy message;
   ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &message));
   auto reference = parse_policy_text(text);
@@ -237,7 +226,7 @@ TEST(PolicyFormats, RoundTripThroughEveryEncoding) {
 
 TEST_F(PolicyFileTest, LoadPolicyChoosesTheFormatByExtension) {
   v1::Policy message;
-  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(read(kSamples / "three-tier.textpb"), &message));
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(read_file(kSamples / "three-tier.textpb"), &message));
   const std::string expected = test::describe(*load_policy((kSamples / "three-tier.textpb").string()));
   std::string binary;
   ASSERT_TRUE(message.SerializeToString(&binary));
@@ -247,11 +236,11 @@ TEST_F(PolicyFileTest, LoadPolicyChoosesTheFormatByExtension) {
     EXPECT_EQ(test::describe(*loaded), expected);
   }
   for (const char* name : {"p.JSON", "p.json"}) {
-    auto loaded = load_policy(write(name, read(kSamples / "three-tier.json")));
+    auto loaded = load_policy(write(name, read_file(kSamples / "three-tier.json")));
     ASSERT_TRUE(loaded.ok()) << name << ": " << loaded.status().to_string();
   }
   for (const char* name : {"p.conf", "p", "p.txt"}) {
-    auto loaded = load_policy(write(name, read(kSamples / "three-tier.textpb")));
+    auto loaded = load_policy(write(name, read_file(kSamples / "three-tier.textpb")));
     ASSERT_TRUE(loaded.ok()) << name << ": " << loaded.status().to_string();
   }
   EXPECT_EQ(policy_format_for_path("a/b.c/policy"), PolicyFormat::kText);

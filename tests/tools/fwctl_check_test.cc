@@ -1,9 +1,6 @@
 // End-to-end tests of `fwctl check`: the built binary runs as a subprocess
 // on the sample policies (examples/data/policy) and the bad ones
 // (tests/data/policy); exit codes, stdout and stderr are checked exactly.
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,11 +14,10 @@
 #include <google/protobuf/text_format.h>
 #include <gtest/gtest.h>
 
+#include "support/scratch_dir.h"
 #include "support/subprocess.h"
 
 #include "fw/v1/policy.pb.h"
-
-extern char** environ;
 
 namespace {
 
@@ -48,19 +44,8 @@ std::string summary(const std::string& path, const std::string& format) {
 
 class FwctlCheckTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::path(::testing::TempDir()) / "fwctl_check_test.XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr) << std::strerror(errno);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-
   std::string write(const std::string& name, const std::string& contents) const {
-    std::ofstream(dir_ / name, std::ios::binary) << contents;
-    return (dir_ / name).string();
+    return scratch_.write(name, contents);
   }
 
   // Runs fwctl with `args`; stdin from /dev/null, stdout and stderr captured.
@@ -79,7 +64,8 @@ class FwctlCheckTest : public ::testing::Test {
     EXPECT_EQ(r.err, "fwctl check: " + message + " (see 'fwctl check --help')\n");
   }
 
-  fs::path dir_;
+  fw::test::ScratchDir scratch_{"fwctl_check_test"};
+  const fs::path& dir_ = scratch_.path();
 };
 
 // ---- valid policies -----------------------------------------------------------------

@@ -2,10 +2,7 @@
 // its summary and --verdicts lines are checked against an independent
 // reading of the capture (a pcap reader written here, not libpcap) and
 // against each other.
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
@@ -23,9 +20,8 @@
 #include <gtest/gtest.h>
 
 #include "support/packet_builder.h"
+#include "support/scratch_dir.h"
 #include "support/subprocess.h"
-
-extern char** environ;
 
 namespace {
 
@@ -45,25 +41,10 @@ constexpr std::uint32_t kDefaultRuleId = 0xffffffff;
 
 class FwctlTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern =
-        (fs::path(::testing::TempDir()) / "fwctl_test.XXXXXX").string();
-    std::vector<char> buffer(pattern.begin(), pattern.end());
-    buffer.push_back('\0');
-    ASSERT_NE(mkdtemp(buffer.data()), nullptr) << std::strerror(errno);
-    dir_ = buffer.data();
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-
   fs::path temp(const std::string& name) const { return dir_ / name; }
 
   std::string write_temp(const std::string& name, const std::string& contents) const {
-    std::ofstream out(temp(name), std::ios::binary);
-    out << contents;
-    return temp(name).string();
+    return scratch_.write(name, contents);
   }
 
   // Runs fwctl with `args`, stdin from /dev/null, stdout and stderr captured.
@@ -84,7 +65,8 @@ class FwctlTest : public ::testing::Test {
     return r;
   }
 
-  fs::path dir_;
+  fw::test::ScratchDir scratch_{"fwctl_test"};
+  const fs::path& dir_ = scratch_.path();
 };
 
 // ---- an independent pcap reader --------------------------------------------
