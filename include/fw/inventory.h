@@ -1,0 +1,243 @@
+// fw/inventory.h — the inventory (VMs, their vNICs, tags and addresses) and
+// the incremental evaluation of the policy's groups against it.
+//
+// The inventory is what the membership feed (fw/feed.h) and, later, switch
+// security's IP discovery write into. It evaluates every group of a policy
+// (fw/policy.h: static VM and vNIC members, dynamic criteria on tags, VM
+// name, OS name and computer name, nested groups, VM exclusions) and hands
+// the resulting *address deltas* — group id, CIDRs added, CIDRs removed — to
+// a GroupSink, typically the DFW adapter (make_dfw_group_sink), which makes
+// them live on the datapath without recompiling rules.
+//
+// Usage:
+//   auto dfw_sink = fw::make_dfw_group_sink(*dfw);
+//   auto inventory = fw::Inventory::create({.sink = dfw_sink.get()}).value();
+//   fw::StatusOr<std::uint64_t> s = inventory->set_groups(policy);
+//   s = inventory->upsert_vm({.id = "vm-1", .name = "web-01",
+//                             .tags = {{.scope = "tier", .value = "web"}},
+//                             .vnics = {{.id = 3, .addresses = {ip}}}});
+//   s = inventory->add_tag("vm-1", {.scope = "env", .value = "prod"});
+//   if (s.ok()) fw::Status live = inventory->wait_realized(*s, std::chrono::seconds(1));
+//
+// Evaluation (docs/groups.md has the full semantics):
+//   * Criteria compare case-insensitively (ASCII case folding, as NSX).
+//     MATCHES is an ECMAScript regular expression (std::regex, icase),
+//     searched anywhere in the value (anchor it with ^...$ to match the
+//     whole value); policy validation rejects invalid ones and ones over
+//     256 characters, so set_groups() never sees them.
+//   * TAG criteria: EQUALS, CONTAINS, STARTS_WITH, ENDS_WITH, IN, MATCHES
+//     hold when at least one tag of the VM (in the criterion's scope, any
+//     scope when empty) satisfies them; NOT_EQUALS / NOT_IN hold when no tag
+//     in the scope equals (one of) the value(s) — a VM without tags matches.
+//   * A vNIC is a member of a group when it is not on a VM in
+//     exclude_vm_ids and its VM matches the criteria or is in vm_ids, or
+//     the vNIC is in vnic_ids, or it is a member of a nested group. A
+//     group's dynamic addresses are its member vNICs' addresses. Static
+//     CIDRs, ranges and exclude_cidrs are not the inventory's: the policy
+//     compiler applies them on top of what the sink receives.
+//
+// Incremental: a tag change re-evaluates only the groups indexed under that
+// tag (criteria EQUALS / NOT_EQUALS / IN / NOT_IN by scope and value, the
+// other operators by scope) and the groups nesting them, and only for that
+// VM's vNICs; an address change touches only that address in the groups
+// that hold its vNIC. Nothing is ever recomputed in full except by
+// set_groups() (a new policy).
+//
+// Realization (as OVN's nb_cfg / hv_cfg): every successful mutating call
+// returns a new sequence number. When the sink has applied the call's
+// deltas — for the DFW sink, live for the next packet — the realized
+// sequence moves to it. If the sink fails, its deltas are kept and retried
+// with the next change (or retry_sink()); the realized sequence stays
+// behind until they succeed, and realization().last_error says why.
+//
+// Limits (InventoryOptions): VMs, vNICs per VM, tags per VM, addresses per
+// vNIC, string lengths. A call over a limit fails with kResourceExhausted
+// or kInvalidArgument and changes nothing.
+//
+// Thread-safety: every method may be called from any thread; mutating calls
+// and queries are serialised by one internal mutex (control plane only, the
+// datapath never touches the inventory). The sink is called with that mutex
+// held, from the mutating thread: it must not call back into the inventory.
+// wait_realized() does not hold the mutex while it waits.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fw/address.h"
+#include "fw/policy.h"
+#include "fw/status.h"
+
+namespace fw {
+
+class Dfw;
+
+// A security tag: scope (may be empty) and value. Identity is exact
+// (case-sensitive) — "Web" and "web" are two tags; matching is not.
+struct Tag {
+  std::string scope;
+  std::string value;
+  friend bool operator==(const Tag&, const Tag&) = default;
+};
+
+// Where a vNIC address came from. An address may have both; it stays in the
+// groups until both are gone.
+enum class AddressSource : std::uint8_t {
+  kDeclared = 1,  // the feed (VM upsert, address add/remove)
+  kLearned = 2,   // switch security (ARP/ND/DHCP snooping)
+};
+
+struct VnicAddress {
+  IpAddress address;
+  bool declared = false;
+  bool learned = false;
+  friend bool operator==(const VnicAddress&, const VnicAddress&) = default;
+};
+
+struct VnicSpec {
+  std::uint32_t id = 0;
+  MacAddress mac;
+  std::vector<IpAddress> addresses;  // declared addresses
+  friend bool operator==(const VnicSpec&, const VnicSpec&) = default;
+};
+
+struct VmSpec {
+  std::string id;  // non-empty, unique
+  std::string name;
+  std::string os_name;
+  std::string computer_name;
+  std::vector<Tag> tags;        // a set: exact duplicates are folded
+  std::vector<VnicSpec> vnics;  // vNIC ids unique across the inventory
+  friend bool operator==(const VmSpec&, const VmSpec&) = default;
+};
+
+// What the inventory holds about one vNIC.
+struct VnicInfo {
+  std::uint32_t id = 0;
+  MacAddress mac;
+  std::vector<VnicAddress> addresses;  // in the order they were first added
+  friend bool operator==(const VnicInfo&, const VnicInfo&) = default;
+};
+
+struct VmInfo {
+  std::string id;
+  std::string name;
+  std::string os_name;
+  std::string computer_name;
+  std::vector<Tag> tags;  // in the order they were added
+  std::vector<VnicInfo> vnics;
+  friend bool operator==(const VmInfo&, const VmInfo&) = default;
+};
+
+// A group's dynamic addresses that changed (host CIDRs: /32, /128).
+struct GroupDelta {
+  std::string group_id;
+  std::vector<Cidr> added;
+  std::vector<Cidr> removed;
+};
+
+// Receives address deltas. apply() gets every changed group of one
+// mutating call at once; it either applies all of them and returns OK, or
+// returns an error, and then the inventory will hand the same changes again
+// (merged with later ones) on the next call.
+class GroupSink {
+ public:
+  virtual ~GroupSink() = default;
+  virtual Status apply(std::span<const GroupDelta> deltas) = 0;
+};
+
+// A sink that drives fw::Dfw: each delta makes the group's API-set
+// addresses (Dfw::set_group_addresses) follow the inventory. Live for the
+// next packet, no recompilation. Groups the DFW's policy does not have fail
+// with kNotFound. The DFW must outlive the sink.
+// Thread-safety: called by the inventory (one thread at a time).
+std::unique_ptr<GroupSink> make_dfw_group_sink(Dfw& dfw);
+
+struct InventoryOptions {
+  GroupSink* sink = nullptr;  // not owned; nullptr = keep deltas nowhere (queries still work)
+  std::size_t max_vms = 1u << 20;
+  std::size_t max_vnics_per_vm = 32;
+  std::size_t max_tags_per_vm = 128;
+  std::size_t max_addresses_per_vnic = 64;
+  std::size_t max_string_length = 256;  // ids, names, tag scopes and values
+};
+
+struct Realization {
+  std::uint64_t sequence = 0;  // the last sequence handed out
+  std::uint64_t realized = 0;  // every change up to this one is applied by the sink
+  Status last_error;           // the sink's last failure, OK once it succeeds again
+};
+
+struct InventoryStats {
+  std::uint64_t group_evaluations = 0;  // (group, vNIC) membership checks
+  std::uint64_t addresses_added = 0;    // CIDRs handed to the sink as added
+  std::uint64_t addresses_removed = 0;  // ... as removed
+  std::uint64_t sink_failures = 0;
+};
+
+class Inventory {
+ public:
+  [[nodiscard]] static StatusOr<std::unique_ptr<Inventory>> create(InventoryOptions options = {});
+  ~Inventory();
+  Inventory(const Inventory&) = delete;
+  Inventory& operator=(const Inventory&) = delete;
+
+  // Replaces the group definitions with the policy's (validated first:
+  // kInvalidArgument and nothing changes for an invalid policy). Every
+  // group's membership is recomputed; the sink receives, per group that
+  // exists in the new policy, the difference from what it last received.
+  [[nodiscard]] StatusOr<std::uint64_t> set_groups(const Policy& policy);
+
+  // Creates or replaces a VM: name, OS, computer name, tags and vNICs with
+  // their declared addresses. Learned addresses of vNICs the VM keeps stay.
+  // kInvalidArgument (empty id, over-long strings, a vNIC twice, an address
+  // without family), kAlreadyExists (a vNIC id owned by another VM),
+  // kResourceExhausted (limits).
+  [[nodiscard]] StatusOr<std::uint64_t> upsert_vm(const VmSpec& vm);
+  // kNotFound for an unknown VM.
+  [[nodiscard]] StatusOr<std::uint64_t> remove_vm(std::string_view vm_id);
+  // Adding a tag the VM has, or removing one it lacks, is a no-op that
+  // still gets a sequence number. kNotFound for an unknown VM.
+  [[nodiscard]] StatusOr<std::uint64_t> add_tag(std::string_view vm_id, const Tag& tag);
+  [[nodiscard]] StatusOr<std::uint64_t> remove_tag(std::string_view vm_id, const Tag& tag);
+  // Sets / clears one source flag of one address of a vNIC (idempotent).
+  // kNotFound for an unknown vNIC.
+  [[nodiscard]] StatusOr<std::uint64_t> add_address(std::uint32_t vnic_id, const IpAddress& address,
+                                                    AddressSource source);
+  [[nodiscard]] StatusOr<std::uint64_t> remove_address(std::uint32_t vnic_id, const IpAddress& address,
+                                                       AddressSource source);
+
+  // ---- queries ----
+  std::optional<VmInfo> vm(std::string_view vm_id) const;
+  std::vector<std::string> vm_ids() const;  // sorted
+  std::size_t vm_count() const;
+  // The group's dynamic addresses, sorted; kNotFound for an unknown group.
+  StatusOr<std::vector<Cidr>> group_addresses(std::string_view group_id) const;
+  // The group's member vNIC ids, sorted; kNotFound for an unknown group.
+  StatusOr<std::vector<std::uint32_t>> group_vnics(std::string_view group_id) const;
+  // Ids of the groups of the last set_groups(), in policy order.
+  std::vector<std::string> group_ids() const;
+  InventoryStats stats() const;
+
+  // ---- realization ----
+  Realization realization() const;
+  // OK once realized >= sequence; kInvalidArgument for a sequence never
+  // handed out; kFailedPrecondition (with the sink's last error, if any)
+  // when the timeout passes first.
+  [[nodiscard]] Status wait_realized(std::uint64_t sequence, std::chrono::milliseconds timeout) const;
+  // Hands pending deltas to the sink again (after a failure).
+  [[nodiscard]] Status retry_sink();
+
+ private:
+  struct Impl;
+  explicit Inventory(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fw

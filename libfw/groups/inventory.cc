@@ -1,0 +1,773 @@
+// The inventory and incremental group evaluation (fw/inventory.h).
+//
+// Layout of the state, all guarded by Impl::mutex:
+//   vms     VM id -> VmRecord (originals for queries, folded fields for
+//           matching, its vNIC ids)
+//   vnics   vNIC id -> VnicRecord (owning VM, addresses with source flags,
+//           the groups it is currently a member of)
+//   groups  one GroupRecord per policy group: prepared criteria, static VM
+//           / vNIC members and exclusions, nesting (children, parents, a
+//           topological rank), the member vNICs, a reference count per
+//           address (how many member vNICs hold it), and `pending`: for
+//           each address whose presence changed since the sink last
+//           accepted a batch, the presence the sink last saw.
+//   index   which groups a change can affect (see GroupIndex).
+//
+// Every mutation: validate everything first (so a refused call changes
+// nothing), update the records, re-evaluate the candidate groups (plus
+// their ancestors, children before parents) for the affected vNICs only,
+// then flush: turn `pending` into GroupDeltas and hand them to the sink.
+#include "fw/inventory.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <fmt/format.h>
+
+#include "libfw/groups/criteria.h"
+
+namespace fw {
+namespace {
+
+using groups::PreparedCriterion;
+using groups::VmFields;
+
+struct IpHash {
+  std::size_t operator()(const IpAddress& a) const noexcept {
+    std::uint64_t lo, hi;
+    std::memcpy(&lo, a.bytes.data(), 8);
+    std::memcpy(&hi, a.bytes.data() + 8, 8);
+    std::uint64_t h = (lo ^ (hi * 0x9e3779b97f4a7c15ULL) ^ static_cast<std::uint64_t>(a.family)) * 0xff51afd7ed558ccdULL;
+    return static_cast<std::size_t>(h ^ (h >> 32));
+  }
+};
+
+bool ip_less(const IpAddress& a, const IpAddress& b) {
+  if (a.family != b.family) return a.family < b.family;
+  return a.bytes < b.bytes;
+}
+
+Cidr host_cidr(const IpAddress& a) {
+  return Cidr{.address = a, .prefix_length = static_cast<std::uint8_t>(a.is_v4() ? 32 : 128)};
+}
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+using StringSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
+
+struct VmRecord {
+  std::string id;
+  std::string name;
+  std::string os_name;
+  std::string computer_name;
+  std::vector<Tag> tags;
+  VmFields folded;  // folded.tags[i] is tags[i] folded
+  std::vector<std::uint32_t> vnics;
+};
+
+struct VnicRecord {
+  std::uint32_t id = 0;
+  VmRecord* vm = nullptr;  // unordered_map nodes do not move
+  MacAddress mac;
+  std::vector<VnicAddress> addresses;
+  std::vector<std::uint32_t> groups;  // group indexes it is a member of
+};
+
+struct GroupRecord {
+  std::string id;
+  std::vector<std::vector<PreparedCriterion>> criteria;  // OR of ANDs
+  StringSet vm_ids;
+  StringSet exclude_vm_ids;
+  std::unordered_set<std::uint32_t> vnic_ids;
+  std::vector<std::uint32_t> children;
+  std::vector<std::uint32_t> parents;
+  std::uint32_t rank = 0;  // children have lower ranks than their parents
+  std::unordered_set<std::uint32_t> members;
+  std::unordered_map<IpAddress, std::uint32_t, IpHash> counts;
+  std::unordered_map<IpAddress, bool, IpHash> pending;
+  bool dirty = false;
+};
+
+// Which groups a change can affect.
+//   tag_exact  "scope\0value" -> groups with an EQUALS / NOT_EQUALS / IN /
+//              NOT_IN tag criterion on that value (scope "" = any scope);
+//              only a tag equal to a value can change their outcome.
+//   tag_scope  scope -> groups with a CONTAINS / STARTS_WITH / ENDS_WITH /
+//              MATCHES tag criterion in that scope ("" = any scope).
+//   fields     groups with a VM name / OS name / computer name criterion.
+//   negative   groups with a NOT_EQUALS / NOT_IN tag criterion: a new vNIC
+//              may match them without having any tag.
+//   by_vm      VM id -> groups listing it in vm_ids or exclude_vm_ids.
+//   by_vnic    vNIC id -> groups listing it in vnic_ids.
+struct GroupIndex {
+  StringMap<std::vector<std::uint32_t>> tag_exact;
+  StringMap<std::vector<std::uint32_t>> tag_scope;
+  std::vector<std::uint32_t> fields;
+  std::vector<std::uint32_t> negative;
+  StringMap<std::vector<std::uint32_t>> by_vm;
+  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> by_vnic;
+};
+
+std::string exact_key(std::string_view scope, std::string_view value) {
+  std::string k;
+  k.reserve(scope.size() + 1 + value.size());
+  k.append(scope).push_back('\0');
+  k.append(value);
+  return k;
+}
+
+template <typename Map, typename Key>
+void append_from(const Map& map, const Key& key, std::vector<std::uint32_t>& out) {
+  if (auto it = map.find(key); it != map.end()) out.insert(out.end(), it->second.begin(), it->second.end());
+}
+
+}  // namespace
+
+struct Inventory::Impl {
+  explicit Impl(InventoryOptions o) : options(o) {}
+
+  InventoryOptions options;
+  mutable std::mutex mutex;
+  StringMap<VmRecord> vms;
+  std::unordered_map<std::uint32_t, VnicRecord> vnics;
+  std::vector<GroupRecord> groups;
+  StringMap<std::uint32_t> group_by_id;
+  GroupIndex index;
+  std::vector<std::uint32_t> dirty;
+  std::uint64_t sequence = 0;
+  Status last_error;
+  InventoryStats stats;
+  // Scratch for candidate sets: a group is in the set when mark == epoch.
+  std::vector<std::uint32_t> mark;
+  std::uint32_t epoch = 0;
+
+  // Realization, apart from `mutex` so that waiters never hold it.
+  mutable std::mutex wait_mutex;
+  mutable std::condition_variable realized_cv;
+  std::atomic<std::uint64_t> realized{0};
+  std::atomic<std::uint64_t> handed_out{0};
+
+  // ---- validation --------------------------------------------------------
+
+  Status check_string(std::string_view what, std::string_view s) const {
+    if (s.size() > options.max_string_length)
+      return invalid_argument(fmt::format("{}: {} bytes; the limit is {}", what, s.size(), options.max_string_length));
+    return Status::Ok();
+  }
+
+  Status check_tag(const Tag& tag) const {
+    if (Status s = check_string("tag scope", tag.scope); !s.ok()) return s;
+    if (Status s = check_string("tag value", tag.value); !s.ok()) return s;
+    if (tag.value.empty()) return invalid_argument("tag value: empty");
+    return Status::Ok();
+  }
+
+  Status check_vm_spec(const VmSpec& vm) const {
+    if (vm.id.empty()) return invalid_argument("vm id: empty");
+    const std::string where = "vm " + vm.id.substr(0, options.max_string_length) + ": ";
+    if (Status s = check_string(where + "id", vm.id); !s.ok()) return s;
+    if (Status s = check_string(where + "name", vm.name); !s.ok()) return s;
+    if (Status s = check_string(where + "os_name", vm.os_name); !s.ok()) return s;
+    if (Status s = check_string(where + "computer_name", vm.computer_name); !s.ok()) return s;
+    std::vector<Tag> distinct;
+    for (std::size_t i = 0; i < vm.tags.size(); ++i) {
+      if (Status s = check_tag(vm.tags[i]); !s.ok())
+        return invalid_argument(fmt::format("{}tags[{}]: {}", where, i, s.message()));
+      if (std::find(distinct.begin(), distinct.end(), vm.tags[i]) == distinct.end()) distinct.push_back(vm.tags[i]);
+    }
+    if (distinct.size() > options.max_tags_per_vm)
+      return resource_exhausted(fmt::format("{}{} tags; the limit is {}", where, distinct.size(), options.max_tags_per_vm));
+    if (vm.vnics.size() > options.max_vnics_per_vm)
+      return resource_exhausted(
+          fmt::format("{}{} vNICs; the limit is {}", where, vm.vnics.size(), options.max_vnics_per_vm));
+    for (std::size_t i = 0; i < vm.vnics.size(); ++i) {
+      const VnicSpec& n = vm.vnics[i];
+      for (std::size_t j = 0; j < i; ++j) {
+        if (vm.vnics[j].id == n.id) return invalid_argument(fmt::format("{}vnics[{}]: vNIC {} twice", where, i, n.id));
+      }
+      if (auto it = vnics.find(n.id); it != vnics.end() && it->second.vm->id != vm.id)
+        return already_exists(fmt::format("{}vnics[{}]: vNIC {} belongs to vm {}", where, i, n.id, it->second.vm->id));
+      for (std::size_t k = 0; k < n.addresses.size(); ++k) {
+        if (n.addresses[k].family != IpFamily::kIpv4 && n.addresses[k].family != IpFamily::kIpv6)
+          return invalid_argument(fmt::format("{}vnics[{}].addresses[{}]: not an IPv4 or IPv6 address", where, i, k));
+      }
+      // Learned addresses the vNIC keeps count against the limit too.
+      std::size_t total = n.addresses.size();
+      if (auto it = vnics.find(n.id); it != vnics.end()) {
+        for (const VnicAddress& a : it->second.addresses) {
+          if (a.learned && std::find(n.addresses.begin(), n.addresses.end(), a.address) == n.addresses.end()) ++total;
+        }
+      }
+      if (total > options.max_addresses_per_vnic)
+        return resource_exhausted(fmt::format("{}vnics[{}]: {} addresses; the limit is {}", where, i, total,
+                                              options.max_addresses_per_vnic));
+    }
+    return Status::Ok();
+  }
+
+  // ---- membership ---------------------------------------------------------
+
+  void inc(std::uint32_t g, const IpAddress& a) {
+    GroupRecord& group = groups[g];
+    if (++group.counts[a] == 1) note_change(g, a, false);
+  }
+  void dec(std::uint32_t g, const IpAddress& a) {
+    GroupRecord& group = groups[g];
+    auto it = group.counts.find(a);
+    if (it == group.counts.end()) return;  // cannot happen: counts mirror members' addresses
+    if (--it->second == 0) {
+      group.counts.erase(it);
+      note_change(g, a, true);
+    }
+  }
+  // Remembers what the sink last saw for `a` the first time it changes.
+  void note_change(std::uint32_t g, const IpAddress& a, bool was_present) {
+    GroupRecord& group = groups[g];
+    group.pending.try_emplace(a, was_present);
+    if (!group.dirty) {
+      group.dirty = true;
+      dirty.push_back(g);
+    }
+  }
+
+  void join(std::uint32_t g, VnicRecord& n) {
+    groups[g].members.insert(n.id);
+    n.groups.push_back(g);
+    for (const VnicAddress& a : n.addresses) inc(g, a.address);
+  }
+  void leave(std::uint32_t g, VnicRecord& n) {
+    groups[g].members.erase(n.id);
+    n.groups.erase(std::find(n.groups.begin(), n.groups.end(), g));
+    for (const VnicAddress& a : n.addresses) dec(g, a.address);
+  }
+
+  bool criteria_match(const GroupRecord& group, const VmFields& vm) const {
+    for (const std::vector<PreparedCriterion>& all_of : group.criteria) {
+      bool all = true;
+      for (const PreparedCriterion& c : all_of) {
+        if (!groups::matches(c, vm)) {
+          all = false;
+          break;
+        }
+      }
+      if (all) return true;
+    }
+    return false;
+  }
+
+  bool should_be_member(const GroupRecord& group, const VnicRecord& n) const {
+    const VmRecord& vm = *n.vm;
+    if (!group.exclude_vm_ids.empty() && group.exclude_vm_ids.contains(vm.id)) return false;
+    if (!group.vnic_ids.empty() && group.vnic_ids.contains(n.id)) return true;
+    if (!group.vm_ids.empty() && group.vm_ids.contains(vm.id)) return true;
+    for (std::uint32_t c : group.children) {
+      if (groups[c].members.contains(n.id)) return true;
+    }
+    return criteria_match(group, vm.folded);
+  }
+
+  // Re-evaluates `candidates` and every group nesting one of them, children
+  // before parents, for the given vNICs.
+  void reevaluate(std::vector<std::uint32_t>& candidates, std::span<const std::uint32_t> vnic_ids) {
+    if (candidates.empty() || vnic_ids.empty()) return;
+    if (mark.size() != groups.size()) mark.assign(groups.size(), 0);
+    if (++epoch == 0) {
+      std::fill(mark.begin(), mark.end(), 0);
+      epoch = 1;
+    }
+    std::vector<std::uint32_t> set;
+    set.reserve(candidates.size());
+    for (std::size_t i = 0; i < candidates.size(); ++i) {  // candidates grows with ancestors
+      const std::uint32_t g = candidates[i];
+      if (mark[g] == epoch) continue;
+      mark[g] = epoch;
+      set.push_back(g);
+      for (std::uint32_t p : groups[g].parents) candidates.push_back(p);
+    }
+    std::sort(set.begin(), set.end(), [&](std::uint32_t a, std::uint32_t b) { return groups[a].rank < groups[b].rank; });
+    for (std::uint32_t g : set) {
+      for (std::uint32_t id : vnic_ids) {
+        VnicRecord& n = vnics.at(id);
+        ++stats.group_evaluations;
+        const bool want = should_be_member(groups[g], n);
+        if (want == groups[g].members.contains(id)) continue;
+        if (want) join(g, n);
+        else leave(g, n);
+      }
+    }
+  }
+
+  void tag_candidates(const std::pair<std::string, std::string>& folded, std::vector<std::uint32_t>& out) const {
+    append_from(index.tag_exact, exact_key(folded.first, folded.second), out);
+    if (!folded.first.empty()) append_from(index.tag_exact, exact_key("", folded.second), out);
+    append_from(index.tag_scope, folded.first, out);
+    if (!folded.first.empty()) append_from(index.tag_scope, std::string_view(), out);
+  }
+
+  // Every group a vNIC new to `vm` could be a member of.
+  void new_vnic_candidates(const VmRecord& vm, std::span<const std::uint32_t> vnic_ids,
+                           std::vector<std::uint32_t>& out) const {
+    for (const auto& t : vm.folded.tags) tag_candidates(t, out);
+    out.insert(out.end(), index.fields.begin(), index.fields.end());
+    out.insert(out.end(), index.negative.begin(), index.negative.end());
+    append_from(index.by_vm, vm.id, out);
+    for (std::uint32_t id : vnic_ids) append_from(index.by_vnic, id, out);
+  }
+
+  void drop_vnic(std::uint32_t id) {
+    VnicRecord& n = vnics.at(id);
+    while (!n.groups.empty()) leave(n.groups.back(), n);
+    vnics.erase(id);
+  }
+
+  // Sets or clears one source flag; keeps group counts in step.
+  void set_address_flag(VnicRecord& n, const IpAddress& a, AddressSource source, bool on) {
+    auto it = std::find_if(n.addresses.begin(), n.addresses.end(), [&](const VnicAddress& x) { return x.address == a; });
+    if (it == n.addresses.end()) {
+      if (!on) return;
+      n.addresses.push_back(VnicAddress{.address = a});
+      it = n.addresses.end() - 1;
+      for (std::uint32_t g : n.groups) inc(g, a);
+    }
+    (source == AddressSource::kDeclared ? it->declared : it->learned) = on;
+    if (!it->declared && !it->learned) {
+      n.addresses.erase(it);
+      for (std::uint32_t g : n.groups) dec(g, a);
+    }
+  }
+
+  // ---- the sink -------------------------------------------------------------
+
+  // Hands every pending change to the sink; on success the realized
+  // sequence becomes `sequence`.
+  Status flush() {
+    std::vector<GroupDelta> deltas;
+    for (std::uint32_t g : dirty) {
+      GroupRecord& group = groups[g];
+      GroupDelta d{.group_id = group.id};
+      for (const auto& [a, was] : group.pending) {
+        const bool now = group.counts.contains(a);
+        if (now && !was) d.added.push_back(host_cidr(a));
+        else if (!now && was) d.removed.push_back(host_cidr(a));
+      }
+      if (d.added.empty() && d.removed.empty()) continue;
+      auto by_address = [](const Cidr& x, const Cidr& y) { return ip_less(x.address, y.address); };
+      std::sort(d.added.begin(), d.added.end(), by_address);
+      std::sort(d.removed.begin(), d.removed.end(), by_address);
+      deltas.push_back(std::move(d));
+    }
+    if (!deltas.empty() && options.sink != nullptr) {
+      Status s = options.sink->apply(deltas);
+      if (!s.ok()) {
+        ++stats.sink_failures;
+        last_error = s;
+        return s;
+      }
+    }
+    for (const GroupDelta& d : deltas) {
+      stats.addresses_added += d.added.size();
+      stats.addresses_removed += d.removed.size();
+    }
+    for (std::uint32_t g : dirty) {
+      groups[g].pending.clear();
+      groups[g].dirty = false;
+    }
+    dirty.clear();
+    last_error = Status::Ok();
+    {
+      std::lock_guard lock(wait_mutex);
+      realized.store(sequence, std::memory_order_release);
+    }
+    realized_cv.notify_all();
+    return Status::Ok();
+  }
+
+  // A mutation is done: number it and hand its deltas to the sink. A sink
+  // failure does not fail the call (the inventory did change); it holds the
+  // realized sequence back and shows in realization().
+  std::uint64_t commit() {
+    ++sequence;
+    handed_out.store(sequence, std::memory_order_release);
+    flush().ignore_error();
+    return sequence;
+  }
+
+  // ---- groups ---------------------------------------------------------------
+
+  StatusOr<std::vector<GroupRecord>> build_groups(const Policy& policy, GroupIndex& idx) const {
+    std::vector<GroupRecord> out(policy.groups.size());
+    StringMap<std::uint32_t> by_id;
+    for (std::uint32_t g = 0; g < policy.groups.size(); ++g) by_id.emplace(policy.groups[g].id, g);
+    for (std::uint32_t g = 0; g < policy.groups.size(); ++g) {
+      const Group& src = policy.groups[g];
+      GroupRecord& r = out[g];
+      r.id = src.id;
+      r.vm_ids.insert(src.vm_ids.begin(), src.vm_ids.end());
+      r.exclude_vm_ids.insert(src.exclude_vm_ids.begin(), src.exclude_vm_ids.end());
+      r.vnic_ids.insert(src.vnic_ids.begin(), src.vnic_ids.end());
+      for (const std::string& child : src.groups) {
+        const std::uint32_t c = by_id.at(child);  // validated: references resolve
+        r.children.push_back(c);
+        out[c].parents.push_back(g);
+      }
+      bool field = false, negative = false;
+      for (std::size_t e = 0; e < src.criteria.size(); ++e) {
+        std::vector<PreparedCriterion> all_of;
+        for (std::size_t k = 0; k < src.criteria[e].all_of.size(); ++k) {
+          auto p = groups::prepare(src.criteria[e].all_of[k]);
+          if (!p.ok())
+            return invalid_argument(
+                fmt::format("group {}: criteria[{}].all_of[{}]: {}", src.id, e, k, p.status().message()));
+          const PreparedCriterion& c = *p;
+          if (c.key != CriterionKey::kTag) {
+            field = true;
+          } else if (groups::is_exact(c.op)) {
+            for (const std::string& v : c.values) idx.tag_exact[exact_key(c.scope, v)].push_back(g);
+            negative = negative || groups::is_negative(c.op);
+          } else {
+            idx.tag_scope[c.scope].push_back(g);
+          }
+          all_of.push_back(std::move(*p));
+        }
+        r.criteria.push_back(std::move(all_of));
+      }
+      if (field) idx.fields.push_back(g);
+      if (negative) idx.negative.push_back(g);
+      for (const std::string& vm : r.vm_ids) idx.by_vm[vm].push_back(g);
+      for (const std::string& vm : r.exclude_vm_ids) idx.by_vm[vm].push_back(g);
+      for (std::uint32_t n : r.vnic_ids) idx.by_vnic[n].push_back(g);
+    }
+    // Ranks: depth-first post-order (validation rejected cycles).
+    std::vector<std::uint8_t> state(out.size(), 0);
+    std::uint32_t next = 0;
+    std::vector<std::pair<std::uint32_t, std::size_t>> stack;
+    for (std::uint32_t root = 0; root < out.size(); ++root) {
+      if (state[root]) continue;
+      stack.push_back({root, 0});
+      state[root] = 1;
+      while (!stack.empty()) {
+        auto& [g, i] = stack.back();
+        if (i < out[g].children.size()) {
+          const std::uint32_t c = out[g].children[i++];
+          if (!state[c]) {
+            state[c] = 1;
+            stack.push_back({c, 0});
+          }
+        } else {
+          out[g].rank = next++;
+          stack.pop_back();
+        }
+      }
+    }
+    // Duplicate entries (a group indexed twice under one key) are harmless:
+    // reevaluate() folds them.
+    return out;
+  }
+};
+
+Inventory::Inventory(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Inventory::~Inventory() = default;
+
+StatusOr<std::unique_ptr<Inventory>> Inventory::create(InventoryOptions options) {
+  if (options.max_vms == 0 || options.max_string_length == 0)
+    return invalid_argument("InventoryOptions: max_vms and max_string_length must be positive");
+  return std::unique_ptr<Inventory>(new Inventory(std::make_unique<Impl>(options)));
+}
+
+StatusOr<std::uint64_t> Inventory::set_groups(const Policy& policy) {
+  if (Status s = validate_policy(policy); !s.ok()) return s;
+  Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  GroupIndex idx;
+  auto built = m.build_groups(policy, idx);
+  if (!built.ok()) return built.status();
+
+  // What the sink last saw of each surviving group: its counts, corrected
+  // by whatever is still pending (not yet accepted by the sink).
+  StringMap<std::unordered_map<IpAddress, bool, IpHash>> seen;
+  for (GroupRecord& old : m.groups) {
+    auto& view = seen[old.id];
+    for (const auto& [a, n] : old.counts) view[a] = true;
+    for (const auto& [a, was] : old.pending) view[a] = was;
+  }
+
+  m.groups = std::move(*built);
+  m.index = std::move(idx);
+  m.group_by_id.clear();
+  for (std::uint32_t g = 0; g < m.groups.size(); ++g) m.group_by_id.emplace(m.groups[g].id, g);
+  m.dirty.clear();
+  m.mark.assign(m.groups.size(), 0);
+  for (auto& [id, n] : m.vnics) n.groups.clear();
+  std::vector<std::uint32_t> candidates;
+  for (auto& [id, vm] : m.vms) {
+    candidates.clear();
+    m.new_vnic_candidates(vm, vm.vnics, candidates);
+    m.reevaluate(candidates, vm.vnics);
+  }
+  // Rebuilding recorded every address as new; restate pending against what
+  // the sink saw.
+  for (std::uint32_t g = 0; g < m.groups.size(); ++g) {
+    GroupRecord& group = m.groups[g];
+    auto it = seen.find(group.id);
+    if (it == seen.end()) continue;
+    group.pending.clear();
+    for (const auto& [a, n] : group.counts) {
+      auto v = it->second.find(a);
+      if (v == it->second.end() || !v->second) group.pending.emplace(a, false);
+    }
+    for (const auto& [a, present] : it->second) {
+      if (present && !group.counts.contains(a)) group.pending.emplace(a, true);
+    }
+    if (!group.pending.empty() && !group.dirty) {
+      group.dirty = true;
+      m.dirty.push_back(g);
+    }
+  }
+  return m.commit();
+}
+
+StatusOr<std::uint64_t> Inventory::upsert_vm(const VmSpec& spec) {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  if (Status s = m.check_vm_spec(spec); !s.ok()) return s;
+  auto it = m.vms.find(spec.id);
+  const bool created = it == m.vms.end();
+  if (created && m.vms.size() >= m.options.max_vms)
+    return resource_exhausted(fmt::format("vm {}: the inventory holds {} VMs, the limit", spec.id, m.options.max_vms));
+  if (created) it = m.vms.emplace(spec.id, VmRecord{.id = spec.id}).first;
+  VmRecord& vm = it->second;
+
+  std::vector<std::uint32_t> candidates;
+  // Fields.
+  std::string name = groups::ascii_lower(spec.name), os = groups::ascii_lower(spec.os_name),
+              computer = groups::ascii_lower(spec.computer_name);
+  if (name != vm.folded.name || os != vm.folded.os_name || computer != vm.folded.computer_name)
+    candidates.insert(candidates.end(), m.index.fields.begin(), m.index.fields.end());
+  vm.name = spec.name;
+  vm.os_name = spec.os_name;
+  vm.computer_name = spec.computer_name;
+  vm.folded.name = std::move(name);
+  vm.folded.os_name = std::move(os);
+  vm.folded.computer_name = std::move(computer);
+  // Tags: the groups of every tag that comes or goes.
+  std::vector<Tag> tags;
+  for (const Tag& t : spec.tags) {
+    if (std::find(tags.begin(), tags.end(), t) == tags.end()) tags.push_back(t);
+  }
+  std::vector<std::pair<std::string, std::string>> folded_tags;
+  for (const Tag& t : tags) folded_tags.emplace_back(groups::ascii_lower(t.scope), groups::ascii_lower(t.value));
+  for (std::size_t i = 0; i < tags.size(); ++i) {
+    if (std::find(vm.tags.begin(), vm.tags.end(), tags[i]) == vm.tags.end()) m.tag_candidates(folded_tags[i], candidates);
+  }
+  for (std::size_t i = 0; i < vm.tags.size(); ++i) {
+    if (std::find(tags.begin(), tags.end(), vm.tags[i]) == tags.end()) m.tag_candidates(vm.folded.tags[i], candidates);
+  }
+  vm.tags = std::move(tags);
+  vm.folded.tags = std::move(folded_tags);
+  // vNICs: gone, kept (addresses follow the spec's declared list), new.
+  std::vector<std::uint32_t> kept, added;
+  for (std::uint32_t id : vm.vnics) {
+    const bool stays = std::any_of(spec.vnics.begin(), spec.vnics.end(), [&](const VnicSpec& n) { return n.id == id; });
+    if (!stays) m.drop_vnic(id);
+  }
+  for (const VnicSpec& ns : spec.vnics) {
+    auto [nit, inserted] = m.vnics.try_emplace(ns.id);
+    VnicRecord& n = nit->second;
+    n.id = ns.id;
+    n.vm = &vm;
+    n.mac = ns.mac;
+    (inserted ? added : kept).push_back(ns.id);
+    std::vector<IpAddress> undeclare;
+    for (const VnicAddress& a : n.addresses) {
+      if (a.declared && std::find(ns.addresses.begin(), ns.addresses.end(), a.address) == ns.addresses.end())
+        undeclare.push_back(a.address);
+    }
+    for (const IpAddress& a : undeclare) m.set_address_flag(n, a, AddressSource::kDeclared, false);
+    for (const IpAddress& a : ns.addresses) m.set_address_flag(n, a, AddressSource::kDeclared, true);
+  }
+  vm.vnics.clear();
+  for (const VnicSpec& ns : spec.vnics) vm.vnics.push_back(ns.id);
+  // A new VM's vNICs are new; by_vm covers vm_ids / exclude_vm_ids only for
+  // a new VM (they cannot change otherwise).
+  m.reevaluate(candidates, kept);
+  candidates.clear();
+  m.new_vnic_candidates(vm, added, candidates);
+  m.reevaluate(candidates, added);
+  return m.commit();
+}
+
+StatusOr<std::uint64_t> Inventory::remove_vm(std::string_view vm_id) {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  auto it = m.vms.find(vm_id);
+  if (it == m.vms.end()) return not_found(fmt::format("vm {}: not in the inventory", vm_id));
+  for (std::uint32_t id : it->second.vnics) m.drop_vnic(id);
+  m.vms.erase(it);
+  return m.commit();
+}
+
+StatusOr<std::uint64_t> Inventory::add_tag(std::string_view vm_id, const Tag& tag) {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  if (Status s = m.check_tag(tag); !s.ok()) return s;
+  auto it = m.vms.find(vm_id);
+  if (it == m.vms.end()) return not_found(fmt::format("vm {}: not in the inventory", vm_id));
+  VmRecord& vm = it->second;
+  if (std::find(vm.tags.begin(), vm.tags.end(), tag) == vm.tags.end()) {
+    if (vm.tags.size() >= m.options.max_tags_per_vm)
+      return resource_exhausted(fmt::format("vm {}: {} tags, the limit", vm_id, m.options.max_tags_per_vm));
+    vm.tags.push_back(tag);
+    vm.folded.tags.emplace_back(groups::ascii_lower(tag.scope), groups::ascii_lower(tag.value));
+    std::vector<std::uint32_t> candidates;
+    m.tag_candidates(vm.folded.tags.back(), candidates);
+    m.reevaluate(candidates, vm.vnics);
+  }
+  return m.commit();
+}
+
+StatusOr<std::uint64_t> Inventory::remove_tag(std::string_view vm_id, const Tag& tag) {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  if (Status s = m.check_tag(tag); !s.ok()) return s;
+  auto it = m.vms.find(vm_id);
+  if (it == m.vms.end()) return not_found(fmt::format("vm {}: not in the inventory", vm_id));
+  VmRecord& vm = it->second;
+  auto t = std::find(vm.tags.begin(), vm.tags.end(), tag);
+  if (t != vm.tags.end()) {
+    const std::size_t i = static_cast<std::size_t>(t - vm.tags.begin());
+    const auto folded = vm.folded.tags[i];
+    vm.tags.erase(t);
+    vm.folded.tags.erase(vm.folded.tags.begin() + static_cast<std::ptrdiff_t>(i));
+    std::vector<std::uint32_t> candidates;
+    m.tag_candidates(folded, candidates);
+    m.reevaluate(candidates, vm.vnics);
+  }
+  return m.commit();
+}
+
+StatusOr<std::uint64_t> Inventory::add_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source) {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  if (address.family != IpFamily::kIpv4 && address.family != IpFamily::kIpv6)
+    return invalid_argument(fmt::format("vNIC {}: address: not an IPv4 or IPv6 address", vnic_id));
+  auto it = m.vnics.find(vnic_id);
+  if (it == m.vnics.end()) return not_found(fmt::format("vNIC {}: not in the inventory", vnic_id));
+  VnicRecord& n = it->second;
+  const bool known =
+      std::any_of(n.addresses.begin(), n.addresses.end(), [&](const VnicAddress& a) { return a.address == address; });
+  if (!known && n.addresses.size() >= m.options.max_addresses_per_vnic)
+    return resource_exhausted(
+        fmt::format("vNIC {}: {} addresses, the limit", vnic_id, m.options.max_addresses_per_vnic));
+  m.set_address_flag(n, address, source, true);
+  return m.commit();
+}
+
+StatusOr<std::uint64_t> Inventory::remove_address(std::uint32_t vnic_id, const IpAddress& address,
+                                                  AddressSource source) {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  auto it = m.vnics.find(vnic_id);
+  if (it == m.vnics.end()) return not_found(fmt::format("vNIC {}: not in the inventory", vnic_id));
+  m.set_address_flag(it->second, address, source, false);
+  return m.commit();
+}
+
+std::optional<VmInfo> Inventory::vm(std::string_view vm_id) const {
+  const Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  auto it = m.vms.find(vm_id);
+  if (it == m.vms.end()) return std::nullopt;
+  const VmRecord& r = it->second;
+  VmInfo info{.id = r.id, .name = r.name, .os_name = r.os_name, .computer_name = r.computer_name, .tags = r.tags};
+  for (std::uint32_t id : r.vnics) {
+    const VnicRecord& n = m.vnics.at(id);
+    info.vnics.push_back(VnicInfo{.id = n.id, .mac = n.mac, .addresses = n.addresses});
+  }
+  return info;
+}
+
+std::vector<std::string> Inventory::vm_ids() const {
+  const Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  std::vector<std::string> ids;
+  ids.reserve(m.vms.size());
+  for (const auto& [id, vm] : m.vms) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+std::size_t Inventory::vm_count() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->vms.size();
+}
+
+StatusOr<std::vector<Cidr>> Inventory::group_addresses(std::string_view group_id) const {
+  const Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  auto it = m.group_by_id.find(group_id);
+  if (it == m.group_by_id.end()) return not_found(fmt::format("group {}: not in the policy", group_id));
+  std::vector<Cidr> out;
+  for (const auto& [a, n] : m.groups[it->second].counts) out.push_back(host_cidr(a));
+  std::sort(out.begin(), out.end(), [](const Cidr& x, const Cidr& y) { return ip_less(x.address, y.address); });
+  return out;
+}
+
+StatusOr<std::vector<std::uint32_t>> Inventory::group_vnics(std::string_view group_id) const {
+  const Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  auto it = m.group_by_id.find(group_id);
+  if (it == m.group_by_id.end()) return not_found(fmt::format("group {}: not in the policy", group_id));
+  const auto& members = m.groups[it->second].members;
+  std::vector<std::uint32_t> out(members.begin(), members.end());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> Inventory::group_ids() const {
+  const Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  std::vector<std::string> out;
+  for (const GroupRecord& g : m.groups) out.push_back(g.id);
+  return out;
+}
+
+InventoryStats Inventory::stats() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->stats;
+}
+
+Realization Inventory::realization() const {
+  const Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  return Realization{.sequence = m.sequence, .realized = m.realized.load(), .last_error = m.last_error};
+}
+
+Status Inventory::wait_realized(std::uint64_t sequence, std::chrono::milliseconds timeout) const {
+  const Impl& m = *impl_;
+  if (sequence > m.handed_out.load(std::memory_order_acquire))
+    return invalid_argument(fmt::format("sequence {} was never handed out (last {})", sequence, m.handed_out.load()));
+  {
+    std::unique_lock lock(m.wait_mutex);
+    if (m.realized_cv.wait_for(lock, timeout, [&] { return m.realized.load() >= sequence; })) return Status::Ok();
+  }
+  const Realization r = realization();
+  return failed_precondition(fmt::format("sequence {} not realized within {} ms (realized {}){}", sequence,
+                                         timeout.count(), r.realized,
+                                         r.last_error.ok() ? "" : "; the sink failed: " + r.last_error.to_string()));
+}
+
+Status Inventory::retry_sink() {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->flush();
+}
+
+}  // namespace fw
