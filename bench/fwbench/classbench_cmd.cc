@@ -21,6 +21,7 @@
 #include "bench/classbench/classbench.h"
 #include "bench/classbench/classifier_iface.h"
 #include "bench/classbench/libfw_classifier.h"
+#include "bench/classbench/policy_classifier.h"
 #include "bench/classbench/reference.h"
 #include "bench/fwbench/cli.h"
 #include "bench/fwbench/commands.h"
@@ -46,6 +47,10 @@ struct ClassbenchOptions {
   std::size_t burst = 64;        // headers per classify() call
   std::size_t limit = 0;         // use the first N trace lines; 0: all
   bool no_peer = false;          // skip rte_acl
+  // Which libfw path is measured: the policy compiler's decide_burst (what
+  // the DFW slot runs), the classifier directly, or both in one run.
+  bool policy_path = true;
+  bool classifier_path = false;
   // The reference checks the whole trace when the set has at most this many
   // rules (or with --reference-full), else an evenly spaced sample. It costs
   // about 0.35 ns per rule per header here: ~4 s for 100k rules x 100k headers.
@@ -64,7 +69,7 @@ struct ClassbenchOptions {
 
 enum class Role {
   kReference,  // the oracle: checks the others
-  kCandidate,  // libfw's classifier (the first candidate is the primary)
+  kCandidate,  // libfw (the first candidate is the primary)
   kPeer,       // another implementation to compare with (rte_acl)
 };
 
@@ -75,18 +80,26 @@ struct ClassifierEntry {
 };
 
 // The primary classifier (the one --matches writes) is the first candidate:
-// libfw's.
+// the policy path when it is measured, else the direct classifier.
 std::vector<ClassifierEntry> classifier_table(const ClassbenchOptions& options) {
   std::vector<ClassifierEntry> table = {
       {"reference", Role::kReference,
        [](const ClassbenchOptions&) -> std::unique_ptr<Classifier> {
          return std::make_unique<classbench::ReferenceClassifier>();
        }},
-      {"libfw", Role::kCandidate,
-       [](const ClassbenchOptions&) -> std::unique_ptr<Classifier> {
-         return classbench::make_libfw_classifier();
-       }},
   };
+  if (options.policy_path) {
+    table.push_back({"policy", Role::kCandidate,
+                     [](const ClassbenchOptions&) -> std::unique_ptr<Classifier> {
+                       return classbench::make_policy_classifier();
+                     }});
+  }
+  if (options.classifier_path) {
+    table.push_back({"classifier", Role::kCandidate,
+                     [](const ClassbenchOptions&) -> std::unique_ptr<Classifier> {
+                       return classbench::make_libfw_classifier();
+                     }});
+  }
 #if FW_HAVE_DPDK
   if (!options.no_peer) {
     table.push_back({"rte_acl", Role::kPeer,
@@ -260,6 +273,16 @@ std::vector<OptionSpec> option_specs(ClassbenchOptions& o) {
   return {
       {"matches", "OUT", "write the primary classifier's first match per trace line (-1: none)",
        [&](std::string_view v) -> OptionError { o.matches_path = v; return std::nullopt; }},
+      {"path", "NAME",
+       "libfw path measured: policy (the compiled policy's burst decide path, as the DFW slot), "
+       "classifier (libfw/classify directly) or both (default: policy)",
+       [&](std::string_view v) -> OptionError {
+         if (v != "policy" && v != "classifier" && v != "both")
+           return fmt::format("--path: '{}' is not policy, classifier or both", v);
+         o.policy_path = v != "classifier";
+         o.classifier_path = v != "policy";
+         return std::nullopt;
+       }},
       {"passes", "N", "timed passes per classifier; the median is reported (default 5)",
        [&](std::string_view v) { return parse_count(v, 1, 1000, o.passes); }},
       {"burst", "N", "headers per classify call (default 64)",
@@ -297,7 +320,9 @@ void print_help(std::span<const OptionSpec> specs) {
       "header of TRACE in bursts, and reports per classifier: build time, memory,\n"
       "ns/lookup and Mpps (median of the timed passes), and whether every answer agrees\n"
       "with the brute-force reference (first match in file order). Progress goes to\n"
-      "stderr, the report to stdout. Classifiers: reference, rte_acl ({}).\n"
+      "stderr, the report to stdout. Classifiers: reference; policy (the rules as a\n"
+      "libfw policy, validated, compiled and decided in bursts) and/or classifier\n"
+      "(libfw/classify directly), see --path; rte_acl ({}).\n"
       "\n"
       "Options:\n",
       FW_HAVE_DPDK ? "DPDK found at build time" : "not built: no DPDK at build time");

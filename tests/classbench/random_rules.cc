@@ -49,7 +49,7 @@ class Generator {
     return {a, b};
   }
 
-  Rule rule() {
+  Rule rule(bool policy_expressible) {
     Rule r;
     r.src = prefix();
     r.dst = prefix();
@@ -62,6 +62,19 @@ class Generator {
       static constexpr std::array<std::uint8_t, 4> kProtos = {6, 17, 1, 47};
       r.proto = chance(90) ? kProtos[below(kProtos.size())] : static_cast<std::uint8_t>(below(256));
       r.proto_mask = kProtoExact;
+    }
+    const bool ports = r.sport != PortRange{} || r.dport != PortRange{};
+    const bool has_ports = r.proto_mask == kProtoExact && (r.proto == 6 || r.proto == 17 || r.proto == 132);
+    if (policy_expressible && ports && !has_ports) {
+      if (chance(50)) {
+        r.sport = r.dport = PortRange{};
+      } else {
+        r.proto = chance(50) ? 6 : 17;
+        r.proto_mask = kProtoExact;
+      }
+    }
+    if (policy_expressible && r.proto_mask == kProtoExact && r.proto == 58 && (r.src.len != 0 || r.dst.len != 0)) {
+      r.proto = 1;
     }
     return r;
   }
@@ -120,7 +133,7 @@ RandomSet make_random_set(const RandomSetOptions& options) {
     if (i > 0 && gen.chance(3)) {
       set.rules.push_back(set.rules[gen.below(static_cast<std::uint32_t>(i))]);
     } else {
-      set.rules.push_back(gen.rule());
+      set.rules.push_back(gen.rule(options.policy_expressible));
     }
   }
   for (std::size_t i = 0; i < options.headers; ++i) {

@@ -28,6 +28,11 @@ struct RandomSetOptions {
   std::size_t rules = 100;
   std::size_t headers = 1000;
   std::uint32_t seed = 1;
+  // Only rules a libfw policy can express (policy_classifier.h): port ranges
+  // only on TCP, UDP and SCTP (a rule drawn with ports on another protocol,
+  // or on any, gets either wildcard ports or TCP/UDP instead, at random), and
+  // no ICMPv6 (58) with an IPv4 prefix (it becomes ICMP, 1).
+  bool policy_expressible = false;
 };
 
 struct RandomSet {
