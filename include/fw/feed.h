@@ -1,0 +1,200 @@
+// fw/feed.h — the membership feed: decoding the length-delimited Protobuf
+// stream (fw.v1.FeedMessage, libfw/proto/fw/v1/feed.proto), the consumer
+// that applies it to an fw::Inventory, and the stream source (a file, FIFO
+// or Unix socket).
+//
+// Usage:
+//   auto inventory = fw::Inventory::create({.sink = dfw_sink.get()}).value();
+//   auto consumer = fw::FeedConsumer::create(*inventory).value();
+//   auto source = fw::open_stream_source("/run/fw/feed.sock").value();
+//   for (;;) {
+//     fw::StatusOr<fw::PollResult> r = source->poll(*consumer, std::chrono::milliseconds(100));
+//     if (!r.ok() || r->end_of_stream) break;  // reopen with backoff; state stays in force
+//   }
+//
+// Consumer contract (docs/feed.md):
+//   * Not in sync until a whole snapshot (SnapshotBegin(R), VM upserts at
+//     R, SnapshotEnd(R)) has been applied. Deltas before the first snapshot
+//     are ignored (counted).
+//   * Deltas apply in revision order: revision <= the last applied one is a
+//     duplicate or replay and is skipped (idempotent); the next revision is
+//     applied; anything further is a gap.
+//   * A gap, a message that cannot be decoded or applied, or restart()
+//     (the source lost its position: reconnect, compaction) make the
+//     consumer want a snapshot: it stops applying deltas and waits for the
+//     next SnapshotBegin. Nothing is cleared meanwhile — the datapath keeps
+//     enforcing the last known state.
+//   * A snapshot over existing state is a resync by mark-and-sweep: every
+//     upsert is applied as it arrives (an upsert is a diff against the
+//     VM's current state, so enforcement never has a hole); at SnapshotEnd,
+//     VMs the snapshot did not list are deleted. Never clear-then-rebuild.
+//   * A rejected message is counted in FeedStats::rejected and leaves the
+//     inventory as it was before it.
+//
+// Limits: a message is at most kMaxFeedMessageBytes; the inventory's
+// limits (fw/inventory.h) apply to what a message carries.
+//
+// Thread-safety: a FeedConsumer and a FeedSource are used by one thread at
+// a time (the feed thread); stats(), state() and the other const accessors
+// may be called from any thread. The inventory behind the consumer may be
+// queried from any thread meanwhile (it has its own lock).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "fw/address.h"
+#include "fw/inventory.h"
+#include "fw/status.h"
+
+namespace fw {
+
+inline constexpr std::size_t kMaxFeedMessageBytes = 1u << 20;
+
+enum class FeedEventKind : std::uint8_t {
+  kSnapshotBegin,
+  kVmUpsert,
+  kVmDelete,
+  kTagAdd,
+  kTagRemove,
+  kAddressAdd,
+  kAddressRemove,
+  kSnapshotEnd,
+};
+std::string_view feed_event_kind_name(FeedEventKind kind) noexcept;  // "snapshot_begin", "vm_upsert", ...
+
+// One decoded FeedMessage. Only the fields of its kind are meaningful.
+struct FeedEvent {
+  std::uint64_t revision = 0;
+  FeedEventKind kind = FeedEventKind::kSnapshotBegin;
+  VmSpec vm;                  // kVmUpsert
+  std::string vm_id;          // kVmDelete, kTagAdd, kTagRemove
+  Tag tag;                    // kTagAdd, kTagRemove
+  std::uint32_t vnic_id = 0;  // kAddressAdd, kAddressRemove
+  IpAddress address;          // kAddressAdd, kAddressRemove
+};
+
+// One message body (no length prefix). kInvalidArgument naming the field
+// for anything malformed: not protobuf, no body, revision 0, an address
+// not 4 or 16 bytes, a MAC not 6 bytes, over kMaxFeedMessageBytes.
+// Thread-safety: reentrant.
+[[nodiscard]] StatusOr<FeedEvent> decode_feed_message(std::string_view bytes);
+// The body, and the body with its varint length prefix (for producers and
+// tests). Thread-safety: reentrant.
+std::string encode_feed_message(const FeedEvent& event);
+std::string encode_feed_frame(const FeedEvent& event);
+
+// Splits a byte stream into message bodies.
+// Thread-safety: one thread at a time.
+class FeedFrameReader {
+ public:
+  void append(std::string_view bytes);
+  // The next whole body, nullopt when more bytes are needed, or
+  // kInvalidArgument when the framing is broken (a length prefix longer
+  // than 10 bytes or over kMaxFeedMessageBytes): the stream cannot be
+  // resynchronised past that point and must be reopened.
+  [[nodiscard]] StatusOr<std::optional<std::string>> next();
+  std::size_t buffered() const noexcept { return buffer_.size() - start_; }
+
+ private:
+  std::string buffer_;
+  std::size_t start_ = 0;
+};
+
+enum class FeedState : std::uint8_t {
+  kWaitingForSnapshot,  // never synced, or lost its place: deltas are ignored
+  kInSnapshot,          // between SnapshotBegin and SnapshotEnd
+  kInSync,              // applying deltas
+};
+std::string_view feed_state_name(FeedState state) noexcept;  // "waiting_for_snapshot", ...
+
+struct FeedStats {
+  std::uint64_t messages = 0;          // every message handed to the consumer
+  std::uint64_t applied = 0;           // changed (or confirmed) the inventory
+  std::uint64_t duplicates = 0;        // revision already applied: skipped
+  std::uint64_t rejected = 0;          // undecodable or invalid: not applied
+  std::uint64_t ignored = 0;           // deltas while waiting for a snapshot
+  std::uint64_t gaps = 0;              // a revision was missing
+  std::uint64_t restarts = 0;          // restart() calls (source lost position)
+  std::uint64_t snapshots = 0;         // snapshots completed
+  std::uint64_t swept_vms = 0;         // VMs deleted at a snapshot's end
+};
+
+struct FeedConsumerOptions {
+  // Deltas carry consecutive revisions (the stream's contract). A source
+  // whose revisions only increase (etcd: store-wide revisions) turns this
+  // off; then only a revision <= the last is special (a duplicate).
+  bool consecutive_revisions = true;
+};
+
+class FeedConsumer {
+ public:
+  // The inventory must outlive the consumer.
+  [[nodiscard]] static StatusOr<std::unique_ptr<FeedConsumer>> create(Inventory& inventory,
+                                                                       FeedConsumerOptions options = {});
+  ~FeedConsumer();
+  FeedConsumer(const FeedConsumer&) = delete;
+  FeedConsumer& operator=(const FeedConsumer&) = delete;
+
+  // Applies one event per the contract above. OK when applied, skipped as
+  // a duplicate, or ignored while waiting for a snapshot; an error (and
+  // FeedStats::rejected) when refused — the inventory is as before.
+  [[nodiscard]] Status apply(const FeedEvent& event);
+  // Decodes one message body and applies it; an undecodable body counts as
+  // rejected.
+  [[nodiscard]] Status apply_message(std::string_view body);
+  // The source lost its position (reconnected, compacted, could not
+  // frame): wait for a new snapshot. Keeps all state.
+  void restart(std::string_view reason);
+
+  FeedState state() const noexcept;
+  bool in_sync() const noexcept { return state() == FeedState::kInSync; }
+  // The last revision applied (a snapshot's R, then each delta's); 0 = none.
+  std::uint64_t revision() const noexcept;
+  // The inventory sequence of the last change this consumer made: pass it
+  // to Inventory::wait_realized() to know the datapath enforces it.
+  std::uint64_t inventory_sequence() const noexcept;
+  FeedStats stats() const;
+  // Why the last message was refused, or why the consumer wants a snapshot.
+  Status last_error() const;
+
+ private:
+  struct Impl;
+  explicit FeedConsumer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+struct PollResult {
+  std::size_t messages = 0;    // handed to the consumer by this call
+  bool end_of_stream = false;  // the writer closed; reopen to continue
+};
+
+// A source of feed messages. A second kind (etcd v3) implements the same
+// interface and drives the same consumer.
+class FeedSource {
+ public:
+  virtual ~FeedSource() = default;
+  // Waits up to `timeout` for bytes, then hands every whole message to
+  // `consumer`. kIoError when the source failed (read error, broken
+  // framing: the consumer has been restart()ed). Never clears state.
+  [[nodiscard]] virtual StatusOr<PollResult> poll(FeedConsumer& consumer, std::chrono::milliseconds timeout) = 0;
+  virtual std::string describe() const = 0;  // "file /path", "unix socket /path"
+};
+
+// Opens `path`: a regular file or FIFO (read until end), or a Unix stream
+// socket (connected; FeedRequest{snapshot} is written back whenever the
+// consumer wants a snapshot, on connect included).
+// kIoError naming the path when it cannot be opened.
+// Thread-safety: the returned source is used by one thread at a time.
+[[nodiscard]] StatusOr<std::unique_ptr<FeedSource>> open_stream_source(const std::string& path);
+// The same over a file descriptor the caller opened (ownership moves to the
+// source); `is_socket` enables the FeedRequest write-back.
+[[nodiscard]] StatusOr<std::unique_ptr<FeedSource>> stream_source_from_fd(int fd, bool is_socket,
+                                                                          std::string description);
+
+}  // namespace fw
