@@ -61,20 +61,38 @@ ClassId AddressClassMap::lookup_v6(const std::uint8_t b[16]) const noexcept {
 
 void AddressClassMap::lookup_burst_v4(std::span<const std::uint32_t> in,
                                       std::span<ClassId> out) const noexcept {
-  const std::size_t n = in.size();
-  for (std::size_t i = 0; i < n; ++i) __builtin_prefetch(&v4_.root[in[i] >> 16]);
-  for (std::size_t i = 0; i < n; ++i) {
-    out[i] = v4_.root[in[i] >> 16].load(std::memory_order_acquire);
-    if (out[i] & kChildBit) __builtin_prefetch(&table(out[i])[(in[i] >> 8) & 0xff]);
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!(out[i] & kChildBit)) continue;
-    out[i] = table(out[i])[(in[i] >> 8) & 0xff].load(std::memory_order_acquire);
-    if (out[i] & kChildBit) __builtin_prefetch(&table(out[i])[in[i] & 0xff]);
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    if (out[i] & kChildBit) out[i] = table(out[i])[in[i] & 0xff].load(std::memory_order_acquire);
-    prefetch_class(out[i]);
+  // Level by level over the whole burst: each stage loads the entries the
+  // previous one prefetched and keeps the address of the next entry, so a
+  // child table's address is computed once per level.
+  constexpr std::size_t kStage = 128;
+  const std::atomic<std::uint32_t>* entry[kStage];
+  for (std::size_t at = 0; at < in.size(); at += kStage) {
+    const std::size_t n = std::min(kStage, in.size() - at);
+    const std::uint32_t* const a = in.data() + at;
+    ClassId* const o = out.data() + at;
+    for (std::size_t i = 0; i < n; ++i) {
+      entry[i] = &v4_.root[a[i] >> 16];
+      __builtin_prefetch(entry[i]);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint32_t e = entry[i]->load(std::memory_order_acquire);
+      o[i] = e;
+      if (e & kChildBit) {
+        entry[i] = table(e) + ((a[i] >> 8) & 0xff);
+        __builtin_prefetch(entry[i]);
+      }
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!(o[i] & kChildBit)) continue;
+      const std::uint32_t e = entry[i]->load(std::memory_order_acquire);
+      o[i] = e;
+      if (e & kChildBit) {
+        entry[i] = table(e) + (a[i] & 0xff);
+        __builtin_prefetch(entry[i]);
+      }
+    }
+    for (std::size_t i = 0; i < n; ++i)
+      if (o[i] & kChildBit) o[i] = entry[i]->load(std::memory_order_acquire);
   }
 }
 

@@ -82,7 +82,6 @@ class AddressClassMap {
   // in.size(). Bursts with IPv6 addresses use lookup() per address.
   void lookup_burst_v4(std::span<const std::uint32_t> in, std::span<ClassId> out) const noexcept;
   // Prefetches what atoms(c) will read.
-  void prefetch_class(ClassId c) const noexcept { __builtin_prefetch(&class_record(c)); }
   void prefetch_atoms(ClassId c) const noexcept { __builtin_prefetch(class_record(c).atoms); }
   ClassId lookup(const IpAddress& a) const noexcept {
     if (a.family == IpFamily::kIpv4) return lookup_v4(a.v4_host_order());

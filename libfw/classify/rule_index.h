@@ -82,6 +82,8 @@ struct RuleIndexStats {
   std::size_t records = 0;  // rule copies over all lists
   std::size_t longest_list = 0;
   std::size_t blocks = 0;   // 8-lane SoA blocks of the long lists
+  std::size_t merged_lists = 0;     // lists made by merging a class side's lists
+  std::size_t unmerged_probes = 0;  // class sides left with two or more lists
   std::size_t memory_bytes = 0;
 };
 
@@ -140,11 +142,16 @@ class RuleIndex {
     std::uint32_t slow[kLanes];  // record index needing a full check, or kNoMatch
   };
   struct Range {
+    std::uint32_t first;                   // position of records_[begin]; kNoMatch if empty
     std::uint32_t begin, end;              // records_[begin, end)
     std::uint32_t block_begin, block_end;  // blocks_[...), empty if none
   };
   // Per class: its non-empty source lists, then its non-empty destination
-  // lists, as ranges in probe_ranges_[offset ...].
+  // lists, as ranges in probe_ranges_[offset ...], each side in ascending
+  // order of first position. When a side's lists together hold at most
+  // kMergeLimit records they are merged into one list (shared by every class
+  // with the same lists on that side), so the lookup scans one range there.
+  static constexpr std::size_t kMergeLimit = 64;
   struct ClassProbe {
     std::uint32_t offset;
     std::uint16_t src_lists, dst_lists;
@@ -169,7 +176,9 @@ class RuleIndex {
   std::uint32_t scan_blocks(const Block* begin, const Block* end, std::uint32_t best,
                             const AddressClassMap& map, const Probe& p) const noexcept;
   Range make_range(std::uint32_t begin, std::uint32_t end);
+  Range merged_range(std::span<const Range> lists);
   void build_class_probes(const AddressClassMap& map);
+  void build_wide_probes();
 
   std::vector<Record> records_;
   std::vector<AtomId> side_atoms_;        // kSideAtoms sides point in here
@@ -178,6 +187,9 @@ class RuleIndex {
   // Every list as a Range of records_ (and blocks_): source and destination
   // lists by AtomId; wide lists by protocol (0-255), then any protocol (256).
   std::vector<Range> src_ranges_, dst_ranges_, wide_ranges_;
+  // What a lookup scans besides its classes' lists: per protocol, the wide
+  // list of that protocol merged with the any-protocol one.
+  std::vector<Range> wide_probes_;
   std::vector<ClassProbe> class_probes_;  // by ClassId, for classes at build time
   std::vector<Range> probe_ranges_;
   RuleIndexStats stats_;

@@ -164,6 +164,10 @@ TEST(RuleIndex, MatchesBruteForceOnRandomPoliciesThroughMembershipChanges) {
     RuleIndex index(m.rules, infos, map);
     EXPECT_GT(index.stats().indexed_src + index.stats().indexed_dst, 0u);
     EXPECT_GT(index.stats().blocks, 0u);  // the SoA block path is exercised too
+    // ... and so are classes whose lists are merged into one, and those whose
+    // lists are scanned one by one (the merge budget leaves some).
+    EXPECT_GT(index.stats().merged_lists, 0u);
+    EXPECT_GT(index.stats().unmerged_probes, 0u);
 
     auto probe = [&](int round) {
       for (int i = 0; i < 3000; ++i) {
