@@ -134,7 +134,7 @@ std::vector<Seg> concat(std::vector<Seg> a, const std::vector<Seg>& b) {
 std::vector<Case> cases() {
   std::vector<Case> out;
 
-  out.push_back({"three-way handshake then data both ways", "OVS system-traffic 'conntrack - TCP'; pf",
+  out.push_back({"three-way handshake then data both ways", "OVS system-traffic 'conntrack - IPv4 HTTP' (a whole connection through ct); pf",
                  concat(handshake(), {{O, PA, C + 1, V + 1, 65535, 100}, {Y, A, V + 1, C + 101},
                                       {Y, PA, V + 1, C + 101, 65535, 1400}, {O, A, C + 101, V + 1401}}),
                  TimeoutClass::kTcpEstablished, true});
@@ -255,7 +255,7 @@ std::vector<Case> cases() {
                    TimeoutClass::kTcpFinWait, true});
   }
 
-  out.push_back({"RST answering the SYN (port closed)", "RFC 793 p. 36; OVS 'conntrack - TCP RST'",
+  out.push_back({"RST answering the SYN (port closed)", "RFC 793 p. 36 (RST to a SYN on a closed port)",
                  {{O, S, C, 0}, {Y, R, 0, C + 1, 0, 0, kBad}, {Y, RA, 0, C + 2, 0, 0, kBad},
                   {Y, RA, 0, C + 1, 0}},
                  TimeoutClass::kTcpClosed, false});
@@ -264,7 +264,7 @@ std::vector<Case> cases() {
   // ACK is taken as a challenge ACK and passes; the real answer follows.
   {
     constexpr std::uint32_t c = 3000000000u;
-    out.push_back({"bad reply segments: seq 0 / ack 0", "issue 4; pf ackskew; RFC 793 p. 66",
+    out.push_back({"bad reply segments: seq 0 / ack 0", "OVS ofproto-dpif 'conntrack - disable tcp sequence checking' (seq 0 ack 0); pf ackskew; RFC 793 p. 66",
                    {{O, S, c, 0}, {Y, SA, 0, 0, 65535, 0, kBad}, {Y, RA, 0, 0, 0, 0, kBad},
                     {Y, A, 0, 0, 65535, 0, kOk}, {Y, SA, V, c + 1}, {O, A, c + 1, V + 1}},
                    TimeoutClass::kTcpEstablished, true});
@@ -388,7 +388,7 @@ std::vector<Case> cases() {
                    TimeoutClass::kTcpEstablished, true});
   }
 
-  out.push_back({"FIN from the client, then from the server", "RFC 793 figure 13; OVS 'conntrack - TCP FIN'",
+  out.push_back({"FIN from the client, then from the server", "RFC 793 figure 13",
                  concat(handshake(), {{O, FA, C + 1, V + 1}, {Y, A, V + 1, C + 2}, {Y, FA, V + 1, C + 2},
                                       {O, A, C + 2, V + 2}}),
                  TimeoutClass::kTcpTimeWait, true});
@@ -412,7 +412,7 @@ std::vector<Case> cases() {
                                       {O, A, C + 2, V + 2}}),
                  TimeoutClass::kTcpClosing, true});
 
-  out.push_back({"port reuse after TIME_WAIT: two connections", "OVS 'conntrack - TCP port reuse'; pf",
+  out.push_back({"port reuse after TIME_WAIT: two connections", "OVS ofproto-dpif 'conntrack - tcp port reuse' (replayed in tcp_ovs_capture_test.cc); pf",
                  concat(handshake(), {{O, FA, C + 1, V + 1}, {Y, FA, V + 1, C + 2}, {O, A, C + 2, V + 2},
                                       {Y, S, 70000, 0, 65535, 0, kBad},  // reversed tuple
                                       {O, S, 90000, 0, 65535, 0, kNew},
@@ -454,7 +454,7 @@ std::vector<Case> cases() {
     std::vector<Seg> segs = {{O, PA, C, V, 100, 1000}, {Y, A, V, C + 1000, 100},
                              {Y, PA, V, C + 1000, 100, 60000}, {O, A, C + 1000, V + 60000, 100},
                              {O, PA, C + 1000, V + 60000, 100, 60000}};
-    out.push_back({"mid-stream pickup with window scaling (loose)", "issue 4; OVS conntrack-tcp.c pickup",
+    out.push_back({"mid-stream pickup with window scaling (loose)", "OVS ofproto-dpif 'conntrack - tcp pick up'; conntrack-tcp.c CT_WSCALE_UNKNOWN",
                    segs, TimeoutClass::kTcpEstablished, true, loose});
     out.push_back({"picked-up stream, reply not seen yet", "OVS CT_TM_TCP_FIRST_PACKET for pickups",
                    {{O, PA, C, V, 100, 1000}}, TimeoutClass::kTcpSynSent, false, loose});
@@ -467,7 +467,7 @@ std::vector<Case> cases() {
     segs.push_back({Y, PA, V + 500000, C + 1, 1000, 5000});
     segs.push_back({Y, 0, V + 1, C + 1, 1000, 0, kBad});
     segs.push_back({O, FA, C + 1, V + 1});
-    out.push_back({"liberal: out-of-window data passes, bad flags do not", "OVS tcp_seq_chk=false; Linux be_liberal",
+    out.push_back({"liberal: out-of-window data passes, bad flags do not", "OVS ofproto-dpif 'conntrack - disable tcp sequence checking'; Linux be_liberal",
                    segs, TimeoutClass::kTcpFinWait, true, liberal});
   }
   return out;
