@@ -10,9 +10,15 @@
 //   auto worker = engine->create_worker().value();
 //   engine->process(*worker, 1, fw::Direction::kFromVm, frames, verdicts);
 //
+//   // several vNICs in one generation (what fw::Dfw::apply does):
+//   std::vector<fw::FilterChange> changes{{.vnic_id = 1, .slot = 2, .filter = f},
+//                                         {.vnic_id = 2, .slot = 2, .filter = f}};
+//   s = engine->set_filters(changes);
+//
 // Thread-safety:
 //   - Control-plane methods (attach_vnic, detach_vnic, set_filter,
-//     clear_filter, describe_chain, vnic_stats, create_worker) may be called
+//     set_filters, clear_filter, describe_chain, filter, vnic_stats,
+//     unknown_vnic_packets, create_worker) may be called
 //     from any thread; they are serialised by an internal mutex that the
 //     datapath never takes. Methods that change configuration publish a new
 //     generation through RCU and return after old state is unreachable
@@ -72,6 +78,14 @@ struct VnicConfig {
 
 class Engine;
 
+// One slot change of Engine::set_filters(): install `filter` (nullptr:
+// clear the slot) in `slot` (0-15) of vNIC `vnic_id`.
+struct FilterChange {
+  std::uint32_t vnic_id = 0;
+  std::uint8_t slot = 0;
+  std::shared_ptr<const Filter> filter;
+};
+
 // Per-thread datapath context: RCU registration, scratch space for a parsed
 // burst, and the index of this worker's counter blocks. Create it on the
 // thread that will use it (Engine::create_worker) and destroy it there,
@@ -110,6 +124,15 @@ class Engine {
   // was there. Publishes a new generation.
   Status set_filter(std::uint32_t vnic_id, std::uint8_t slot, std::shared_ptr<const Filter> filter);
   Status clear_filter(std::uint32_t vnic_id, std::uint8_t slot);
+  // Applies every change as ONE new generation, all or nothing: a burst sees
+  // either none of the changes or all of them (e.g. a policy installed on
+  // every vNIC at once). Changes apply in order, so a later change to the
+  // same (vNIC, slot) wins. An empty span publishes nothing. kNotFound for
+  // a vNIC that is not attached, kInvalidArgument for a slot out of range:
+  // the error names the change's index and nothing is published. Costs one
+  // copy of the vNIC map plus one copy per changed chain, and one grace
+  // period.
+  Status set_filters(std::span<const FilterChange> changes);
   StatusOr<ChainDescription> describe_chain(std::uint32_t vnic_id) const;
   // The filter installed in `slot` (nullptr if the slot is empty), e.g. to
   // read an L2AclFilter's rule hits after apply_chain_config().

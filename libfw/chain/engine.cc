@@ -196,6 +196,34 @@ Status Engine::set_filter(std::uint32_t vnic_id, std::uint8_t slot,
   return Status::Ok();
 }
 
+Status Engine::set_filters(std::span<const FilterChange> changes) {
+  if (changes.empty()) return Status::Ok();
+  for (std::size_t i = 0; i < changes.size(); ++i)
+    if (changes[i].slot >= kNumSlots)
+      return invalid_argument("changes[" + std::to_string(i) + "]: slot: " + std::to_string(changes[i].slot) +
+                              " is out of range 0-15");
+  std::lock_guard lock(impl_->control_mutex);
+  auto next = impl_->copy_current();
+  // Each changed chain is copied once, however many of its slots change.
+  std::unordered_map<std::uint32_t, std::shared_ptr<ChainState>> edited;
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    const FilterChange& change = changes[i];
+    auto it = next->chains.find(change.vnic_id);
+    if (it == next->chains.end())
+      return not_found("changes[" + std::to_string(i) + "]: vnic " + std::to_string(change.vnic_id) +
+                       " is not attached");
+    auto [at, fresh] = edited.try_emplace(change.vnic_id);
+    if (fresh) at->second = std::make_shared<ChainState>(*it->second);
+    at->second->slots[change.slot] = change.filter;
+  }
+  for (auto& [vnic, chain] : edited) {
+    chain->index_slots();
+    next->chains[vnic] = std::move(chain);
+  }
+  impl_->publish(std::move(next));
+  return Status::Ok();
+}
+
 Status Engine::clear_filter(std::uint32_t vnic_id, std::uint8_t slot) {
   return set_filter(vnic_id, slot, nullptr);
 }

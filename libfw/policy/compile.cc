@@ -6,6 +6,7 @@
 #include <functional>
 #include <set>
 #include <tuple>
+#include <unordered_map>
 
 #include "libfw/policy/internal.h"
 
@@ -21,6 +22,11 @@ using Key = IntervalSet::Key;
 
 bool protocol_has_ports(std::uint8_t p) { return p == 6 || p == 17 || p == 132; }
 bool protocol_is_icmp(std::uint8_t p) { return p == 1 || p == 58; }
+
+int lowest_bit(Key k) {  // k != 0
+  const auto low = static_cast<std::uint64_t>(k);
+  return low ? std::countr_zero(low) : 64 + std::countr_zero(static_cast<std::uint64_t>(k >> 64));
+}
 
 std::uint8_t log2_of(Key n) {
   if (n <= 1) return 0;
@@ -74,125 +80,322 @@ struct ListHash {
   }
 };
 
+// ---- address sets with delta operations --------------------------------------
+
+// A part of the address space of one family, [lo, hi] inclusive.
+struct Piece {
+  IpFamily family;
+  Key lo, hi;
+};
+using Pieces = std::vector<Piece>;
+
+IpRange to_range(const Piece& p) {
+  return {IntervalSet::address_of(p.family, p.lo), IntervalSet::address_of(p.family, p.hi)};
+}
+
+// A set of addresses as ordered, disjoint, non-adjacent intervals in a
+// balanced tree per family, so that adding or removing a block costs
+// O(log n + intervals it touches) and reports exactly which parts changed.
+// (IntervalSet, a sorted vector, re-sorts on every add: fine to build a set
+// once, O(n) per change.)
+class RangeSet {
+ public:
+  void assign(const IntervalSet& s) {
+    for (IpFamily f : {IpFamily::kIpv4, IpFamily::kIpv6}) {
+      auto& m = tree(f);
+      m.clear();
+      for (const IntervalSet::Interval& i : s.intervals(f)) m.emplace_hint(m.end(), i.lo, i.hi);
+    }
+  }
+  // Appends to `out` the parts of [lo, hi] not in the set / in the set.
+  void outside(IpFamily f, Key lo, Key hi, Pieces& out) const {
+    const auto& m = tree(f);
+    Key cur = lo;
+    for (auto it = first_overlap(m, lo); it != m.end() && it->first <= hi; ++it) {
+      if (it->first > cur) out.push_back({f, cur, it->first - 1});
+      if (it->second >= hi) return;
+      cur = it->second + 1;  // < hi: no overflow
+    }
+    out.push_back({f, cur, hi});
+  }
+  void inside(IpFamily f, Key lo, Key hi, Pieces& out) const {
+    const auto& m = tree(f);
+    for (auto it = first_overlap(m, lo); it != m.end() && it->first <= hi; ++it)
+      out.push_back({f, std::max(lo, it->first), std::min(hi, it->second)});
+  }
+  // Adds [lo, hi]; appends to *added (if given) the parts that were not in.
+  void insert(IpFamily f, Key lo, Key hi, Pieces* added) {
+    if (added) outside(f, lo, hi, *added);
+    auto& m = tree(f);
+    auto it = m.upper_bound(lo);
+    if (it != m.begin()) {
+      auto before = std::prev(it);
+      if (before->second >= lo || before->second + 1 == lo) it = before;  // overlapping or adjacent
+    }
+    Key new_lo = lo, new_hi = hi;
+    while (it != m.end() && (it->first <= hi || it->first - 1 == hi)) {
+      new_lo = std::min(new_lo, it->first);
+      new_hi = std::max(new_hi, it->second);
+      it = m.erase(it);
+    }
+    m.emplace_hint(it, new_lo, new_hi);
+  }
+  // Removes [lo, hi]; appends to *removed (if given) the parts that were in.
+  void erase(IpFamily f, Key lo, Key hi, Pieces* removed) {
+    if (removed) inside(f, lo, hi, *removed);
+    auto& m = tree(f);
+    auto it = first_overlap(m, lo);
+    while (it != m.end() && it->first <= hi) {
+      const Key a = it->first, b = it->second;
+      it = m.erase(it);
+      if (a < lo) m.emplace_hint(it, a, lo - 1);
+      if (b > hi) {
+        m.emplace_hint(it, hi + 1, b);
+        break;
+      }
+    }
+  }
+  Key size() const noexcept {
+    Key total = 0;
+    for (const auto* m : {&v4_, &v6_}) {
+      for (const auto& [lo, hi] : *m) {
+        const Key n = hi - lo;  // count - 1
+        if (n == ~Key{0} || total > ~Key{0} - n - 1) return ~Key{0};
+        total += n + 1;
+      }
+    }
+    return total;
+  }
+  bool empty() const noexcept { return v4_.empty() && v6_.empty(); }
+  template <typename Fn>
+  void for_each(Fn&& fn) const {
+    for (IpFamily f : {IpFamily::kIpv4, IpFamily::kIpv6})
+      for (const auto& [lo, hi] : tree(f)) fn(Piece{f, lo, hi});
+  }
+
+ private:
+  using Tree = std::map<Key, Key>;  // lo -> hi
+  Tree& tree(IpFamily f) { return f == IpFamily::kIpv4 ? v4_ : v6_; }
+  const Tree& tree(IpFamily f) const { return f == IpFamily::kIpv4 ? v4_ : v6_; }
+  // The first interval whose hi >= lo.
+  static Tree::const_iterator first_overlap(const Tree& m, Key lo) {
+    auto it = m.upper_bound(lo);
+    if (it != m.begin() && std::prev(it)->second >= lo) --it;
+    return it;
+  }
+  static Tree::iterator first_overlap(Tree& m, Key lo) {
+    auto it = m.upper_bound(lo);
+    if (it != m.begin() && std::prev(it)->second >= lo) --it;
+    return it;
+  }
+  Tree v4_, v6_;
+};
+
+Pieces minus(const Pieces& in, const RangeSet& s) {
+  Pieces out;
+  for (const Piece& p : in) s.outside(p.family, p.lo, p.hi, out);
+  return out;
+}
+Pieces intersect(const Pieces& in, const RangeSet& s) {
+  Pieces out;
+  for (const Piece& p : in) s.inside(p.family, p.lo, p.hi, out);
+  return out;
+}
+
+// The CIDRs that exactly cover [lo, hi].
+void cidrs_of(const Piece& p, std::vector<Cidr>& out) {
+  const int width = p.family == IpFamily::kIpv4 ? 32 : 128;
+  Key lo = p.lo;
+  for (;;) {
+    // The largest aligned block at lo that ends at or before hi.
+    int bits = lo == 0 ? width : std::min(width, lowest_bit(lo));
+    const Key span = p.hi - lo;  // count - 1
+    while (bits > 0 && (bits == 128 ? ~Key{0} : (Key{1} << bits) - 1) > span) --bits;
+    out.push_back(Cidr{IntervalSet::address_of(p.family, lo), static_cast<std::uint8_t>(width - bits)});
+    if (bits == 128) return;
+    const Key last = lo + ((Key{1} << bits) - 1);
+    if (last >= p.hi) return;
+    lo = last + 1;
+  }
+}
+
+// ---- rule match content, to tell reusable lists -------------------------------
+
+std::uint64_t mix(std::uint64_t h, std::uint64_t x) {
+  h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  return h * 0x100000001b3ull;
+}
+std::uint64_t side_hash(std::uint64_t h, const SideSpec& s) {
+  h = mix(h, s.atoms.size());
+  for (AtomId a : s.atoms) h = mix(h, a);
+  h = mix(h, s.negate);
+  if (s.single_v4_cidr) {
+    h = mix(h, 1 + s.single_v4_cidr->prefix_length);
+    for (std::uint8_t b : s.single_v4_cidr->address.bytes) h = mix(h, b);
+  }
+  return h;
+}
+std::uint64_t spec_hash(const RuleSpec& r) {
+  std::uint64_t h = side_hash(side_hash(0x51ed270b27ull, r.src), r.dst);
+  h = mix(h, r.services.size());
+  for (const ServiceSpec& s : r.services)
+    h = mix(h, (std::uint64_t{s.protocol ? 256u + *s.protocol : 0u} << 48) ^
+                   (std::uint64_t{s.src_first} << 32) ^ (std::uint64_t{s.src_last} << 16) ^ s.dst_first ^
+                   (std::uint64_t{s.dst_last} << 40));
+  return h;
+}
+bool side_equal(const SideSpec& a, const SideSpec& b) {
+  return a.atoms == b.atoms && a.negate == b.negate && a.single_v4_cidr == b.single_v4_cidr;
+}
+bool spec_equal(const RuleSpec& a, const RuleSpec& b) {
+  if (!side_equal(a.src, b.src) || !side_equal(a.dst, b.dst) || a.services.size() != b.services.size())
+    return false;
+  for (std::size_t i = 0; i < a.services.size(); ++i) {
+    const ServiceSpec& x = a.services[i];
+    const ServiceSpec& y = b.services[i];
+    if (x.protocol != y.protocol || x.src_first != y.src_first || x.src_last != y.src_last ||
+        x.dst_first != y.dst_first || x.dst_last != y.dst_last)
+      return false;
+  }
+  return true;
+}
+
 }  // namespace
+
+// ---- the lineage's shared state ------------------------------------------------
+
+struct CompiledPolicy::Shared {
+  struct GroupState {
+    std::vector<std::size_t> children;  // nested groups (indexes)
+    std::vector<std::size_t> parents;   // groups nesting this one
+    RangeSet base;       // own cidrs, ranges, member vNICs' addresses
+    RangeSet api;        // set through the API
+    RangeSet exclude;    // exclude_cidrs
+    RangeSet effective;  // (base ∪ api ∪ children's effective) − exclude
+    std::optional<AtomId> atom;  // if referenced on an address side
+  };
+
+  classify::AddressClassMap map;
+  std::vector<AtomInfo> infos;  // by AtomId
+  std::map<std::tuple<IpFamily, Key, Key>, AtomId> literal_atoms;
+  std::map<std::uint32_t, AtomId> vnic_atoms;
+  std::map<std::uint32_t, std::vector<Cidr>> vnic_addresses;  // as compiled
+  std::vector<GroupState> groups;
+  std::vector<std::size_t> topo;  // group indexes, nested groups before their parents
+  std::unordered_map<std::string, std::size_t> group_index;
+
+  IntervalSet vnic_set(std::uint32_t vnic) const {
+    IntervalSet s;
+    if (auto it = vnic_addresses.find(vnic); it != vnic_addresses.end())
+      for (const Cidr& c : it->second) s.add(c);
+    return s;
+  }
+  AtomId new_atom(IpFamily family, Key size) {
+    infos.push_back({family, log2_of(size)});
+    return static_cast<AtomId>(infos.size() - 1);
+  }
+  AtomId group_atom(std::size_t g) {
+    GroupState& s = groups[g];
+    if (!s.atom) {
+      s.atom = new_atom(IpFamily::kNone, s.effective.size());
+      s.effective.for_each([&](const Piece& p) { map.add(*s.atom, to_range(p)); });
+    }
+    return *s.atom;
+  }
+  AtomId literal_atom(IpFamily f, Key lo, Key hi) {
+    auto [it, fresh] = literal_atoms.emplace(std::tuple{f, lo, hi}, 0);
+    if (fresh) {
+      it->second = new_atom(f, hi - lo == ~Key{0} ? hi - lo : hi - lo + 1);
+      map.add(it->second, IpRange{IntervalSet::address_of(f, lo), IntervalSet::address_of(f, hi)});
+    }
+    return it->second;
+  }
+  AtomId vnic_atom(std::uint32_t vnic) {
+    auto [it, fresh] = vnic_atoms.emplace(vnic, 0);
+    if (fresh) {
+      const IntervalSet s = vnic_set(vnic);
+      it->second = new_atom(IpFamily::kNone, s.size());
+      for (const IpRange& r : s.ranges()) map.add(it->second, r);
+    }
+    return it->second;
+  }
+
+  // `candidates` may have entered group g (they entered a contributor: its
+  // API set or a nested group). What really enters goes to the map and on
+  // to the groups nesting g.
+  void propagate_add(std::size_t g, const Pieces& candidates) {
+    GroupState& s = groups[g];
+    Pieces added;
+    for (const Piece& p : minus(candidates, s.exclude)) s.effective.insert(p.family, p.lo, p.hi, &added);
+    if (added.empty()) return;
+    if (s.atom)
+      for (const Piece& p : added) map.add(*s.atom, to_range(p));
+    for (std::size_t parent : s.parents) propagate_add(parent, added);
+  }
+  // `candidates` left a contributor of group g; they leave g unless another
+  // contributor still has them. Under a diamond (g reached through two
+  // nested groups) g is re-checked after each, so the last one removes.
+  void propagate_remove(std::size_t g, const Pieces& candidates) {
+    GroupState& s = groups[g];
+    Pieces leaving = minus(minus(intersect(candidates, s.effective), s.base), s.api);
+    for (std::size_t c : s.children) {
+      if (leaving.empty()) return;
+      leaving = minus(leaving, groups[c].effective);
+    }
+    if (leaving.empty()) return;
+    for (const Piece& p : leaving) s.effective.erase(p.family, p.lo, p.hi, nullptr);
+    if (s.atom)
+      for (const Piece& p : leaving) map.remove(*s.atom, to_range(p));
+    for (std::size_t parent : s.parents) propagate_remove(parent, leaving);
+  }
+  void api_add(std::size_t g, const Pieces& pieces) {
+    Pieces fresh;
+    for (const Piece& p : pieces) groups[g].api.insert(p.family, p.lo, p.hi, &fresh);
+    if (!fresh.empty()) propagate_add(g, fresh);
+  }
+  void api_remove(std::size_t g, const Pieces& pieces) {
+    Pieces gone;
+    for (const Piece& p : pieces) groups[g].api.erase(p.family, p.lo, p.hi, &gone);
+    if (!gone.empty()) propagate_remove(g, gone);
+  }
+};
+
+// Rules, atoms, specs and lists: what compile() and recompile() share once
+// the lineage's group state exists.
+struct CompiledPolicy::Builder {
+  static void build(CompiledPolicy& cp, const CompileInput& input, const CompiledPolicy* previous);
+};
 
 CompiledPolicy::~CompiledPolicy() = default;
 
-IntervalSet CompiledPolicy::compute_effective(std::size_t g) const {
-  const GroupState& s = groups_[g];
-  IntervalSet e = s.base;
-  e.unite(s.api);
-  for (std::size_t c : s.children) e.unite(groups_[c].effective);
-  e.subtract(s.exclude);
-  return e;
-}
+const classify::AddressClassMap& CompiledPolicy::address_map() const noexcept { return *map_; }
 
-StatusOr<std::unique_ptr<CompiledPolicy>> compile(const CompileInput& input) {
-  if (input.policy == nullptr) return invalid_argument("compile: no policy");
-  if (Status s = validate_policy(*input.policy); !s.ok()) return s;
-  std::unique_ptr<CompiledPolicy> cp(new CompiledPolicy());
-  cp->policy_ = *input.policy;
-  const Policy& policy = cp->policy_;
-  cp->map_ = std::make_unique<classify::AddressClassMap>();
-
-  auto vnic_set = [&](std::uint32_t vnic) {
-    IntervalSet s;
-    if (auto it = input.vnic_addresses.find(vnic); it != input.vnic_addresses.end())
-      for (const Cidr& c : it->second) s.add(c);
-    return s;
-  };
-
-  // ---- groups: effective address sets, children before parents ----
+void CompiledPolicy::Builder::build(CompiledPolicy& cp, const CompileInput& input,
+                                    const CompiledPolicy* previous) {
+  const Policy& policy = cp.policy_;
+  Shared& sh = *cp.shared_;
+  cp.map_ = &sh.map;
+  const std::size_t atoms_before = sh.infos.size();
   const std::size_t group_count = policy.groups.size();
-  cp->groups_.resize(group_count);
-  for (std::size_t g = 0; g < group_count; ++g) cp->group_index_.emplace(policy.groups[g].id, g);
-  for (std::size_t g = 0; g < group_count; ++g) {
-    const Group& group = policy.groups[g];
-    CompiledPolicy::GroupState& s = cp->groups_[g];
-    for (const Cidr& c : group.cidrs) s.base.add(c);
-    for (const IpRange& r : group.ranges) s.base.add(r);
-    for (std::uint32_t v : group.vnic_ids) s.base.unite(vnic_set(v));
-    for (const Cidr& c : group.exclude_cidrs) s.exclude.add(c);
-    // group.criteria, vm_ids and exclude_vm_ids are dynamic membership: the
-    // inventory resolves them to addresses, which arrive through
-    // set_group_addresses(). Ignored here on purpose.
-    for (const std::string& child : group.groups) {
-      const std::size_t c = cp->group_index_.at(child);
-      s.children.push_back(c);
-      cp->groups_[c].parents.push_back(g);
-    }
-  }
-  for (const auto& [id, cidrs] : input.group_addresses) {
-    auto it = cp->group_index_.find(id);
-    if (it == cp->group_index_.end()) return not_found("compile: group_addresses names unknown group " + id);
-    for (const Cidr& c : cidrs) {
-      if (auto problem = policy_internal::cidr_problem(c))
-        return invalid_argument("compile: group_addresses of " + id + ": " + *problem);
-      cp->groups_[it->second].api.add(c);
-    }
-  }
-  {
-    std::vector<std::uint8_t> done(group_count, 0);
-    std::function<void(std::size_t)> visit = [&](std::size_t g) {
-      if (done[g]) return;
-      done[g] = 1;
-      for (std::size_t c : cp->groups_[g].children) visit(c);
-      cp->topo_.push_back(g);
-    };
-    for (std::size_t g = 0; g < group_count; ++g) visit(g);
-    for (std::size_t g : cp->topo_) cp->groups_[g].effective = cp->compute_effective(g);
-  }
 
   // ---- enabled rules in evaluation order ----
   for (std::size_t c = 0; c < kCategoryCount; ++c)
     for (const Section& section : policy.categories[c])
       for (const Rule& rule : section.rules)
-        if (!rule.disabled) cp->rules_.push_back({&rule, static_cast<Category>(c), section.stateless});
+        if (!rule.disabled) cp.rules_.push_back({&rule, static_cast<Category>(c), section.stateless});
 
   // ---- atoms and rule specs ----
-  std::vector<AtomInfo> infos;
-  std::map<std::tuple<IpFamily, Key, Key>, AtomId> literal_atoms;
-  std::map<std::uint32_t, AtomId> vnic_atoms;
-  auto new_atom = [&](IpFamily family, Key size) {
-    infos.push_back({family, log2_of(size)});
-    return static_cast<AtomId>(infos.size() - 1);
-  };
-  auto group_atom = [&](const std::string& id) {
-    CompiledPolicy::GroupState& s = cp->groups_[cp->group_index_.at(id)];
-    if (!s.atom) {
-      s.atom = new_atom(IpFamily::kNone, s.effective.size());
-      for (const IpRange& r : s.effective.ranges()) cp->map_->add(*s.atom, r);
-    }
-    return *s.atom;
-  };
-  auto literal_atom = [&](IpFamily f, Key lo, Key hi) {
-    auto [it, fresh] = literal_atoms.emplace(std::tuple{f, lo, hi}, 0);
-    if (fresh) {
-      it->second = new_atom(f, hi - lo == ~Key{0} ? hi - lo : hi - lo + 1);
-      cp->map_->add(it->second, IpRange{IntervalSet::address_of(f, lo), IntervalSet::address_of(f, hi)});
-    }
-    return it->second;
-  };
-  auto vnic_atom = [&](std::uint32_t vnic) {
-    auto [it, fresh] = vnic_atoms.emplace(vnic, 0);
-    if (fresh) {
-      const IntervalSet s = vnic_set(vnic);
-      it->second = new_atom(IpFamily::kNone, s.size());
-      for (const IpRange& r : s.ranges()) cp->map_->add(it->second, r);
-    }
-    return it->second;
-  };
   auto side_spec = [&](const AddressSide& side) {
     SideSpec spec;
     spec.negate = side.negate;
-    for (const std::string& g : side.groups) spec.atoms.push_back(group_atom(g));
+    for (const std::string& g : side.groups) spec.atoms.push_back(sh.group_atom(sh.group_index.at(g)));
     IpFamily f;
     Key lo, hi;
     for (const Cidr& c : side.cidrs)
-      if (IntervalSet::bounds(c, f, lo, hi)) spec.atoms.push_back(literal_atom(f, lo, hi));
+      if (IntervalSet::bounds(c, f, lo, hi)) spec.atoms.push_back(sh.literal_atom(f, lo, hi));
     for (const IpRange& r : side.ranges)
-      if (IntervalSet::bounds(r, f, lo, hi)) spec.atoms.push_back(literal_atom(f, lo, hi));
-    for (std::uint32_t v : side.vnic_ids) spec.atoms.push_back(vnic_atom(v));
+      if (IntervalSet::bounds(r, f, lo, hi)) spec.atoms.push_back(sh.literal_atom(f, lo, hi));
+    for (std::uint32_t v : side.vnic_ids) spec.atoms.push_back(sh.vnic_atom(v));
     std::sort(spec.atoms.begin(), spec.atoms.end());
     spec.atoms.erase(std::unique(spec.atoms.begin(), spec.atoms.end()), spec.atoms.end());
     if (side.groups.empty() && side.ranges.empty() && side.vnic_ids.empty() && side.cidrs.size() == 1 &&
@@ -203,38 +406,41 @@ StatusOr<std::unique_ptr<CompiledPolicy>> compile(const CompileInput& input) {
   std::map<std::string, std::size_t> service_index;
   for (std::size_t i = 0; i < policy.services.size(); ++i) service_index.emplace(policy.services[i].id, i);
 
-  const std::size_t rule_count = cp->rules_.size();
-  std::vector<RuleSpec> specs(rule_count);
+  const std::size_t rule_count = cp.rules_.size();
+  cp.specs_.resize(rule_count);
+  cp.spec_hashes_.resize(rule_count);
   std::vector<std::uint8_t> never(rule_count, 0);  // services that match nothing
   for (std::size_t p = 0; p < rule_count; ++p) {
-    const Rule& rule = *cp->rules_[p].rule;
-    specs[p].src = side_spec(rule.sources);
-    specs[p].dst = side_spec(rule.destinations);
+    const Rule& rule = *cp.rules_[p].rule;
+    RuleSpec& spec = cp.specs_[p];
+    spec.src = side_spec(rule.sources);
+    spec.dst = side_spec(rule.destinations);
     if (!rule.services.empty() || !rule.inline_services.empty()) {
       for (const std::string& id : rule.services)
-        for (const ServiceEntry& e : policy.services[service_index.at(id)].entries) expand_entry(e, specs[p].services);
-      for (const ServiceEntry& e : rule.inline_services) expand_entry(e, specs[p].services);
+        for (const ServiceEntry& e : policy.services[service_index.at(id)].entries) expand_entry(e, spec.services);
+      for (const ServiceEntry& e : rule.inline_services) expand_entry(e, spec.services);
       // A service without entries matches nothing (validation refuses
       // them); an empty list would mean "any" to the classifier.
-      never[p] = specs[p].services.empty();
+      never[p] = spec.services.empty();
     }
+    cp.spec_hashes_[p] = spec_hash(spec);
   }
 
   // ---- applied-to: static vNIC members of groups, nested included ----
   std::vector<std::set<std::uint32_t>> group_vnics(group_count);
-  for (std::size_t g : cp->topo_) {  // children first
+  for (std::size_t g : sh.topo) {  // children first
     group_vnics[g].insert(policy.groups[g].vnic_ids.begin(), policy.groups[g].vnic_ids.end());
-    for (std::size_t c : cp->groups_[g].children) group_vnics[g].insert(group_vnics[c].begin(), group_vnics[c].end());
+    for (std::size_t c : sh.groups[g].children) group_vnics[g].insert(group_vnics[c].begin(), group_vnics[c].end());
   }
   std::vector<std::uint8_t> everywhere(rule_count, 0);
   std::vector<std::set<std::uint32_t>> applied(rule_count);
   std::set<std::uint32_t> known(input.vnics.begin(), input.vnics.end());
   for (std::size_t p = 0; p < rule_count; ++p) {
-    const Rule& rule = *cp->rules_[p].rule;
+    const Rule& rule = *cp.rules_[p].rule;
     everywhere[p] = rule.applied_to_groups.empty() && rule.applied_to_vnics.empty();
     applied[p].insert(rule.applied_to_vnics.begin(), rule.applied_to_vnics.end());
     for (const std::string& g : rule.applied_to_groups) {
-      const auto& members = group_vnics[cp->group_index_.at(g)];
+      const auto& members = group_vnics[sh.group_index.at(g)];
       applied[p].insert(members.begin(), members.end());
     }
     // A vNIC named by an applied-to gets its own lists even if the caller
@@ -243,32 +449,63 @@ StatusOr<std::unique_ptr<CompiledPolicy>> compile(const CompileInput& input) {
     known.insert(applied[p].begin(), applied[p].end());
   }
 
-  std::unordered_map<std::vector<std::uint32_t>, CompiledPolicy::RuleList*, ListHash> lists;
-  auto intern = [&](std::vector<std::uint32_t> positions) -> const CompiledPolicy::RuleList* {
+  // ---- rule lists: interned by positions, reused from `previous` by content ----
+  std::unordered_multimap<std::uint64_t, const RuleList*> reusable;
+  if (previous)
+    for (const auto& list : previous->lists_) reusable.emplace(list->content_hash, list.get());
+  auto same_content = [&](const RuleList& old, const std::vector<std::uint32_t>& positions, std::uint32_t app_begin) {
+    if (old.app_begin != app_begin || old.positions.size() != positions.size()) return false;
+    for (std::size_t i = 0; i < positions.size(); ++i) {
+      const std::uint32_t a = positions[i], b = old.positions[i];
+      if (cp.spec_hashes_[a] != previous->spec_hashes_[b] || !spec_equal(cp.specs_[a], previous->specs_[b]))
+        return false;
+    }
+    return true;
+  };
+  std::unordered_map<std::vector<std::uint32_t>, RuleList*, ListHash> lists;
+  auto intern = [&](std::vector<std::uint32_t> positions) -> const RuleList* {
     auto it = lists.find(positions);
     if (it != lists.end()) return it->second;
-    auto list = std::make_unique<CompiledPolicy::RuleList>();
-    std::vector<RuleSpec> subset;
-    subset.reserve(positions.size());
-    for (std::uint32_t p : positions) subset.push_back(specs[p]);
+    auto list = std::make_unique<RuleList>();
     list->app_begin = static_cast<std::uint32_t>(positions.size());
     for (std::size_t i = 0; i < positions.size(); ++i) {
-      if (cp->rules_[positions[i]].category == Category::kApplication) {
+      if (cp.rules_[positions[i]].category == Category::kApplication) {
         list->app_begin = static_cast<std::uint32_t>(i);
         break;
       }
     }
-    list->index = std::make_unique<classify::RuleIndex>(subset, infos, *cp->map_);
-    list->app_index = std::make_unique<classify::RuleIndex>(
-        std::span<const RuleSpec>(subset).subspan(list->app_begin), infos, *cp->map_);
+    std::uint64_t h = mix(0x6c62272e07bb0142ull, list->app_begin);
+    for (std::uint32_t p : positions) h = mix(h, cp.spec_hashes_[p]);
+    list->content_hash = h;
+    auto [first, last] = reusable.equal_range(h);
+    for (auto r = first; r != last; ++r) {
+      if (same_content(*r->second, positions, list->app_begin)) {
+        list->built = r->second->built;
+        ++cp.stats_.lists_reused;
+        break;
+      }
+    }
+    if (!list->built) {
+      std::vector<RuleSpec> subset;
+      subset.reserve(positions.size());
+      for (std::uint32_t p : positions) subset.push_back(cp.specs_[p]);
+      auto built = std::make_shared<ListIndex>();
+      built->index = std::make_unique<classify::RuleIndex>(subset, sh.infos, sh.map);
+      built->app_index = std::make_unique<classify::RuleIndex>(
+          std::span<const RuleSpec>(subset).subspan(list->app_begin), sh.infos, sh.map);
+      list->built = std::move(built);
+      ++cp.stats_.lists_built;
+    }
+    list->index = list->built->index.get();
+    list->app_index = list->built->app_index.get();
     list->positions = positions;
-    CompiledPolicy::RuleList* raw = list.get();
-    cp->lists_.push_back(std::move(list));
+    RuleList* raw = list.get();
+    cp.lists_.push_back(std::move(list));
     lists.emplace(std::move(positions), raw);
     return raw;
   };
   auto direction_ok = [&](std::size_t p, Direction d) {
-    switch (cp->rules_[p].rule->direction) {
+    switch (cp.rules_[p].rule->direction) {
       case RuleDirection::kIn: return d == Direction::kToVm;
       case RuleDirection::kOut: return d == Direction::kFromVm;
       default: return true;
@@ -279,15 +516,108 @@ StatusOr<std::unique_ptr<CompiledPolicy>> compile(const CompileInput& input) {
     std::vector<std::uint32_t> positions;
     for (std::size_t p = 0; p < rule_count; ++p)
       if (!never[p] && everywhere[p] && direction_ok(p, d)) positions.push_back(static_cast<std::uint32_t>(p));
-    cp->unknown_[di] = intern(std::move(positions));
+    cp.unknown_[di] = intern(std::move(positions));
     for (std::uint32_t v : known) {
       positions.clear();
       for (std::size_t p = 0; p < rule_count; ++p)
         if (!never[p] && (everywhere[p] || applied[p].count(v)) && direction_ok(p, d))
           positions.push_back(static_cast<std::uint32_t>(p));
-      cp->by_vnic_[v][di] = intern(std::move(positions));
+      cp.by_vnic_[v][di] = intern(std::move(positions));
     }
   }
+  cp.stats_.atoms_added = sh.infos.size() - atoms_before;
+}
+
+StatusOr<std::unique_ptr<CompiledPolicy>> compile(const CompileInput& input) {
+  if (input.policy == nullptr) return invalid_argument("compile: no policy");
+  if (Status s = validate_policy(*input.policy); !s.ok()) return s;
+  std::unique_ptr<CompiledPolicy> cp(new CompiledPolicy());
+  cp->policy_ = *input.policy;
+  const Policy& policy = cp->policy_;
+  cp->shared_ = std::make_shared<CompiledPolicy::Shared>();
+  CompiledPolicy::Shared& sh = *cp->shared_;
+  sh.vnic_addresses = input.vnic_addresses;
+
+  // ---- groups: effective address sets, children before parents ----
+  // Built as IntervalSets (cheap in bulk), then kept as RangeSets (cheap
+  // per change).
+  const std::size_t group_count = policy.groups.size();
+  sh.groups.resize(group_count);
+  std::vector<IntervalSet> base(group_count), api(group_count), exclude(group_count), effective(group_count);
+  for (std::size_t g = 0; g < group_count; ++g) sh.group_index.emplace(policy.groups[g].id, g);
+  for (std::size_t g = 0; g < group_count; ++g) {
+    const Group& group = policy.groups[g];
+    for (const Cidr& c : group.cidrs) base[g].add(c);
+    for (const IpRange& r : group.ranges) base[g].add(r);
+    for (std::uint32_t v : group.vnic_ids) base[g].unite(sh.vnic_set(v));
+    for (const Cidr& c : group.exclude_cidrs) exclude[g].add(c);
+    // group.criteria, vm_ids and exclude_vm_ids are dynamic membership: the
+    // inventory resolves them to addresses, which arrive through
+    // set_group_addresses(). Ignored here on purpose.
+    for (const std::string& child : group.groups) {
+      const std::size_t c = sh.group_index.at(child);
+      sh.groups[g].children.push_back(c);
+      sh.groups[c].parents.push_back(g);
+    }
+  }
+  for (const auto& [id, cidrs] : input.group_addresses) {
+    auto it = sh.group_index.find(id);
+    if (it == sh.group_index.end()) return not_found("compile: group_addresses names unknown group " + id);
+    for (const Cidr& c : cidrs) {
+      if (auto problem = policy_internal::cidr_problem(c))
+        return invalid_argument("compile: group_addresses of " + id + ": " + *problem);
+      api[it->second].add(c);
+    }
+  }
+  {
+    std::vector<std::uint8_t> done(group_count, 0);
+    std::function<void(std::size_t)> visit = [&](std::size_t g) {
+      if (done[g]) return;
+      done[g] = 1;
+      for (std::size_t c : sh.groups[g].children) visit(c);
+      sh.topo.push_back(g);
+    };
+    for (std::size_t g = 0; g < group_count; ++g) visit(g);
+    for (std::size_t g : sh.topo) {
+      IntervalSet e = base[g];
+      e.unite(api[g]);
+      for (std::size_t c : sh.groups[g].children) e.unite(effective[c]);
+      e.subtract(exclude[g]);
+      effective[g] = std::move(e);
+    }
+    for (std::size_t g = 0; g < group_count; ++g) {
+      sh.groups[g].base.assign(base[g]);
+      sh.groups[g].api.assign(api[g]);
+      sh.groups[g].exclude.assign(exclude[g]);
+      sh.groups[g].effective.assign(effective[g]);
+    }
+  }
+  CompiledPolicy::Builder::build(*cp, input, nullptr);
+  return cp;
+}
+
+StatusOr<std::unique_ptr<CompiledPolicy>> recompile(const CompiledPolicy& previous, const CompileInput& input) {
+  if (input.policy == nullptr) return invalid_argument("recompile: no policy");
+  if (!input.group_addresses.empty())
+    return invalid_argument("recompile: group_addresses must be empty (they are carried over from the previous policy)");
+  const Policy& policy = *input.policy;
+  if (policy.groups != previous.policy_.groups || input.vnic_addresses != previous.shared_->vnic_addresses) {
+    // Group structure or vNIC addresses changed: a new lineage, with the
+    // API-set addresses of the groups that are still there.
+    CompileInput full = input;
+    for (auto& [id, cidrs] : previous.group_addresses()) {
+      const bool kept = std::any_of(policy.groups.begin(), policy.groups.end(),
+                                    [&](const Group& g) { return g.id == id; });
+      if (kept) full.group_addresses.emplace(id, std::move(cidrs));
+    }
+    return compile(full);
+  }
+  if (Status s = validate_policy(policy); !s.ok()) return s;
+  std::unique_ptr<CompiledPolicy> cp(new CompiledPolicy());
+  cp->policy_ = policy;
+  cp->shared_ = previous.shared_;
+  cp->stats_.incremental = true;
+  CompiledPolicy::Builder::build(*cp, input, &previous);
   return cp;
 }
 
@@ -309,6 +639,7 @@ Decision CompiledPolicy::decision_of(std::uint32_t position) const noexcept {
   d.logged = info.rule->logged;
   d.tag = info.rule->tag;
   d.category = info.category;
+  d.position = position;
   return d;
 }
 
@@ -349,38 +680,66 @@ void CompiledPolicy::decide_burst(std::uint32_t vnic, Direction direction,
   }
 }
 
-Status CompiledPolicy::set_group_addresses(const std::string& group, std::vector<Cidr> addresses) {
-  auto it = group_index_.find(group);
-  if (it == group_index_.end()) return not_found("set_group_addresses: unknown group " + group);
-  IntervalSet api;
-  for (const Cidr& c : addresses) {
+// ---- membership ----------------------------------------------------------------
+
+namespace {
+
+Status pieces_of(std::string_view call, const std::string& group, std::span<const Cidr> cidrs, Pieces& out) {
+  for (const Cidr& c : cidrs) {
     if (auto problem = policy_internal::cidr_problem(c))
-      return invalid_argument("set_group_addresses: " + group + ": " + *problem);
-    api.add(c);
-  }
-  groups_[it->second].api = std::move(api);
-  // The group and every group nesting it, recomputed children first.
-  std::vector<std::uint8_t> affected(groups_.size(), 0);
-  std::vector<std::size_t> stack{it->second};
-  while (!stack.empty()) {
-    const std::size_t g = stack.back();
-    stack.pop_back();
-    if (affected[g]) continue;
-    affected[g] = 1;
-    for (std::size_t p : groups_[g].parents) stack.push_back(p);
-  }
-  for (std::size_t g : topo_) {
-    if (!affected[g]) continue;
-    GroupState& s = groups_[g];
-    IntervalSet next = compute_effective(g);
-    if (next == s.effective) continue;
-    if (s.atom) {
-      for (const IpRange& r : IntervalSet::difference(s.effective, next).ranges()) map_->remove(*s.atom, r);
-      for (const IpRange& r : IntervalSet::difference(next, s.effective).ranges()) map_->add(*s.atom, r);
-    }
-    s.effective = std::move(next);
+      return invalid_argument(std::string(call) + ": " + group + ": " + *problem);
+    IpFamily f;
+    Key lo, hi;
+    if (IntervalSet::bounds(c, f, lo, hi)) out.push_back({f, lo, hi});
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status CompiledPolicy::set_group_addresses(const std::string& group, std::vector<Cidr> addresses) {
+  auto it = shared_->group_index.find(group);
+  if (it == shared_->group_index.end()) return not_found("set_group_addresses: unknown group " + group);
+  Pieces wanted;
+  if (Status s = pieces_of("set_group_addresses", group, addresses, wanted); !s.ok()) return s;
+  RangeSet next;
+  for (const Piece& p : wanted) next.insert(p.family, p.lo, p.hi, nullptr);
+  const RangeSet& now = shared_->groups[it->second].api;
+  Pieces leaving, entering;
+  now.for_each([&](const Piece& p) { next.outside(p.family, p.lo, p.hi, leaving); });
+  next.for_each([&](const Piece& p) { now.outside(p.family, p.lo, p.hi, entering); });
+  shared_->api_remove(it->second, leaving);
+  shared_->api_add(it->second, entering);
+  return Status::Ok();
+}
+
+Status CompiledPolicy::add_group_addresses(const std::string& group, std::span<const Cidr> addresses) {
+  auto it = shared_->group_index.find(group);
+  if (it == shared_->group_index.end()) return not_found("add_group_addresses: unknown group " + group);
+  Pieces pieces;
+  if (Status s = pieces_of("add_group_addresses", group, addresses, pieces); !s.ok()) return s;
+  shared_->api_add(it->second, pieces);
+  return Status::Ok();
+}
+
+Status CompiledPolicy::remove_group_addresses(const std::string& group, std::span<const Cidr> addresses) {
+  auto it = shared_->group_index.find(group);
+  if (it == shared_->group_index.end()) return not_found("remove_group_addresses: unknown group " + group);
+  Pieces pieces;
+  if (Status s = pieces_of("remove_group_addresses", group, addresses, pieces); !s.ok()) return s;
+  shared_->api_remove(it->second, pieces);
+  return Status::Ok();
+}
+
+std::map<std::string, std::vector<Cidr>> CompiledPolicy::group_addresses() const {
+  std::map<std::string, std::vector<Cidr>> out;
+  for (std::size_t g = 0; g < shared_->groups.size(); ++g) {
+    const RangeSet& api = shared_->groups[g].api;
+    if (api.empty()) continue;
+    std::vector<Cidr>& cidrs = out[policy_.groups[g].id];
+    api.for_each([&](const Piece& p) { cidrs_of(p, cidrs); });
+  }
+  return out;
 }
 
 }  // namespace fw::policy_compile

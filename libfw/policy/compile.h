@@ -16,17 +16,33 @@
 //     list share it. Lists are computed for the vNICs of CompileInput::vnics
 //     and every vNIC named by an applied-to (directly or through a group's
 //     static members); any other vNIC gets the rules with empty applied-to.
-//   * set_group_addresses() recomputes the effective set of the group and of
-//     every group that nests it and applies only the changed blocks to the
-//     map; rules and indexes are not touched.
+//   * group membership changes (set_/add_/remove_group_addresses) cost the
+//     size of the delta: each group's sets are ordered interval trees, a
+//     delta is pushed up the nesting as the exact pieces that entered or
+//     left each group, and only those pieces touch the map; rules and
+//     indexes are not touched.
+//   * recompile(previous, input) builds the next policy of a LINEAGE: when
+//     the groups and vNIC addresses are unchanged it shares previous's map
+//     and membership state (adding only atoms new literals need) and reuses
+//     every rule list whose match content did not change; only changed
+//     lists are built. Otherwise it falls back to a full compile.
+//
+// Lineage: compile() starts one; recompile() continues it. Policies of one
+// lineage share the AddressClassMap and the group membership state, so a
+// membership change made through any of them is seen by all (their groups
+// are identical by construction). Atoms a recompile adds are never removed
+// while the lineage lives (unused ones cost map memory and classes only,
+// never answers); a full compile starts a fresh lineage.
 //
 // Not yet: dynamic membership (Group::criteria, vm_ids, exclude_vm_ids) is
 // the inventory's job (groups-and-feed component) and is ignored here; the
-// addresses it resolves arrive through set_group_addresses().
+// addresses it resolves arrive through the group address calls.
 //
-// Thread-safety: decide() from any number of threads, concurrently with one
-// control thread calling set_group_addresses() (the map's guarantee: a
-// lookup sees an address's class before or after a change).
+// Thread-safety: decide()/decide_burst() from any number of threads,
+// concurrently with ONE control thread per lineage calling the membership
+// calls or recompile() (the map's guarantee: a lookup sees an address's
+// class before or after a change). compile() of unrelated inputs may run in
+// parallel.
 #pragma once
 
 #include <array>
@@ -57,6 +73,11 @@ struct Decision {
   bool logged = false;
   std::string_view tag;    // into the compiled policy's copy of the rule
   Category category = Category::kApplication;  // the default rule: kApplication
+  // The rule's place in evaluation order among the policy's enabled rules
+  // (0-based, categories then sections then rules); kDefaultPosition for the
+  // default rule. Dense, so the DFW slot counts hits in arrays by it.
+  std::uint32_t position = kDefaultPosition;
+  static constexpr std::uint32_t kDefaultPosition = 0xffffffffu;
   friend bool operator==(const Decision&, const Decision&) = default;
 };
 
@@ -68,9 +89,31 @@ struct CompileInput {
   std::map<std::string, std::vector<Cidr>> group_addresses;
 };
 
+// What building a CompiledPolicy cost (compile_stats()).
+struct CompileStats {
+  bool incremental = false;   // recompile() reused `previous`'s lineage
+  std::size_t lists_built = 0;   // distinct rule lists whose RuleIndexes were built
+  std::size_t lists_reused = 0;  // ... taken unchanged from the previous policy
+  std::size_t atoms_added = 0;   // atoms added to the map (all of them for a full compile)
+};
+
 class CompiledPolicy;
 // Validates (fw::validate_policy) then compiles; the policy is copied.
 StatusOr<std::unique_ptr<CompiledPolicy>> compile(const CompileInput& input);
+
+// Validates then compiles `input` as the successor of `previous`. The API-set
+// addresses of every group the new policy still has (same id) are carried
+// over from `previous`; input.group_addresses must be empty
+// (kInvalidArgument otherwise). When the policy's groups and
+// input.vnic_addresses equal previous's, the result shares previous's
+// lineage (see above) and rebuilds only rule lists whose rules' match
+// content (addresses, services, order, category boundary) changed; a rule
+// whose action, id, tag, logged flag or direction changes still reuses its
+// list if the list's match content is unchanged. Otherwise: a full compile.
+// `previous` stays usable (it answers as before) until the caller drops it;
+// after a successful incremental recompile, make membership changes through
+// the newest policy (they reach the shared map either way).
+StatusOr<std::unique_ptr<CompiledPolicy>> recompile(const CompiledPolicy& previous, const CompileInput& input);
 
 class CompiledPolicy {
  public:
@@ -87,15 +130,40 @@ class CompiledPolicy {
   // Number of distinct rule lists (RuleIndexes) over all vNICs and both
   // directions, the lists of vNICs not known included.
   std::size_t rule_lists() const noexcept { return lists_.size(); }
+  const CompileStats& compile_stats() const noexcept { return stats_; }
 
-  // Replaces the API-set addresses of `group`. kNotFound for an unknown
-  // group, kInvalidArgument for a malformed CIDR (nothing changes then).
+  // Enabled rules in evaluation order: rule_id_at(Decision::position).
+  std::size_t rule_count() const noexcept { return rules_.size(); }
+  std::uint32_t rule_id_at(std::uint32_t position) const noexcept { return rules_[position].rule->id; }
+  std::uint32_t default_rule_id() const noexcept { return policy_.default_rule_id; }
+
+  // --- group membership set through the API (on top of static members) ---
+  // All three: kNotFound for an unknown group, kInvalidArgument for a
+  // malformed CIDR (nothing changes then). Live for the next lookup.
+  //
+  // Replaces the group's API-set addresses. Costs the size of the old and
+  // new lists plus the delta.
   Status set_group_addresses(const std::string& group, std::vector<Cidr> addresses);
+  // Adds / removes addresses (set semantics over addresses: removing a /32
+  // out of an added /24 leaves the rest of the /24). Costs O(delta pieces *
+  // log(group size)) per group on the nesting path, plus map updates for the
+  // addresses that really entered or left a group; never the group's size.
+  // An address that is also a static member (or in a nested group) stays in
+  // the group when removed from its API set.
+  Status add_group_addresses(const std::string& group, std::span<const Cidr> addresses);
+  Status remove_group_addresses(const std::string& group, std::span<const Cidr> addresses);
+  // The API-set addresses of every group that has some, as CIDRs (ranges
+  // left by removals are split into CIDRs). O(their size).
+  std::map<std::string, std::vector<Cidr>> group_addresses() const;
 
-  const classify::AddressClassMap& address_map() const noexcept { return *map_; }
+  const classify::AddressClassMap& address_map() const noexcept;
 
  private:
   friend StatusOr<std::unique_ptr<CompiledPolicy>> compile(const CompileInput& input);
+  friend StatusOr<std::unique_ptr<CompiledPolicy>> recompile(const CompiledPolicy& previous,
+                                                             const CompileInput& input);
+  struct Shared;  // the lineage's map and membership state (compile.cc)
+  struct Builder;
   CompiledPolicy() = default;
 
   struct RuleInfo {  // an enabled rule, by global position
@@ -103,20 +171,19 @@ class CompiledPolicy {
     Category category;
     bool stateless;
   };
-  struct RuleList {
-    std::vector<std::uint32_t> positions;  // global positions, ascending
-    std::uint32_t app_begin = 0;           // first index of an Application rule
+  // The classifier structures of a list: shared by every policy of a
+  // lineage whose list has the same match content.
+  struct ListIndex {
     std::unique_ptr<classify::RuleIndex> index;      // over all positions
     std::unique_ptr<classify::RuleIndex> app_index;  // over positions[app_begin ..]
   };
-  struct GroupState {
-    std::vector<std::size_t> children;  // nested groups (indexes)
-    std::vector<std::size_t> parents;   // groups nesting this one
-    IntervalSet base;       // own cidrs, ranges, member vNICs' addresses
-    IntervalSet api;        // set_group_addresses()
-    IntervalSet exclude;    // exclude_cidrs
-    IntervalSet effective;  // (base ∪ api ∪ children's effective) − exclude
-    std::optional<classify::AtomId> atom;  // if referenced on an address side
+  struct RuleList {
+    std::vector<std::uint32_t> positions;  // global positions, ascending
+    std::uint32_t app_begin = 0;           // first index of an Application rule
+    const classify::RuleIndex* index = nullptr;      // = built->index, one load less per burst
+    const classify::RuleIndex* app_index = nullptr;
+    std::shared_ptr<const ListIndex> built;
+    std::uint64_t content_hash = 0;  // of the specs of `positions` and app_begin
   };
 
   const RuleList& list_for(std::uint32_t vnic, Direction direction) const noexcept;
@@ -125,17 +192,19 @@ class CompiledPolicy {
   Decision resolve(const RuleList& list, std::uint32_t r, const classify::LookupKey& key) const noexcept;
   Decision decision_of(std::uint32_t position) const noexcept;
   Decision default_decision() const noexcept;
-  IntervalSet compute_effective(std::size_t g) const;
 
   Policy policy_;
   std::vector<RuleInfo> rules_;
-  std::unique_ptr<classify::AddressClassMap> map_;
+  // Match content of each rule by position, kept to tell the next
+  // recompile() which lists it can reuse.
+  std::vector<classify::RuleSpec> specs_;
+  std::vector<std::uint64_t> spec_hashes_;
+  std::shared_ptr<Shared> shared_;
+  const classify::AddressClassMap* map_ = nullptr;  // = &shared_->map
   std::vector<std::unique_ptr<RuleList>> lists_;
   std::unordered_map<std::uint32_t, std::array<const RuleList*, kDirectionCount>> by_vnic_;
   std::array<const RuleList*, kDirectionCount> unknown_{};
-  std::vector<GroupState> groups_;
-  std::vector<std::size_t> topo_;  // group indexes, nested groups before their parents
-  std::unordered_map<std::string, std::size_t> group_index_;
+  CompileStats stats_;
 };
 
 }  // namespace fw::policy_compile

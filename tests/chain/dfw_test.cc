@@ -1,9 +1,12 @@
 // Slot 2 (stateless DFW) through the engine: rule and default decisions,
 // non-IP frames, fragments without ports, reject, direction, group changes
-// live without recompilation or a new generation, all-or-nothing apply.
+// live without recompilation or a new generation, all-or-nothing apply in
+// one generation, incremental applies, membership deltas, per-rule counters.
 #include "fw/dfw.h"
 
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "fw/engine.h"
 #include "support/packet_builder.h"
@@ -158,6 +161,199 @@ TEST_F(DfwTest, AFailedApplyChangesNothing) {
   EXPECT_EQ(dfw_->apply(web_policy(), {kVnic, 77}).code(), StatusCode::kNotFound);  // 77 not attached
   EXPECT_EQ(engine_->generation(), generation);
   EXPECT_EQ(one(tcp_to("10.0.1.5", 80)).rule_id, 10u);  // the old policy still decides
+}
+
+Policy per_vnic_policy() {
+  // Rules applied to vNICs 3, 4 and 5 separately, so the policy has several
+  // rule lists; destinations in group "web" (nested in "all").
+  Policy p = web_policy();
+  Group all;
+  all.id = "all";
+  all.groups = {"web"};
+  p.groups.push_back(all);
+  auto& rules = p.categories[static_cast<int>(Category::kApplication)][0].rules;
+  for (std::uint32_t v = 3; v <= 5; ++v) {
+    Rule r;
+    r.id = 100 * v;
+    r.applied_to_vnics = {v};
+    r.destinations.groups = {"all"};
+    r.inline_services = {ServiceEntry{.protocol = kIpProtoTcp, .dst_ports = {PortRange{443, 443}}}};
+    rules.insert(rules.begin(), r);
+  }
+  return p;
+}
+
+class DfwVnicsTest : public DfwTest {
+ protected:
+  void SetUp() override {
+    DfwTest::SetUp();
+    for (std::uint32_t v = 4; v <= 7; ++v) ASSERT_TRUE(engine_->attach_vnic({.id = v, .mac = parse_mac(kVmMac).value()}).ok());
+  }
+  Verdict on(std::uint32_t vnic, const test::Bytes& frame, Worker* worker = nullptr) {
+    Frame f(frame);
+    Verdict v;
+    engine_->process(worker ? *worker : *worker_, vnic, Direction::kFromVm, std::span(&f, 1), std::span(&v, 1));
+    return v;
+  }
+  const std::vector<std::uint32_t> vnics_{3, 4, 5, 6, 7};
+};
+
+TEST_F(DfwVnicsTest, ApplyOnManyVnicsIsOneGeneration) {
+  const std::uint64_t g0 = engine_->generation();
+  ASSERT_TRUE(dfw_->apply(per_vnic_policy(), vnics_).ok());
+  EXPECT_EQ(engine_->generation(), g0 + 1);
+  EXPECT_EQ(dfw_->last_apply().generation, g0 + 1);
+  for (std::uint32_t v : vnics_) {
+    EXPECT_EQ(engine_->describe_chain(v)->generation, g0 + 1);
+    EXPECT_EQ(engine_->describe_chain(v)->slots[kSlotDfw], "dfw");
+    const Verdict verdict = on(v, tcp_to("10.0.1.5", 443));
+    EXPECT_EQ(verdict.generation, g0 + 1);
+    EXPECT_EQ(verdict.rule_id, v <= 5 ? 100 * v : 9999u) << "vnic " << v;
+  }
+  // A re-apply is one more generation, not one per vNIC; a failing one none.
+  ASSERT_TRUE(dfw_->apply(per_vnic_policy(), vnics_).ok());
+  EXPECT_EQ(engine_->generation(), g0 + 2);
+  EXPECT_EQ(dfw_->apply(per_vnic_policy(), {3, 4, 99}).code(), StatusCode::kNotFound);
+  EXPECT_EQ(engine_->generation(), g0 + 2);
+}
+
+TEST_F(DfwVnicsTest, IncrementalApplyRebuildsOnlyTheChangedList) {
+  Policy p = per_vnic_policy();
+  ASSERT_TRUE(dfw_->apply(p, vnics_).ok());
+  DfwApplyStats st = dfw_->last_apply();
+  EXPECT_FALSE(st.incremental);
+  // vNICs 3, 4, 5 have two lists each (the in-only ping rule makes the
+  // directions differ), plus the two of every other vNIC.
+  EXPECT_EQ(st.rule_lists, 8u);
+  EXPECT_EQ(st.lists_built, 8u);
+  const std::size_t lists = st.rule_lists;
+
+  // Edit the rule applied to vNIC 4: only vNIC 4's lists are rebuilt.
+  Rule& r400 = p.categories[static_cast<int>(Category::kApplication)][0].rules[1];
+  ASSERT_EQ(r400.id, 400u);
+  r400.inline_services[0].dst_ports = {PortRange{8443, 8443}};
+  ASSERT_TRUE(dfw_->apply(p, vnics_).ok());
+  st = dfw_->last_apply();
+  EXPECT_TRUE(st.incremental);
+  EXPECT_EQ(st.rule_lists, lists);
+  EXPECT_EQ(st.lists_built, 2u);  // vNIC 4, from and to the VM
+  EXPECT_EQ(st.lists_reused, lists - 2);
+  EXPECT_EQ(on(4, tcp_to("10.0.1.5", 8443)).rule_id, 400u);
+  EXPECT_EQ(on(4, tcp_to("10.0.1.5", 443)).rule_id, 9999u);
+  EXPECT_EQ(on(5, tcp_to("10.0.1.5", 443)).rule_id, 500u);
+
+  // API-set addresses survive incremental and full applies.
+  ASSERT_TRUE(dfw_->add_group_addresses("web", {cidr("10.0.9.0/24")}).ok());
+  ASSERT_TRUE(dfw_->apply(p, vnics_).ok());
+  EXPECT_EQ(dfw_->last_apply().lists_built, 0u);
+  EXPECT_EQ(on(5, tcp_to("10.0.9.9", 443)).rule_id, 500u);
+  p.groups[0].cidrs.push_back(cidr("10.0.8.0/24"));  // a group change: full compile
+  ASSERT_TRUE(dfw_->apply(p, vnics_).ok());
+  EXPECT_FALSE(dfw_->last_apply().incremental);
+  EXPECT_EQ(on(5, tcp_to("10.0.9.9", 443)).rule_id, 500u);
+  EXPECT_EQ(on(5, tcp_to("10.0.8.9", 443)).rule_id, 500u);
+}
+
+TEST_F(DfwVnicsTest, MembershipDeltasEqualSetGroupAddresses) {
+  EXPECT_EQ(dfw_->add_group_addresses("web", {}).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(dfw_->remove_group_addresses("web", {}).code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(dfw_->apply(per_vnic_policy(), vnics_).ok());
+  const std::uint64_t generation = engine_->generation();
+  // Through the nested group "all": vNIC 3's rule names "all", which nests "web".
+  ASSERT_TRUE(dfw_->add_group_addresses("web", {cidr("10.0.2.0/24"), cidr("10.0.3.1/32")}).ok());
+  ASSERT_TRUE(dfw_->remove_group_addresses("web", {cidr("10.0.2.128/25"), cidr("10.0.1.5/32")}).ok());
+  auto through_deltas = [&] {
+    std::vector<std::uint32_t> ids;
+    for (const char* dst : {"10.0.2.1", "10.0.2.127", "10.0.2.128", "10.0.2.255", "10.0.3.1", "10.0.3.2", "10.0.1.5"})
+      ids.push_back(on(3, tcp_to(dst, 443)).rule_id);
+    return ids;
+  };
+  const std::vector<std::uint32_t> got = through_deltas();
+  // 10.0.1.5 is a static member: removing it from the API set keeps it.
+  EXPECT_EQ(got, (std::vector<std::uint32_t>{300, 300, 9999, 9999, 300, 9999, 300}));
+  EXPECT_EQ(dfw_->group_addresses().at("web"),
+            (std::vector<Cidr>{cidr("10.0.2.0/25"), cidr("10.0.3.1/32")}));
+  // The same set in one call answers the same.
+  ASSERT_TRUE(dfw_->set_group_addresses("web", {}).ok());
+  ASSERT_TRUE(dfw_->set_group_addresses("web", {cidr("10.0.2.0/25"), cidr("10.0.3.1/32")}).ok());
+  EXPECT_EQ(through_deltas(), got);
+  EXPECT_EQ(engine_->generation(), generation);  // live, no new generation
+  EXPECT_EQ(dfw_->add_group_addresses("nope", {}).code(), StatusCode::kNotFound);
+  EXPECT_EQ(dfw_->remove_group_addresses("web", {Cidr{parse_ip("10.0.0.1").value(), 33}}).code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_F(DfwVnicsTest, RuleCountersAreExactAcrossWorkersAndSurviveAReapply) {
+  auto engine2 = Engine::create({.max_workers = 2}).value();
+  for (std::uint32_t v : vnics_) ASSERT_TRUE(engine2->attach_vnic({.id = v, .mac = parse_mac(kVmMac).value()}).ok());
+  auto dfw = Dfw::create(*engine2).value();
+  Policy p = per_vnic_policy();
+  ASSERT_TRUE(dfw->apply(p, vnics_).ok());
+  EXPECT_EQ(dfw->rule_stats(300).value().packets[0], 0u);
+
+  const test::Bytes https = tcp_to("10.0.1.5", 443);   // rule 300 on vNIC 3
+  const test::Bytes telnet = tcp_to("192.0.2.1", 23);  // rule 20 everywhere
+  const test::Bytes other = tcp_to("192.0.2.1", 22);   // the default rule
+  const test::Bytes ping_in = PacketBuilder().eth(kPeerMac, kVmMac).ipv4("192.0.2.1", "10.0.0.3").icmp_echo(7, 1).build();
+  const test::Bytes arp = PacketBuilder().eth(kVmMac, "ff:ff:ff:ff:ff:ff").arp().build();
+  // Each worker on its own thread: 3 https + 2 telnet + 1 other + 1 ARP
+  // from vNIC 3, and 2 pings to vNIC 4.
+  auto traffic = [&] {
+    auto worker = engine2->create_worker().value();
+    std::vector<Frame> frames{Frame(https), Frame(https), Frame(telnet), Frame(other), Frame(https), Frame(telnet), Frame(arp)};
+    std::vector<Verdict> verdicts(frames.size());
+    engine2->process(*worker, 3, Direction::kFromVm, frames, verdicts);
+    std::vector<Frame> pings{Frame(ping_in), Frame(ping_in)};
+    engine2->process(*worker, 4, Direction::kToVm, pings, std::span(verdicts).first(2));
+  };
+  std::thread(traffic).join();
+  std::thread(traffic).join();
+  auto both = [&] {
+    std::thread a(traffic), b(traffic);
+    a.join();
+    b.join();
+  };
+  both();  // and two at once
+
+  const auto out = static_cast<std::size_t>(Direction::kFromVm), in = static_cast<std::size_t>(Direction::kToVm);
+  auto expect = [&](std::uint32_t id, std::uint64_t packets_out, std::uint64_t bytes_out, std::uint64_t packets_in,
+                    std::uint64_t bytes_in) {
+    const DfwRuleStats st = dfw->rule_stats(id).value();
+    EXPECT_EQ(st.packets[out], packets_out) << "rule " << id;
+    EXPECT_EQ(st.bytes[out], bytes_out) << "rule " << id;
+    EXPECT_EQ(st.packets[in], packets_in) << "rule " << id;
+    EXPECT_EQ(st.bytes[in], bytes_in) << "rule " << id;
+  };
+  expect(300, 4 * 3, 4 * 3 * https.size(), 0, 0);
+  expect(20, 4 * 2, 4 * 2 * telnet.size(), 0, 0);
+  expect(30, 0, 0, 4 * 2, 4 * 2 * ping_in.size());
+  expect(9999, 4 * 1, 4 * other.size(), 0, 0);
+  expect(400, 0, 0, 0, 0);
+  EXPECT_TRUE(dfw->rule_stats(9999)->is_default);
+
+  // Every enabled rule in evaluation order, then the default rule.
+  std::vector<std::uint32_t> ids;
+  for (const DfwRuleStats& st : dfw->rule_stats()) ids.push_back(st.rule_id);
+  EXPECT_EQ(ids, (std::vector<std::uint32_t>{500, 400, 300, 10, 20, 30, 9999}));
+
+  // Re-apply with rule 300 edited and moved, rule 20 removed: counts are
+  // kept by rule id; a removed rule is no longer reported, and continues
+  // where it was if it comes back.
+  auto& rules = p.categories[static_cast<int>(Category::kApplication)][0].rules;
+  Rule r300 = rules[2];
+  r300.inline_services[0].dst_ports = {PortRange{443, 444}};
+  const Rule r20 = rules[4];
+  rules.erase(rules.begin() + 4);
+  rules.erase(rules.begin() + 2);
+  rules.push_back(r300);
+  ASSERT_TRUE(dfw->apply(p, vnics_).ok());
+  EXPECT_EQ(dfw->rule_stats(20).status().code(), StatusCode::kNotFound);
+  std::thread(traffic).join();
+  expect(300, 5 * 3, 5 * 3 * https.size(), 0, 0);
+  expect(9999, 5 * 1 + 2, 5 * other.size() + 2 * telnet.size(), 0, 0);  // telnet now hits the default
+  rules.push_back(r20);
+  ASSERT_TRUE(dfw->apply(p, vnics_).ok());
+  expect(20, 4 * 2, 4 * 2 * telnet.size(), 0, 0);
 }
 
 }  // namespace

@@ -247,6 +247,58 @@ TEST_F(EngineTest, EveryChangeIsANewGenerationAndVerdictsCarryIt) {
   EXPECT_EQ(engine_->generation(), g0 + 2);
 }
 
+TEST_F(EngineTest, SetFiltersPublishesEveryChangeInOneGeneration) {
+  for (std::uint32_t v = 8; v <= 11; ++v) ASSERT_TRUE(engine_->attach_vnic({.id = v, .mac = kVmMac}).ok());
+  const std::uint64_t g0 = engine_->generation();
+  std::vector<FilterChange> changes;
+  for (std::uint32_t v = 7; v <= 11; ++v) changes.push_back({.vnic_id = v, .slot = 2, .filter = always(Action::kDrop, v)});
+  changes.push_back({.vnic_id = 9, .slot = 5, .filter = always(Action::kPass, 55)});
+  ASSERT_TRUE(engine_->set_filters(changes).ok());
+  EXPECT_EQ(engine_->generation(), g0 + 1);
+  for (std::uint32_t v = 7; v <= 11; ++v) {
+    auto d = engine_->describe_chain(v).value();
+    EXPECT_EQ(d.generation, g0 + 1);
+    EXPECT_EQ(d.slots[2], "scripted") << "vnic " << v;
+    const Verdict verdict = run(ipv4_frames(1), Direction::kFromVm, v)[0];
+    EXPECT_EQ(verdict.generation, g0 + 1);
+    EXPECT_EQ(verdict.rule_id, v);
+  }
+  EXPECT_EQ(engine_->describe_chain(9)->slots[5], "scripted");
+
+  // Later changes of the same slot win; nullptr clears.
+  std::vector<FilterChange> twice{{.vnic_id = 8, .slot = 2, .filter = always(Action::kDrop, 1)},
+                                  {.vnic_id = 8, .slot = 2, .filter = always(Action::kDrop, 2)},
+                                  {.vnic_id = 9, .slot = 5, .filter = nullptr}};
+  ASSERT_TRUE(engine_->set_filters(twice).ok());
+  EXPECT_EQ(engine_->generation(), g0 + 2);
+  EXPECT_EQ(run(ipv4_frames(1), Direction::kFromVm, 8)[0].rule_id, 2u);
+  EXPECT_EQ(engine_->describe_chain(9)->slots[5], "");
+  // Nothing to change: nothing published.
+  ASSERT_TRUE(engine_->set_filters({}).ok());
+  EXPECT_EQ(engine_->generation(), g0 + 2);
+}
+
+TEST_F(EngineTest, AFailingSetFiltersChangesNothing) {
+  ASSERT_TRUE(engine_->attach_vnic({.id = 8, .mac = kVmMac}).ok());
+  const std::uint64_t g0 = engine_->generation();
+  std::vector<FilterChange> unknown{{.vnic_id = 7, .slot = 2, .filter = always(Action::kDrop, 1)},
+                                    {.vnic_id = 99, .slot = 2, .filter = always(Action::kDrop, 1)},
+                                    {.vnic_id = 8, .slot = 2, .filter = always(Action::kDrop, 1)}};
+  Status s = engine_->set_filters(unknown);
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_NE(s.message().find("changes[1]: vnic 99"), std::string::npos) << s.to_string();
+  std::vector<FilterChange> bad_slot{{.vnic_id = 7, .slot = 2, .filter = always(Action::kDrop, 1)},
+                                     {.vnic_id = 8, .slot = 16, .filter = always(Action::kDrop, 1)}};
+  s = engine_->set_filters(bad_slot);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("changes[1]: slot: 16"), std::string::npos) << s.to_string();
+  EXPECT_EQ(engine_->generation(), g0);
+  for (std::uint32_t v : {7u, 8u}) {
+    EXPECT_EQ(engine_->describe_chain(v)->slots[2], "") << "vnic " << v;
+    EXPECT_EQ(run(ipv4_frames(1), Direction::kFromVm, v)[0].slot, kNoSlot);
+  }
+}
+
 TEST_F(EngineTest, DescribeChainListsInstalledFilters) {
   ASSERT_TRUE(engine_->set_filter(7, 2, no_opinion()).ok());
   auto d = engine_->describe_chain(7).value();
