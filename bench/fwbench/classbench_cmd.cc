@@ -46,6 +46,11 @@ struct ClassbenchOptions {
   std::size_t passes = 5;        // timed passes per classifier (median reported)
   std::size_t burst = 64;        // headers per classify() call
   std::size_t limit = 0;         // use the first N trace lines; 0: all
+  // Timed passes round-robin over the classifiers (pass 1 of each, then
+  // pass 2 of each, ...) instead of all passes of one classifier, then the
+  // next: on a shared, noisy machine a burst of load then hits every
+  // classifier's passes alike instead of one classifier's median.
+  bool interleave = false;
   bool no_peer = false;          // skip rte_acl
   // Which libfw path is measured: the policy compiler's decide_burst (what
   // the DFW slot runs), the classifier directly, or both in one run.
@@ -125,6 +130,7 @@ struct Measurement {
   std::size_t headers_per_pass = 0;
   std::size_t timed_passes = 0;
   double ns_median = 0, ns_min = 0, ns_max = 0;  // per lookup
+  std::vector<double> per_pass;                  // ns per lookup of each timed pass
   std::vector<std::int32_t> matches;             // one per header classified
   std::size_t checked = 0, mismatches = 0;       // against the reference
 };
@@ -186,8 +192,20 @@ double classify_pass(Classifier& classifier, std::span<const Header> headers,
   return headers.empty() ? 0 : ns / static_cast<double>(headers.size());
 }
 
+// Median, min and max of the timed passes.
+void summarize(Measurement& m) {
+  if (m.per_pass.empty()) return;
+  std::vector<double> sorted = m.per_pass;
+  std::sort(sorted.begin(), sorted.end());
+  m.timed_passes = sorted.size();
+  m.ns_min = sorted.front();
+  m.ns_max = sorted.back();
+  m.ns_median = sorted[sorted.size() / 2];
+}
+
 // Builds `classifier` and classifies `headers`: one untimed pass that keeps
-// the answers (it also warms caches), then `passes` timed passes.
+// the answers (it also warms caches), then `passes` timed passes (0: the
+// caller times them, interleaved with other classifiers').
 fw::StatusOr<Measurement> measure(Classifier& classifier, Role role, std::span<const Rule> rules,
                                   std::span<const Header> headers, std::size_t passes,
                                   std::size_t burst) {
@@ -219,15 +237,10 @@ fw::StatusOr<Measurement> measure(Classifier& classifier, Role role, std::span<c
   }
   classify_pass(classifier, headers, m.matches, burst, nullptr);
   std::vector<std::int32_t> scratch(headers.size());
-  std::vector<double> per_pass;
   for (std::size_t p = 0; p < passes; ++p) {
-    per_pass.push_back(classify_pass(classifier, headers, scratch, burst, nullptr));
+    m.per_pass.push_back(classify_pass(classifier, headers, scratch, burst, nullptr));
   }
-  std::sort(per_pass.begin(), per_pass.end());
-  m.timed_passes = per_pass.size();
-  m.ns_min = per_pass.front();
-  m.ns_max = per_pass.back();
-  m.ns_median = per_pass[per_pass.size() / 2];
+  summarize(m);
   return m;
 }
 
@@ -289,6 +302,8 @@ std::vector<OptionSpec> option_specs(ClassbenchOptions& o) {
        [&](std::string_view v) { return parse_count(v, 1, 4096, o.burst); }},
       {"limit", "N", "use only the first N trace lines",
        [&](std::string_view v) { return parse_count(v, 1, SIZE_MAX, o.limit); }},
+      {"interleave", "", "time the passes round-robin over the classifiers (steadier ratios on a busy machine)",
+       [&](std::string_view) -> OptionError { o.interleave = true; return std::nullopt; }},
       {"no-peer", "", "skip rte_acl",
        [&](std::string_view) -> OptionError { o.no_peer = true; return std::nullopt; }},
       {"reference-full", "", "check the whole trace against the reference, whatever the size",
@@ -393,9 +408,10 @@ int run(const ClassbenchOptions& options) {
   fmt::print("  trace  {}: {} headers{} (parsed in {:.0f} ms)\n", options.trace_path,
              headers.size(),
              headers.size() < trace->size() ? fmt::format(" of {}", trace->size()) : "", trace_ms);
-  fmt::print("  timing bursts of {}, median of {} passes over the trace after one warm-up pass;\n"
+  fmt::print("  timing bursts of {}, median of {} passes over the trace after one warm-up pass{};\n"
              "         reference: one pass over the headers it checks\n",
-             options.burst, options.passes);
+             options.burst, options.passes,
+             options.interleave ? ", passes interleaved across classifiers" : "");
   fmt::print("  check  {} against the reference\n",
              indices.size() == headers.size()
                  ? fmt::format("every header ({})", headers.size())
@@ -405,13 +421,16 @@ int run(const ClassbenchOptions& options) {
   std::vector<Measurement> results;
   const Measurement* reference = nullptr;
   bool failed = false;
+  // With --interleave the built classifiers stay alive for the timed
+  // passes, index for index with `results`.
+  std::vector<std::unique_ptr<Classifier>> live;
   for (const ClassifierEntry& entry : table) {
     std::unique_ptr<Classifier> classifier = entry.make(options);
     std::span<const Header> input = entry.role == Role::kReference
                                         ? std::span<const Header>(check_headers)
                                         : headers;
-    fw::StatusOr<Measurement> m =
-        measure(*classifier, entry.role, *rules, input, options.passes, options.burst);
+    fw::StatusOr<Measurement> m = measure(*classifier, entry.role, *rules, input,
+                                          options.interleave ? 0 : options.passes, options.burst);
     if (!m.ok()) {
       // Statuses name their classifier ("rte_acl_build of ... failed").
       fmt::print(stderr, "fwbench classbench: {}\n", m.status().to_string());
@@ -419,6 +438,21 @@ int run(const ClassbenchOptions& options) {
       continue;
     }
     results.push_back(std::move(*m));
+    live.push_back(options.interleave ? std::move(classifier) : nullptr);
+  }
+  if (options.interleave) {
+    fmt::print(stderr, "  timing {} passes of each classifier, interleaved\n", options.passes);
+    std::vector<std::int32_t> scratch(headers.size());
+    for (std::size_t p = 0; p < options.passes; ++p) {
+      for (std::size_t k = 0; k < results.size(); ++k) {
+        if (results[k].role == Role::kReference) continue;
+        results[k].per_pass.push_back(classify_pass(*live[k], headers, scratch, options.burst, nullptr));
+      }
+    }
+    for (Measurement& m : results) {
+      if (m.role != Role::kReference) summarize(m);
+    }
+    live.clear();
   }
   for (const Measurement& m : results) {
     if (m.role == Role::kReference) reference = &m;

@@ -90,6 +90,21 @@ TEST_F(Fwbench, PathBothMeasuresBothAndThePolicyPathIsPrimary) {
   expect_reference_matches(matches);
 }
 
+TEST_F(Fwbench, InterleavedPassesTimeEveryClassifierAndStillAgree) {
+  fw::test::RunResult r = run_fw1_1k({"--path", "both", "--interleave", "--passes", "3"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("passes interleaved across classifiers"), std::string::npos) << r.out;
+  // Three timed passes each: a min..max spread, not "1 pass", on every
+  // classifier but the reference.
+  for (const char* row : {"policy         761", "classifier     761"}) {
+    const std::size_t at = r.out.find(row);
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+    EXPECT_EQ(line.find("1 pass"), std::string::npos) << line;
+    EXPECT_NE(line.find("yes (7610/7610)"), std::string::npos) << line;
+  }
+}
+
 TEST_F(Fwbench, RuleThePolicyCannotExpressFailsThePolicyPathNamingIt) {
   // Rule 1 has ports on protocol "any": the policy model has ports on
   // TCP/UDP/SCTP only. The classifier path takes it.
