@@ -114,7 +114,8 @@ std::uint32_t AddressClassMap::new_table(std::uint32_t fill) {
   return index | kChildBit;
 }
 
-ClassId AddressClassMap::intern(std::vector<AtomId> atoms) {
+// Copies `atoms` only when the class is new.
+ClassId AddressClassMap::intern(const std::vector<AtomId>& atoms) {
   auto found = class_ids_.find(atoms);
   if (found != class_ids_.end()) return found->second;
   const ClassId id = class_count_;
@@ -139,7 +140,7 @@ ClassId AddressClassMap::intern(std::vector<AtomId> atoms) {
   r.count = static_cast<std::uint32_t>(atoms.size());
   atom_chunk_next_ += atoms.size();
   atom_chunk_free_ -= atoms.size();
-  class_ids_.emplace(std::move(atoms), id);
+  class_ids_.emplace(atoms, id);
   ++class_count_;
   return id;
 }
@@ -148,16 +149,17 @@ ClassId AddressClassMap::with_atom(ClassId c, AtomId atom, bool present, ClassFn
   auto m = memo.find(c);
   if (m != memo.end()) return m->second;
   const std::span<const AtomId> old = atoms(c);
-  std::vector<AtomId> next(old.begin(), old.end());
+  std::vector<AtomId>& next = scratch_atoms_;
+  next.assign(old.begin(), old.end());
   auto at = std::lower_bound(next.begin(), next.end(), atom);
   const bool has = at != next.end() && *at == atom;
   ClassId result = c;
   if (present && !has) {
     next.insert(at, atom);
-    result = intern(std::move(next));
+    result = intern(next);
   } else if (!present && has) {
     next.erase(at);
-    result = intern(std::move(next));
+    result = intern(next);
   }
   memo.emplace(c, result);
   return result;
@@ -231,5 +233,22 @@ void AddressClassMap::add(AtomId atom, const Cidr& block) { change(atom, block, 
 void AddressClassMap::add(AtomId atom, const IpRange& block) { change(atom, block, true); }
 void AddressClassMap::remove(AtomId atom, const Cidr& block) { change(atom, block, false); }
 void AddressClassMap::remove(AtomId atom, const IpRange& block) { change(atom, block, false); }
+
+void AddressClassMap::add_all(std::span<const AtomBlock> blocks) {
+  struct Item {
+    Key span;  // hi - lo
+    std::size_t index;
+  };
+  std::vector<Item> order;
+  order.reserve(blocks.size());
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    Key lo, hi;
+    int width;
+    // Invalid blocks keep their place at the end; change() ignores them as add() does.
+    order.push_back({range_of(blocks[i].block, lo, hi, width) ? hi - lo : Key{0}, i});
+  }
+  std::stable_sort(order.begin(), order.end(), [](const Item& x, const Item& y) { return x.span > y.span; });
+  for (const Item& item : order) change(blocks[item.index].atom, blocks[item.index].block, true);
+}
 
 }  // namespace fw::classify

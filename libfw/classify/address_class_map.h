@@ -60,6 +60,17 @@ class AddressClassMap {
   // --- control plane ---
   void add(AtomId atom, const Cidr& block);
   void add(AtomId atom, const IpRange& block);  // first <= last, same family
+  // Many adds at once (building a map): the same result as add() of each in
+  // any order, done widest block first. The order matters for the cost: an
+  // add touches every trie entry its block covers, and a wide block added
+  // after narrow ones has split entries into child tables it must then walk
+  // (ClassBench acl1_100k: most of the build time); added first, it covers
+  // a few root entries that the narrow blocks' new tables then copy.
+  struct AtomBlock {
+    AtomId atom = 0;
+    IpRange block;
+  };
+  void add_all(std::span<const AtomBlock> blocks);
   void remove(AtomId atom, const Cidr& block);
   void remove(AtomId atom, const IpRange& block);
 
@@ -128,7 +139,7 @@ class AddressClassMap {
   }
 
   std::uint32_t new_table(std::uint32_t fill);
-  ClassId intern(std::vector<AtomId> atoms);
+  ClassId intern(const std::vector<AtomId>& atoms);
   ClassId with_atom(ClassId c, AtomId atom, bool present, ClassFn& memo);
   void update(Trie& trie, Key lo, Key hi, AtomId atom, bool present);
   template <typename Block>
@@ -152,6 +163,7 @@ class AddressClassMap {
   std::size_t atom_bytes_ = 0;
   std::uint32_t class_count_ = 0;
   std::unordered_map<std::vector<AtomId>, ClassId, VectorHash> class_ids_;
+  std::vector<AtomId> scratch_atoms_;  // with_atom()'s candidate class, reused
 };
 
 }  // namespace fw::classify
