@@ -82,7 +82,8 @@ struct RejectResult {
 };
 
 // Builds the answer to `packet` (a frame parsed by fw::parse_frame with
-// ParseError::kOk) into `out`. Thread-safety: reentrant (see above).
+// ParseError::kOk) into `out`, which must not overlap the packet's frame
+// (the ICMP quote is copied from it). Thread-safety: reentrant (see above).
 [[nodiscard]] RejectResult build_reject(const PacketView& packet, std::span<std::uint8_t> out) noexcept;
 
 }  // namespace fw::conntrack
