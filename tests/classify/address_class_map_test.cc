@@ -158,7 +158,9 @@ TEST(AddressClassMap, AddAllEqualsAddsOneByOne) {
     // creates classes that the wide one then replaces; widest first creates
     // fewer (the IPv4 blocks here overlap a lot, the sparse IPv6 ones little).
     EXPECT_LE(bulk.class_count(), one_by_one.class_count());
-    if (family == 4) EXPECT_LT(bulk.class_count(), one_by_one.class_count());
+    if (family == 4) {
+      EXPECT_LT(bulk.class_count(), one_by_one.class_count());
+    }
   }
 }
 
