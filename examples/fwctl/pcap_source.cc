@@ -33,6 +33,8 @@ PcapSource::Next PcapSource::next(CapturedFrame& frame) {
   if (rc == 1) {
     frame.bytes = {data, header->caplen};
     frame.original_length = header->len;
+    frame.timestamp_ns = static_cast<std::uint64_t>(header->ts.tv_sec) * 1'000'000'000ull +
+                         static_cast<std::uint64_t>(header->ts.tv_usec) * 1'000ull;
     return Next::kFrame;
   }
   if (rc == PCAP_ERROR_BREAK) return Next::kEnd;  // -2: end of the file

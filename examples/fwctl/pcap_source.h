@@ -29,6 +29,9 @@ struct CapturedFrame {
   // The captured bytes (caplen); valid until the next call to next().
   std::span<const std::uint8_t> bytes;
   std::uint32_t original_length = 0;  // length on the wire (>= bytes.size())
+  // Capture timestamp in nanoseconds since the epoch (microsecond precision
+  // for classic pcap): the clock `fwctl replay` gives the engine.
+  std::uint64_t timestamp_ns = 0;
 };
 
 class PcapSource {

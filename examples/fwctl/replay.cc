@@ -54,6 +54,7 @@ struct ReplayOptions {
   std::string config_path;                 // empty: no filters (every frame passes)
   std::string policy_path;                 // empty: no DFW (slot 2)
   std::string verdicts_path;               // empty: none; "-": stdout
+  std::string ct_states_path;              // empty: none; "-": stdout
   bool quiet = false;                      // no summary, progress or notes
   bool progress = false;                   // progress even when stderr is not a TTY
 };
@@ -85,7 +86,7 @@ std::vector<OptionSpec> replay_option_specs(ReplayOptions& options) {
        }},
       {.name = "policy",
        .value_name = "FILE",
-       .help = "DFW policy (text, JSON or binary fw.v1.Policy) enforced in slot 2, stateless",
+       .help = "DFW policy (text, JSON or binary fw.v1.Policy) enforced in slot 2, stateful",
        .apply = [&options](std::string_view v) -> OptionError {
          options.policy_path = v;
          return std::nullopt;
@@ -95,6 +96,15 @@ std::vector<OptionSpec> replay_option_specs(ReplayOptions& options) {
        .help = "write one line per packet to OUT ('-' = stdout)",
        .apply = [&options](std::string_view v) -> OptionError {
          options.verdicts_path = v;
+         return std::nullopt;
+       }},
+      {.name = "ct-states",
+       .value_name = "OUT",
+       .help = "write each packet's connection state to OUT ('-' = stdout), as OVS's "
+               "'ovstest test-conntrack pcap' prints it (without --policy: a stateful "
+               "DFW that allows everything)",
+       .apply = [&options](std::string_view v) -> OptionError {
+         options.ct_states_path = v;
          return std::nullopt;
        }},
       {.name = "progress",
@@ -117,7 +127,8 @@ std::vector<OptionSpec> replay_option_specs(ReplayOptions& options) {
 void print_replay_help(std::FILE* out, std::span<const OptionSpec> specs) {
   fmt::print(out,
              "Usage: fwctl replay --pcap FILE [--vnic-mac MAC] [--config FILE]\n"
-             "                    [--verdicts OUT] [--progress] [--quiet]\n"
+             "                    [--policy FILE] [--verdicts OUT] [--ct-states OUT]\n"
+             "                    [--progress] [--quiet]\n"
              "\n"
              "Replays a capture through the filter chain of one vNIC and prints what it\n"
              "decided. Frames whose source MAC is the vNIC's MAC go from the VM (from-vm);\n"
@@ -175,6 +186,7 @@ struct Burst {
   std::array<std::vector<std::uint8_t>, kReplayBurst> storage;
   std::array<fw::Frame, kReplayBurst> frames;
   std::array<fw::Verdict, kReplayBurst> verdicts;
+  std::uint64_t now_ns = 0;  // timestamp of the burst's last frame
 };
 
 fw::Direction direction_of(std::span<const std::uint8_t> frame, const fw::MacAddress& vnic_mac) {
@@ -225,6 +237,7 @@ class Replayer {
   std::unique_ptr<fw::Dfw> dfw_;  // slot 2 control (it keeps no datapath state of its own)
   std::unique_ptr<PcapSource> source_;
   std::unique_ptr<VerdictLog> verdict_log_;
+  std::unique_ptr<CtStateLog> ct_state_log_;
   std::unique_ptr<fw::Engine> engine_;
   std::shared_ptr<const fw::L2AclFilter> l2_acl_;
   std::unique_ptr<fw::Worker> worker_;  // destroyed before engine_ (declared after)
@@ -260,6 +273,10 @@ void Replayer::append(const CapturedFrame& frame, fw::Direction direction) {
     flush();
   }
   burst_.direction = direction;
+  // The engine's clock is the capture's, so a replay is deterministic;
+  // captures whose timestamps step back are held at the latest time seen
+  // (the connection table needs a clock that never goes backwards).
+  burst_.now_ns = std::max(burst_.now_ns, frame.timestamp_ns);
   burst_.storage[burst_.size].assign(frame.bytes.begin(), frame.bytes.end());
   ++burst_.size;
 }
@@ -272,11 +289,12 @@ void Replayer::flush() {
     burst_.verdicts[i] = fw::Verdict{};
   }
   engine_->process(*worker_, kVnicId, burst_.direction, std::span(burst_.frames.data(), n),
-                   std::span(burst_.verdicts.data(), n));
+                   std::span(burst_.verdicts.data(), n), {.now_ns = burst_.now_ns});
   for (std::size_t i = 0; i < n; ++i) {
     ++packets_done_;
     tally_.add(burst_.direction, burst_.frames[i].size(), burst_.verdicts[i]);
     if (verdict_log_) verdict_log_->write(packets_done_, burst_.direction, burst_.verdicts[i]);
+    if (ct_state_log_) ct_state_log_->write(packets_done_, burst_.verdicts[i].ct_state);
   }
   burst_.size = 0;
 }
@@ -302,6 +320,19 @@ int Replayer::run() {
     auto log = VerdictLog::open(options_.verdicts_path);
     if (!log.ok()) return fail(log.status().message());
     verdict_log_ = std::move(*log);
+  }
+  if (!options_.ct_states_path.empty()) {
+    if (options_.ct_states_path == "-" && options_.verdicts_path == "-")
+      return fail("--verdicts and --ct-states cannot both write to stdout");
+    auto log = CtStateLog::open(options_.ct_states_path);
+    if (!log.ok()) return fail(log.status().message());
+    ct_state_log_ = std::move(*log);
+    if (!policy_) {
+      // As OVS's test commits every packet: connection states need a
+      // stateful DFW, and one that allows everything changes no verdict.
+      policy_ = fw::Policy{};
+      note("--ct-states without --policy: slot 2 is a stateful DFW that allows everything");
+    }
   }
 
   // The first frame is read before the vNIC exists: it may name the MAC.
@@ -374,6 +405,12 @@ int Replayer::finish_and_report(std::optional<std::string> capture_error) {
       exit_code = kExitRuntimeError;
     }
   }
+  if (ct_state_log_) {
+    if (fw::Status s = ct_state_log_->close(); !s.ok()) {
+      runtime_error(kCommand, s.message());
+      exit_code = kExitRuntimeError;
+    }
+  }
   fw::StatusOr<fw::VnicStats> stats = engine_->vnic_stats(kVnicId);
   fw::StatusOr<fw::ChainDescription> chain = engine_->describe_chain(kVnicId);
   if (!stats.ok() || !chain.ok()) {
@@ -403,7 +440,9 @@ int Replayer::finish_and_report(std::optional<std::string> capture_error) {
   }
 
   if (!options_.quiet) {
-    std::FILE* out = verdict_log_ && verdict_log_->is_stdout() ? stderr : stdout;
+    const bool stdout_taken =
+        (verdict_log_ && verdict_log_->is_stdout()) || (ct_state_log_ && ct_state_log_->is_stdout());
+    std::FILE* out = stdout_taken ? stderr : stdout;
     print_summary(out, *stats, *chain);
     if (differences.empty()) {
       fmt::print(out, "\nengine counters agree with the verdicts\n");

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <iterator>
 
+#include "fw/conntrack.h"
+
 namespace fwctl {
 
 namespace {
@@ -73,6 +75,52 @@ fw::Status VerdictLog::close() {
   if (failed) {
     return fw::io_error(
         fmt::format("writing verdicts to '{}' failed: {}", path_, std::strerror(saved_errno)));
+  }
+  return fw::Status::Ok();
+}
+
+fw::StatusOr<std::unique_ptr<CtStateLog>> CtStateLog::open(const std::string& path) {
+  if (path == "-") return std::unique_ptr<CtStateLog>(new CtStateLog(stdout, path));
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  if (file == nullptr) {
+    return fw::io_error(
+        fmt::format("cannot write connection states to '{}': {}", path, std::strerror(errno)));
+  }
+  return std::unique_ptr<CtStateLog>(new CtStateLog(file, path));
+}
+
+CtStateLog::CtStateLog(std::FILE* file, std::string path) : file_(file), path_(std::move(path)) {
+  for (std::size_t v = 0; v < names_.size(); ++v) names_[v] = fw::format_ct_state(static_cast<std::uint8_t>(v));
+}
+
+CtStateLog::~CtStateLog() { close().ignore_error(); }
+
+void CtStateLog::write(std::uint64_t packet_number, std::uint8_t ct_state) {
+  fmt::format_to(std::back_inserter(buffer_), "{}: {}\n", packet_number, names_[ct_state]);
+  if (buffer_.size() >= kFlushBytes) flush_buffer();
+}
+
+void CtStateLog::flush_buffer() {
+  if (!failed_ && buffer_.size() != 0 &&
+      std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size()) {
+    failed_ = true;
+  }
+  buffer_.clear();
+}
+
+fw::Status CtStateLog::close() {
+  if (file_ == nullptr) return fw::Status::Ok();
+  flush_buffer();
+  bool failed = failed_ || std::fflush(file_) != 0 || std::ferror(file_) != 0;
+  int saved_errno = errno;
+  if (file_ != stdout && std::fclose(file_) != 0) {
+    failed = true;
+    saved_errno = errno;
+  }
+  file_ = nullptr;
+  if (failed) {
+    return fw::io_error(
+        fmt::format("writing connection states to '{}' failed: {}", path_, std::strerror(saved_errno)));
   }
   return fw::Status::Ok();
 }

@@ -1,14 +1,18 @@
-// fw/dfw.h — slot 2: the distributed firewall, stateless for now.
+// fw/dfw.h — slot 2: the stateful distributed firewall.
 //
 // A Dfw compiles a policy (fw/policy.h) and installs it as the slot-2 filter
-// of every vNIC it is given. Each IP packet is decided by the first matching
-// rule of its vNIC's rule list for its direction (categories, sections and
-// rules in order; jump-to-application; the default rule). Connection tracking
-// comes with the conntrack component; until then every packet is classified
-// on its own, as a stateless section would be.
+// of every vNIC it is given. The first packet of a connection is decided by
+// the first matching rule of its vNIC's rule list for its direction
+// (categories, sections and rules in order; jump-to-application; the default
+// rule); an allow creates an entry in the Dfw's connection table
+// (fw/conntrack.h, zone = vNIC id) and every later packet of either direction
+// is decided by the table alone. docs/stateful-dfw.md has the whole model.
 //
 // Usage:
-//   auto dfw = fw::Dfw::create(*engine).value();
+//   auto dfw = fw::Dfw::create(*engine).value();          // stateful, default table
+//   auto dfw2 = fw::Dfw::create(*engine, {.conntrack = {.capacity = 1 << 20},
+//                                         .revalidation = fw::RevalidationMode::kReset}).value();
+//   auto stateless = fw::Dfw::create(*engine, {.stateful = false}).value();
 //   fw::Status s = dfw->apply(policy, {1, 2, 3});        // compile + install, one generation
 //   s = dfw->add_group_addresses("web", {cidr("10.0.1.5/32")});     // live at once
 //   s = dfw->remove_group_addresses("web", {cidr("10.0.1.5/32")});
@@ -16,16 +20,39 @@
 //   s = dfw->apply(policy, {1, 2, 3});  // incremental: rebuilds only the changed rule lists
 //   for (const fw::DfwRuleStats& r : dfw->rule_stats()) ...         // hits per rule
 //
-// What the slot decides:
-//   - IPv4/IPv6 packets: allow -> kPass with the rule id (later slots still
-//     run), drop -> kDrop (DropReason::kRule, or kDefaultRule for the
-//     default rule), reject -> kReject (reason as drop; the answer packet is
-//     built by the conntrack component).
+// What the slot decides (stateful; Verdict::ct_state says what the table saw):
+//   - A packet of a known connection, either direction: kPass with the rule
+//     id that admitted the connection; an ICMP/ICMPv6 error RELATED to a
+//     connection: kPass likewise. A packet the table refuses (out of window,
+//     bad flags, an unrelated ICMP error, mid-stream TCP under TCP strict, a
+//     fragment whose first fragment was not admitted): kDrop with
+//     DropReason::kConntrackInvalid and no rule.
+//   - A first packet: classified. allow -> kPass with the rule id and a new
+//     connection (kDrop with kConntrackFull if the table refuses it at a
+//     limit), drop -> kDrop (DropReason::kRule, or kDefaultRule for the
+//     default rule), reject -> kReject (reason as drop) with the answer
+//     frame when the caller asked for answers (ProcessOptions::answers).
+//   - Rules of stateless sections bypass tracking: a packet they match is
+//     classified every time and creates no connection.
 //   - Non-IP frames (ARP, LLDP, ...) are not the DFW's: no opinion (slot 0
 //     and switch security handle them).
-//   - Fragments without an L4 header (non-first fragments) are decided with
-//     ports 0, so they never match a rule that names ports; the conntrack
-//     component will decide them like their first fragment.
+//   - Non-first fragments are decided like their first fragment (stateful);
+//     stateless, they are classified with ports 0, so they never match a rule
+//     that names ports.
+//
+// Policy epochs: each connection records the Dfw's policy generation that
+// admitted it (the Dfw counts its own applies, starting at 1; not the
+// engine's generation). A connection from an older generation is re-checked
+// lazily on its next packet, never by walking the table, as the applied
+// policy's `revalidation` says (or DfwOptions::revalidation): kKeep trusts
+// the old decision; kRevalidate classifies the connection's original-
+// direction 5-tuple against the new policy (allowed: re-stamped with the new
+// rule and generation; dropped: the packet is dropped, counted for the
+// dropping rule, and the connection removed); kReset removes the connection
+// and treats the packet as a first packet (a mid-stream TCP packet is then
+// refused under TCP strict). Group membership changes
+// (set_/add_/remove_group_addresses) do not move the generation: they apply
+// to new connections only.
 //
 // Generations and cost (docs/policy.md, "Updates and their cost"):
 //   - apply() publishes the new filter on every listed vNIC in ONE engine
@@ -56,8 +83,16 @@
 // (EngineOptions::max_workers), allocated 1024 ids at a time, returned when
 // the Dfw is destroyed.
 //
+// Connection table: one per Dfw, shared by every vNIC it is applied to (one
+// zone per vNIC: vNIC ids must be < DfwOptions::conntrack.zones, default
+// 4096), preallocated at create(). Its limits and eviction are ConnTable's
+// (fw/conntrack.h); connections() reads its counters.
+//
 // Thread-safety: every method may be called from any thread; they are
-// serialised by the Dfw's own mutex (never taken on the datapath). apply()
+// serialised by the Dfw's own mutex (never taken on the datapath). The
+// datapath may process one vNIC from several workers at once when the table
+// is CtConcurrency::kShared (the default); with kSingleThread, only one
+// worker at a time may process the vNICs of this Dfw. apply()
 // waits for one RCU grace period (Engine::set_filters), so never call it
 // from inside a filter's process(). The installed filter is used by the
 // datapath as any filter (fw/filter.h). The Dfw must outlive its use of the
@@ -67,9 +102,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "fw/conntrack.h"
 #include "fw/policy.h"
 #include "fw/status.h"
 #include "fw/verdict.h"
@@ -96,9 +133,25 @@ struct DfwApplyStats {
   std::uint64_t generation = 0;  // the engine generation that published it
 };
 
+struct DfwOptions {
+  // Track connections (the NSX DFW). false: every packet is classified on
+  // its own, as if every section were stateless; no table is allocated.
+  bool stateful = true;
+  // The connection table (fw/conntrack.h): capacity, limits, timeouts, TCP
+  // strict/liberal, concurrency. A policy's `tcp_strict: true` also refuses
+  // mid-stream pickup when the table's tcp_strict is false (the table's
+  // setting cannot be loosened by a policy).
+  ConnTableOptions conntrack = {};
+  // What happens to connections of an older policy generation on their next
+  // packet; nullopt: the applied policy's `revalidation` setting.
+  std::optional<RevalidationMode> revalidation;
+};
+
 class Dfw {
  public:
-  static StatusOr<std::unique_ptr<Dfw>> create(Engine& engine);
+  // kInvalidArgument for bad conntrack options (the message names them).
+  static StatusOr<std::unique_ptr<Dfw>> create(Engine& engine, const DfwOptions& options);
+  static StatusOr<std::unique_ptr<Dfw>> create(Engine& engine) { return create(engine, DfwOptions{}); }
   ~Dfw();
   Dfw(const Dfw&) = delete;
   Dfw& operator=(const Dfw&) = delete;
@@ -138,6 +191,12 @@ class Dfw {
   // Hits of one rule id of the applied policy (or its default rule);
   // kNotFound otherwise.
   StatusOr<DfwRuleStats> rule_stats(std::uint32_t rule_id) const;
+
+  // The connection table (nullptr when not stateful): its stats(),
+  // zone_connections(), set_zone_limit() are safe from any thread.
+  ConnTable* connections() const noexcept;
+  // The Dfw's policy generation: 0 before the first apply(), +1 per apply.
+  std::uint64_t policy_generation() const;
 
  private:
   struct Impl;

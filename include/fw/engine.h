@@ -10,6 +10,14 @@
 //   auto worker = engine->create_worker().value();
 //   engine->process(*worker, 1, fw::Direction::kFromVm, frames, verdicts);
 //
+//   // with the caller's clock and room for reject answers (fw/verdict.h):
+//   std::vector<std::uint8_t> answer_bytes(fw::kMaxBurst * fw::kMaxRejectAnswerBytes);
+//   std::array<fw::RejectAnswer, fw::kMaxBurst> answer_refs;
+//   fw::RejectAnswers answers{.buffer = answer_bytes, .answers = answer_refs};
+//   engine->process(*worker, 1, fw::Direction::kToVm, frames, verdicts,
+//                   {.now_ns = now, .answers = &answers});
+//   for (i ...) if (verdicts[i].action == fw::Action::kReject) transmit(answers.answer(i));
+//
 //   // several vNICs in one generation (what fw::Dfw::apply does):
 //   std::vector<fw::FilterChange> changes{{.vnic_id = 1, .slot = 2, .filter = f},
 //                                         {.vnic_id = 2, .slot = 2, .filter = f}};
@@ -38,6 +46,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -77,6 +86,26 @@ struct VnicConfig {
 };
 
 class Engine;
+
+// Per-call datapath options of Engine::process() / reinject().
+//
+// Time: filters that track connections need a monotonic clock. The caller
+// passes its own (e.g. the capture's timestamps in `fwctl replay`, or the
+// vswitch's per-poll timestamp) as now_ns; without it the engine reads
+// CLOCK_MONOTONIC once per call. Timestamps one worker passes must not go
+// backwards. Mixing the two on one engine mixes clocks: pick one.
+//
+// Reject answers: with `answers` set, every kReject verdict whose slot builds
+// answers (the DFW) gets the frame the host should send back, written into
+// the caller's buffer (fw::RejectAnswers in fw/verdict.h): no allocation, and
+// the bytes are the caller's until it reuses the buffer. The engine resets
+// answers->answers[i] for every frame of the call, bytes_used and overflowed
+// at the start of the call. Answers are valid only if the buffer is not
+// touched by another thread meanwhile; a RejectAnswers belongs to one call.
+struct ProcessOptions {
+  std::optional<std::uint64_t> now_ns;  // nullopt: CLOCK_MONOTONIC, read once per call
+  RejectAnswers* answers = nullptr;     // nullptr: no answers are built
+};
 
 // One slot change of Engine::set_filters(): install `filter` (nullptr:
 // clear the slot) in `slot` (0-15) of vNIC `vnic_id`.
@@ -151,6 +180,10 @@ class Engine {
   // for an unattached vNIC are dropped with kUnknownVnic.
   void process(Worker& worker, std::uint32_t vnic_id, Direction direction,
                std::span<const Frame> frames, std::span<Verdict> verdicts) noexcept;
+  // The same with the caller's clock and/or reject answers (ProcessOptions).
+  void process(Worker& worker, std::uint32_t vnic_id, Direction direction,
+               std::span<const Frame> frames, std::span<Verdict> verdicts,
+               const ProcessOptions& options) noexcept;
 
   // A packet returned by a service VM: runs the chain from slot
   // `after_slot + 1` (the redirect verdict's `slot`), with the generation
@@ -158,13 +191,17 @@ class Engine {
   void reinject(Worker& worker, std::uint32_t vnic_id, Direction direction,
                 std::uint8_t after_slot, std::span<const Frame> frames,
                 std::span<Verdict> verdicts) noexcept;
+  void reinject(Worker& worker, std::uint32_t vnic_id, Direction direction,
+                std::uint8_t after_slot, std::span<const Frame> frames,
+                std::span<Verdict> verdicts, const ProcessOptions& options) noexcept;
 
  private:
   struct Impl;
   friend class Worker;
   explicit Engine(std::unique_ptr<Impl> impl);
   void run(Worker& worker, std::uint32_t vnic_id, Direction direction, std::uint8_t first_slot,
-           bool reinjected, std::span<const Frame> frames, std::span<Verdict> verdicts) noexcept;
+           bool reinjected, std::span<const Frame> frames, std::span<Verdict> verdicts,
+           const ProcessOptions& options) noexcept;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -36,6 +36,15 @@ struct BurstContext {
   MacAddress vnic_mac;               // the vNIC's own MAC
   std::uint16_t vnic_vlan = 0;       // the vNIC's VLAN (0 = none)
   std::span<const PacketView> packets;  // the whole burst, parsed
+  // The caller's monotonic clock for this burst, in nanoseconds (read once
+  // per Engine::process() call; never goes backwards for one worker). For
+  // filters that keep time-based state (connection tracking timeouts).
+  std::uint64_t now_ns = 0;
+  // Where reject answers go (nullptr: the caller wants none). The answer
+  // for packets[i] is answers->answers[answer_base + i]: the engine cuts
+  // long calls into bursts and this is the burst's first frame in the call.
+  RejectAnswers* answers = nullptr;
+  std::size_t answer_base = 0;
 };
 
 class Filter {

@@ -1,11 +1,21 @@
-// Slot 2, stateless: the compiled policy behind the Filter interface, and the
-// Dfw control object that compiles, publishes and counts.
+// Slot 2, the stateful DFW: the compiled policy and the connection table
+// behind the Filter interface, and the Dfw control object that compiles,
+// publishes and counts (docs/stateful-dfw.md).
 //
 // What the datapath reads, per installed filter (immutable once installed):
 //
 //   DfwFilter {CompiledPolicy (shared with later filters of the lineage),
 //              slot_of_position[] (rule position -> counter slot),
-//              default_slot, RuleCounterStore (shared by every filter of the Dfw)}
+//              default_slot, RuleCounterStore (shared by every filter of the Dfw),
+//              StatefulState {ConnTable (shared by every filter of the Dfw),
+//                             RuleSlotMap (rule id -> counter slot), policy
+//                             generation, revalidation mode}}
+//
+// Per burst (stateful): look every IP packet up in the table; packets of
+// known connections are decided there (after the lazy epoch check), the
+// rest are classified in one burst, and allows of stateful rules create
+// their connection. Reset connections are looked up again before the
+// classification, so their packet is a first packet like any other.
 //
 // Counters are per rule id, not per filter: RuleCounterStore hands each
 // rule id one slot for the Dfw's lifetime, so a re-apply that keeps a rule
@@ -19,8 +29,10 @@
 #include <unordered_map>
 
 #include "fw/chain.h"
+#include "fw/conntrack.h"
 #include "fw/engine.h"
 #include "fw/filter.h"
+#include "libfw/conntrack/reject.h"
 #include "libfw/core/counter.h"
 #include "libfw/policy/compile.h"
 
@@ -28,6 +40,9 @@ namespace fw {
 namespace {
 
 using internal::SingleWriterCounter;
+
+static_assert(kMaxRejectAnswerBytes == conntrack::kRejectMaxFrameBytes,
+              "fw/verdict.h promises the longest reject answer");
 using policy_compile::CompiledPolicy;
 
 // Per-rule counter cells, per worker. Slots are handed out by rule id and
@@ -86,23 +101,162 @@ class RuleCounterStore {
   std::vector<std::unique_ptr<Cell[]>> storage_;     // control thread only
 };
 
+// Rule id -> counter slot, read on the datapath for packets the connection
+// table decides (they carry the admitting rule's id, not its position).
+// Open addressing with linear probing over a power-of-two array at most half
+// full; built on the control thread, immutable once a filter holds it. Every
+// id is possible (the default rule is often 0xffffffff), so an empty cell is
+// marked by slot_plus_one == 0, not by a reserved id.
+class RuleSlotMap {
+ public:
+  static constexpr std::uint32_t kNotFound = 0xffffffffu;
+
+  explicit RuleSlotMap(const std::unordered_map<std::uint32_t, std::uint32_t>& slots) {
+    std::size_t capacity = 16;
+    while (capacity < slots.size() * 2) capacity *= 2;
+    mask_ = capacity - 1;
+    cells_.assign(capacity, Cell{});
+    for (const auto& [id, slot] : slots) {
+      std::size_t at = hash(id) & mask_;
+      while (cells_[at].slot_plus_one != 0) at = (at + 1) & mask_;
+      cells_[at] = Cell{.rule_id = id, .slot_plus_one = slot + 1};
+    }
+  }
+
+  std::uint32_t find(std::uint32_t rule_id) const noexcept {
+    for (std::size_t at = hash(rule_id) & mask_;; at = (at + 1) & mask_) {
+      const Cell& c = cells_[at];
+      if (c.slot_plus_one == 0) return kNotFound;
+      if (c.rule_id == rule_id) return c.slot_plus_one - 1;
+    }
+  }
+
+ private:
+  struct Cell {
+    std::uint32_t rule_id = 0;
+    std::uint32_t slot_plus_one = 0;
+  };
+  static std::size_t hash(std::uint32_t id) noexcept {
+    return static_cast<std::size_t>((std::uint64_t{id} * 0x9E3779B97F4A7C15ull) >> 32);
+  }
+  std::vector<Cell> cells_;
+  std::size_t mask_ = 0;
+};
+
+// What the stateful path needs besides the policy; one per apply().
+struct StatefulState {
+  std::shared_ptr<ConnTable> table;
+  std::shared_ptr<const RuleSlotMap> rule_slots;
+  std::uint64_t generation = 0;  // the Dfw's policy generation of this filter
+  RevalidationMode revalidation = RevalidationMode::kRevalidate;
+  // The policy asks for TCP strict while the table picks up mid-stream:
+  // the slot refuses what the table would accept as a first packet.
+  bool strict_over_table = false;
+};
+
+// Decisions and CtResults are kept in uninitialised stack arrays (see
+// process()); these make one element's lifetime explicit before use.
+template <typename T>
+T* raw_array(unsigned char* bytes) noexcept {
+  return reinterpret_cast<T*>(bytes);
+}
+
 class DfwFilter final : public Filter {
  public:
   DfwFilter(std::shared_ptr<const CompiledPolicy> compiled, std::vector<std::uint32_t> slot_of_position,
-            std::uint32_t default_slot, std::shared_ptr<const RuleCounterStore> counters)
+            std::uint32_t default_slot, std::shared_ptr<const RuleCounterStore> counters,
+            StatefulState stateful)
       : compiled_(std::move(compiled)),
         slot_of_position_(std::move(slot_of_position)),
         default_slot_(default_slot),
-        counters_(std::move(counters)) {}
+        counters_(std::move(counters)),
+        stateful_(std::move(stateful)) {}
 
   std::string_view kind() const noexcept override { return "dfw"; }
 
-  // The whole per-burst decide path: gather the IP packets (the rest are
-  // not the DFW's), decide them in one burst for this vNIC and direction,
-  // then write their verdicts and count them per rule. (Connection tracking
-  // will slot in between gathering and deciding.)
   void process(const BurstContext& ctx, std::span<const std::uint16_t> active,
                std::span<Verdict> verdicts) const noexcept override {
+    // Gather the IP packets; the rest are not the DFW's.
+    std::uint16_t index[kMaxBurst];
+    std::size_t n = 0;
+    for (const std::uint16_t i : active) {
+      const L3Kind l3 = ctx.packets[i].l3;
+      if (l3 == L3Kind::kIpv4 || l3 == L3Kind::kIpv6) index[n++] = i;
+    }
+    if (n == 0) return;
+    if (stateful_.table) {
+      process_stateful(ctx, std::span(index, n), verdicts);
+    } else {
+      // Stateless: every packet is a "first" packet with nothing to track.
+      classify_and_decide(ctx, std::span(index, n), nullptr, nullptr, verdicts);
+    }
+  }
+
+ private:
+  // How a packet reached classification in the stateful path.
+  enum class Route : std::uint8_t {
+    kFirst,       // the table says kNew: an allow (stateful rule) creates
+    kCannotOpen,  // the table has no connection and the packet may not open
+                  // one: only a stateless rule (or a drop/reject) decides it
+    kUntracked,   // the table has no opinion (ND, MLD...): decide statelessly
+  };
+
+  void count(const BurstContext& ctx, std::uint32_t slot, std::uint32_t length) const noexcept {
+    const std::uint32_t worker = std::min(ctx.worker_index, counters_->workers() - 1);
+    const auto dir = static_cast<std::size_t>(ctx.direction) & 1;
+    RuleCounterStore::Cell& cell = counters_->cell(worker, slot);
+    cell.packets[dir].add(1);
+    cell.bytes[dir].add(length);
+  }
+  void count_rule_id(const BurstContext& ctx, std::uint32_t rule_id, std::uint32_t length) const noexcept {
+    const std::uint32_t slot = stateful_.rule_slots->find(rule_id);
+    // Every id that ever admitted a connection has a slot for the Dfw's
+    // lifetime; kNotFound would mean an entry from another Dfw's table.
+    if (slot != RuleSlotMap::kNotFound) count(ctx, slot, length);
+  }
+  std::uint32_t slot_of(const policy_compile::Decision& d) const noexcept {
+    return d.is_default ? default_slot_ : slot_of_position_[d.position];
+  }
+
+  // Writes the reject answer for packets[i] into the caller's buffer.
+  static void answer(const BurstContext& ctx, std::uint16_t i) noexcept {
+    RejectAnswers* answers = ctx.answers;
+    if (answers == nullptr) return;
+    const std::size_t at = ctx.answer_base + i;
+    if (at >= answers->answers.size()) {
+      ++answers->overflowed;
+      return;
+    }
+    const std::size_t used = std::min(answers->bytes_used, answers->buffer.size());
+    const conntrack::RejectResult r = conntrack::build_reject(ctx.packets[i], answers->buffer.subspan(used));
+    if (r.status == conntrack::RejectStatus::kBuilt) {
+      answers->answers[at] = RejectAnswer{.offset = static_cast<std::uint32_t>(used), .length = r.length};
+      answers->bytes_used = used + r.length;
+    } else if (r.status == conntrack::RejectStatus::kBufferTooSmall) {
+      ++answers->overflowed;
+    }
+  }
+
+  // Applies a policy decision to packets[i] and counts it for its rule.
+  void apply_decision(const BurstContext& ctx, std::uint16_t i, const policy_compile::Decision& d,
+                      Verdict& v) const noexcept {
+    const DropReason reason = d.is_default ? DropReason::kDefaultRule : DropReason::kRule;
+    switch (d.action) {
+      case RuleAction::kDrop: decide(v, ctx, Action::kDrop, d.rule_id, reason); break;
+      case RuleAction::kReject:
+        decide(v, ctx, Action::kReject, d.rule_id, reason);
+        answer(ctx, i);
+        break;
+      default: decide(v, ctx, Action::kPass, d.rule_id); break;
+    }
+    count(ctx, slot_of(d), ctx.packets[i].length);
+  }
+
+  // Classifies packets[index[k]] in one burst and decides them. With
+  // `results`, the stateful rules: routes[k] says how each got here.
+  void classify_and_decide(const BurstContext& ctx, std::span<const std::uint16_t> index,
+                           const Route* routes, CtResult* results,
+                           std::span<Verdict> verdicts) const noexcept {
     // Scratch is on the stack (at most kMaxBurst packets reach a filter per
     // call) and deliberately uninitialised: LookupKey and Decision have
     // member initialisers, and value-initialising 256 of each zeroed ~24 KB
@@ -110,14 +264,12 @@ class DfwFilter final : public Filter {
     // entries are written and read (both are implicit-lifetime types).
     alignas(classify::LookupKey) unsigned char key_bytes[sizeof(classify::LookupKey) * kMaxBurst];
     alignas(policy_compile::Decision) unsigned char decision_bytes[sizeof(policy_compile::Decision) * kMaxBurst];
-    auto* keys = reinterpret_cast<classify::LookupKey*>(key_bytes);
-    auto* decisions = reinterpret_cast<policy_compile::Decision*>(decision_bytes);
-    std::uint16_t index[kMaxBurst];
-    std::size_t n = 0;
-    for (const std::uint16_t i : active) {
-      const PacketView& v = ctx.packets[i];
-      if (v.l3 != L3Kind::kIpv4 && v.l3 != L3Kind::kIpv6) continue;
-      classify::LookupKey& key = *::new (&keys[n]) classify::LookupKey;
+    auto* keys = raw_array<classify::LookupKey>(key_bytes);
+    auto* decisions = raw_array<policy_compile::Decision>(decision_bytes);
+    const std::size_t n = index.size();
+    for (std::size_t k = 0; k < n; ++k) {
+      const PacketView& v = ctx.packets[index[k]];
+      classify::LookupKey& key = *::new (&keys[k]) classify::LookupKey;
       key.src = v.src_ip;
       key.dst = v.dst_ip;
       key.protocol = v.protocol;
@@ -125,40 +277,225 @@ class DfwFilter final : public Filter {
       // matches only rules that accept every port.
       key.src_port = v.has_l4 ? v.src_port : 0;
       key.dst_port = v.has_l4 ? v.dst_port : 0;
-      index[n++] = i;
     }
-    if (n == 0) return;
     compiled_->decide_burst(ctx.vnic_id, ctx.direction, std::span(keys, n), std::span(decisions, n));
-    const std::uint32_t worker = std::min(ctx.worker_index, counters_->workers() - 1);
-    const auto dir = static_cast<std::size_t>(ctx.direction) & 1;
     for (std::size_t k = 0; k < n; ++k) {
+      const std::uint16_t i = index[k];
       const policy_compile::Decision& d = decisions[k];
-      Verdict& v = verdicts[index[k]];
-      const DropReason reason = d.is_default ? DropReason::kDefaultRule : DropReason::kRule;
-      switch (d.action) {
-        case RuleAction::kDrop: decide(v, ctx, Action::kDrop, d.rule_id, reason); break;
-        case RuleAction::kReject: decide(v, ctx, Action::kReject, d.rule_id, reason); break;
-        default: decide(v, ctx, Action::kPass, d.rule_id); break;
+      Verdict& v = verdicts[i];
+      if (results == nullptr) {
+        apply_decision(ctx, i, d, v);
+        continue;
       }
-      const std::uint32_t slot = d.is_default ? default_slot_ : slot_of_position_[d.position];
-      RuleCounterStore::Cell& cell = counters_->cell(worker, slot);
-      cell.packets[dir].add(1);
-      cell.bytes[dir].add(ctx.packets[index[k]].length);
+      CtResult& r = results[i];
+      const bool stateful_allow = d.action == RuleAction::kAllow && !d.stateless;
+      if (routes[k] == Route::kFirst && stateful_allow) {
+        const std::uint16_t zone = static_cast<std::uint16_t>(ctx.vnic_id);
+        if (stateful_.table->create(zone, ctx.packets[i], {.rule_id = d.rule_id, .generation = stateful_.generation},
+                                    ctx.now_ns, r)) {
+          decide(v, ctx, Action::kPass, d.rule_id);
+        } else {
+          decide(v, ctx, Action::kDrop, d.rule_id, DropReason::kConntrackFull);
+        }
+        count(ctx, slot_of(d), ctx.packets[i].length);
+      } else if (routes[k] == Route::kCannotOpen && stateful_allow) {
+        // A stateful rule would admit it, but not as a first packet (a TCP
+        // segment without SYN under TCP strict, an echo reply without a
+        // request): the table's refusal stands. No rule decided it.
+        decide(v, ctx, Action::kDrop, kNoRule, DropReason::kConntrackInvalid);
+      } else {
+        // Drop/reject, a stateless rule, or an untracked packet.
+        apply_decision(ctx, i, d, v);
+      }
+      v.ct_state = r.ct_state;
     }
   }
 
- private:
+  static bool is_pure_syn(const PacketView& p) noexcept {
+    return (p.tcp.flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin)) == kTcpSyn;
+  }
+
+  // The epoch check of a known connection's packet: true when the packet
+  // was decided here or must be looked up again (appended to `relook`).
+  //
+  // An entry stamped by a newer filter (a burst still on this filter while
+  // another worker already runs the next policy) is checked against this
+  // filter's policy without touching the entry, so that every verdict of a
+  // generation carries that generation's rule (fw/dfw.h): the newer filter
+  // owns the entry now.
+  bool stale_connection(const BurstContext& ctx, std::uint16_t i, CtResult& r, Verdict& v,
+                        std::uint16_t* relook, std::size_t& relooks) const noexcept {
+    if (r.generation == stateful_.generation || stateful_.revalidation == RevalidationMode::kKeep) return false;
+    const bool newer = r.generation > stateful_.generation;
+    ConnTable& table = *stateful_.table;
+    ConnInfo info;
+    if ((newer || stateful_.revalidation == RevalidationMode::kRevalidate) && table.info(r.conn, info)) {
+      // Classify the connection as its first packet was: original direction,
+      // original 5-tuple (ICMP queries: id and request type, code 0).
+      classify::LookupKey key;
+      key.src = info.src;
+      key.dst = info.dst;
+      key.protocol = info.protocol;
+      const bool icmp = info.protocol == 1 || info.protocol == 58;
+      key.src_port = info.src_port;
+      key.dst_port = icmp ? static_cast<std::uint16_t>(info.dst_port << 8) : info.dst_port;
+      const Direction original = r.direction == CtDirection::kOriginal
+                                     ? ctx.direction
+                                     : (ctx.direction == Direction::kFromVm ? Direction::kToVm : Direction::kFromVm);
+      const policy_compile::Decision d = compiled_->decide(ctx.vnic_id, original, key);
+      if (d.action == RuleAction::kAllow) {
+        if (!newer) table.update_admission(r.conn, {.rule_id = d.rule_id, .generation = stateful_.generation});
+        r.rule_id = d.rule_id;
+        r.generation = stateful_.generation;
+        return false;
+      }
+      if (!newer) table.remove(r.conn);
+      decide(v, ctx, Action::kDrop, d.rule_id, d.is_default ? DropReason::kDefaultRule : DropReason::kRule);
+      v.ct_state = r.ct_state;
+      count(ctx, slot_of(d), ctx.packets[i].length);
+      return true;
+    }
+    // kReset, or a connection another thread removed meanwhile: the packet
+    // is looked up again as if the connection had never been.
+    table.remove(r.conn);
+    relook[relooks++] = i;
+    return true;
+  }
+
+  void process_stateful(const BurstContext& ctx, std::span<const std::uint16_t> index,
+                        std::span<Verdict> verdicts) const noexcept {
+    ConnTable& table = *stateful_.table;
+    if (ctx.vnic_id >= table.options().zones) {
+      // apply() refuses such vNICs; fail closed should one get here.
+      for (const std::uint16_t i : index) decide(verdicts[i], ctx, Action::kDrop, kNoRule, DropReason::kFilterError);
+      return;
+    }
+    const auto zone = static_cast<std::uint16_t>(ctx.vnic_id);
+    // Uninitialised for the same reason as the classification scratch:
+    // lookup() writes results[i] for every i it is given before any read.
+    alignas(CtResult) unsigned char result_bytes[sizeof(CtResult) * kMaxBurst];
+    CtResult* results = raw_array<CtResult>(result_bytes);
+    const std::span<CtResult> result_span(results, ctx.packets.size());
+    table.lookup(zone, ctx.packets, index, ctx.now_ns, result_span);
+
+    std::uint16_t classify_index[kMaxBurst];
+    Route routes[kMaxBurst];
+    std::size_t to_classify = 0;
+    std::uint16_t relook[kMaxBurst];
+    std::size_t relooks = 0;
+    std::uint16_t deferred[kMaxBurst];
+    std::size_t defers = 0;
+    bool any_new = false;
+    bool may_defer = true;
+
+    // Route one looked-up packet: decided by the table, or on to the policy.
+    auto route = [&](std::uint16_t i, bool check_epoch) {
+      CtResult& r = results[i];
+      Verdict& v = verdicts[i];
+      const PacketView& p = ctx.packets[i];
+      if (stateful_.strict_over_table && r.outcome == CtOutcome::kNew && p.protocol == 6 && p.has_l4 &&
+          !is_pure_syn(p)) {
+        r.outcome = CtOutcome::kInvalid;
+        r.reason = CtReason::kCannotOpen;
+        r.ct_state = kCtInvalid | kCtTracked;
+      }
+      // Every packet was looked up before any first packet of the burst
+      // created its connection. A packet that found "no connection" after a
+      // first packet may belong to it (an ICMP error about it, a fragment of
+      // it, a segment of it): it waits and is looked up again after the
+      // creates, so the burst decides as its packets one by one would.
+      if (may_defer && any_new && r.outcome == CtOutcome::kInvalid &&
+          (r.reason == CtReason::kCannotOpen || r.reason == CtReason::kIcmpErrorNoConnection ||
+           r.reason == CtReason::kFragmentBeforeFirst || r.reason == CtReason::kFragmentNotAdmitted)) {
+        deferred[defers++] = i;
+        return;
+      }
+      switch (r.outcome) {
+        case CtOutcome::kEstablished:
+        case CtOutcome::kRelated:
+          if (check_epoch && stale_connection(ctx, i, r, v, relook, relooks)) return;
+          decide(v, ctx, Action::kPass, r.rule_id);
+          v.ct_state = r.ct_state;
+          count_rule_id(ctx, r.rule_id, p.length);
+          return;
+        case CtOutcome::kNew:
+          any_new = true;
+          routes[to_classify] = Route::kFirst;
+          classify_index[to_classify++] = i;
+          return;
+        case CtOutcome::kInvalid:
+          if (r.reason == CtReason::kCannotOpen) {
+            routes[to_classify] = Route::kCannotOpen;
+            classify_index[to_classify++] = i;
+            return;
+          }
+          decide(v, ctx, Action::kDrop, kNoRule, DropReason::kConntrackInvalid);
+          v.ct_state = r.ct_state;
+          return;
+        case CtOutcome::kUntracked:
+          routes[to_classify] = Route::kUntracked;
+          classify_index[to_classify++] = i;
+          return;
+      }
+    };
+    for (const std::uint16_t i : index) route(i, true);
+    if (relooks > 0) {
+      // Reset connections: their packets are first packets now (or refused).
+      table.lookup(zone, ctx.packets, std::span<const std::uint16_t>(relook, relooks), ctx.now_ns, result_span);
+      for (std::size_t k = 0; k < relooks; ++k) route(relook[k], false);
+      // Classification goes in packet order, so that of two first packets
+      // of one connection the earlier one creates it.
+      sort_by_index(classify_index, routes, to_classify);
+    }
+    if (to_classify > 0)
+      classify_and_decide(ctx, std::span<const std::uint16_t>(classify_index, to_classify), routes, results,
+                          verdicts);
+    if (defers > 0) {
+      // One more round for the packets that waited (ascending already, but
+      // relooks may have interleaved them).
+      std::sort(deferred, deferred + defers);
+      table.lookup(zone, ctx.packets, std::span<const std::uint16_t>(deferred, defers), ctx.now_ns, result_span);
+      to_classify = 0;
+      relooks = 0;
+      may_defer = false;
+      for (std::size_t k = 0; k < defers; ++k) route(deferred[k], false);
+      if (to_classify > 0)
+        classify_and_decide(ctx, std::span<const std::uint16_t>(classify_index, to_classify), routes, results,
+                            verdicts);
+    }
+  }
+
+  static void sort_by_index(std::uint16_t* index, Route* routes, std::size_t n) noexcept {
+    // Insertion sort: two ascending runs, at most kMaxBurst elements, no allocation.
+    for (std::size_t k = 1; k < n; ++k) {
+      const std::uint16_t i = index[k];
+      const Route r = routes[k];
+      std::size_t j = k;
+      for (; j > 0 && index[j - 1] > i; --j) {
+        index[j] = index[j - 1];
+        routes[j] = routes[j - 1];
+      }
+      index[j] = i;
+      routes[j] = r;
+    }
+  }
+
   std::shared_ptr<const CompiledPolicy> compiled_;
   std::vector<std::uint32_t> slot_of_position_;
   std::uint32_t default_slot_;
   std::shared_ptr<const RuleCounterStore> counters_;
+  StatefulState stateful_;
 };
 
 }  // namespace
 
 struct Dfw::Impl {
-  Impl(Engine& e, std::uint32_t workers) : engine(e), counters(std::make_shared<RuleCounterStore>(workers)) {}
+  Impl(Engine& e, std::uint32_t workers, const DfwOptions& o)
+      : engine(e), options(o), counters(std::make_shared<RuleCounterStore>(workers)) {}
   Engine& engine;
+  const DfwOptions options;
+  std::shared_ptr<ConnTable> table;  // nullptr when not stateful; shared with installed filters
+  std::uint64_t policy_generation = 0;  // +1 per successful apply()
   mutable std::mutex mutex;  // control calls
   std::shared_ptr<CompiledPolicy> current;
   std::map<std::uint32_t, std::vector<Cidr>> vnic_addresses;
@@ -183,8 +520,21 @@ struct Dfw::Impl {
 Dfw::Dfw(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Dfw::~Dfw() = default;
 
-StatusOr<std::unique_ptr<Dfw>> Dfw::create(Engine& engine) {
-  return std::unique_ptr<Dfw>(new Dfw(std::make_unique<Impl>(engine, engine.options().max_workers)));
+StatusOr<std::unique_ptr<Dfw>> Dfw::create(Engine& engine, const DfwOptions& options) {
+  auto impl = std::make_unique<Impl>(engine, engine.options().max_workers, options);
+  if (options.stateful) {
+    auto table = ConnTable::create(options.conntrack);
+    if (!table.ok()) return Status(table.status().code(), "dfw: conntrack: " + table.status().message());
+    impl->table = std::shared_ptr<ConnTable>(std::move(*table));
+  }
+  return std::unique_ptr<Dfw>(new Dfw(std::move(impl)));
+}
+
+ConnTable* Dfw::connections() const noexcept { return impl_->table.get(); }
+
+std::uint64_t Dfw::policy_generation() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->policy_generation;
 }
 
 void Dfw::set_vnic_addresses(std::uint32_t vnic_id, std::vector<Cidr> addresses) {
@@ -198,6 +548,11 @@ Status Dfw::apply(const Policy& policy, const std::vector<std::uint32_t>& vnic_i
   // checks again, atomically with publishing.
   for (std::uint32_t vnic : vnic_ids) {
     if (auto chain = impl_->engine.describe_chain(vnic); !chain.ok()) return chain.status();
+    // The vNIC id is its conntrack zone.
+    if (impl_->table && vnic >= impl_->table->options().zones)
+      return invalid_argument("vnic " + std::to_string(vnic) + ": the stateful DFW's connection table has zones 0-" +
+                              std::to_string(impl_->table->options().zones - 1) +
+                              " (one per vNIC id); raise DfwOptions::conntrack.zones");
   }
   policy_compile::CompileInput input{.policy = &policy, .vnics = vnic_ids, .vnic_addresses = impl_->vnic_addresses};
   auto compiled = impl_->current ? policy_compile::recompile(*impl_->current, input) : policy_compile::compile(input);
@@ -217,7 +572,16 @@ Status Dfw::apply(const Policy& policy, const std::vector<std::uint32_t>& vnic_i
     return s;
   }
 
-  auto filter = std::make_shared<DfwFilter>(shared, std::move(slot_of_position), default_slot, impl_->counters);
+  StatefulState stateful;
+  if (impl_->table) {
+    stateful.table = impl_->table;
+    stateful.rule_slots = std::make_shared<const RuleSlotMap>(impl_->counter_slot);
+    stateful.generation = impl_->policy_generation + 1;
+    stateful.revalidation = impl_->options.revalidation.value_or(policy.revalidation);
+    stateful.strict_over_table = policy.tcp_strict && !impl_->table->options().tcp_strict;
+  }
+  auto filter = std::make_shared<DfwFilter>(shared, std::move(slot_of_position), default_slot, impl_->counters,
+                                            std::move(stateful));
   std::vector<FilterChange> changes;
   changes.reserve(vnic_ids.size());
   for (std::uint32_t vnic : vnic_ids) changes.push_back({.vnic_id = vnic, .slot = kSlotDfw, .filter = filter});
@@ -230,6 +594,7 @@ Status Dfw::apply(const Policy& policy, const std::vector<std::uint32_t>& vnic_i
                               .atoms_added = st.atoms_added,
                               .generation = impl_->engine.generation()};
   impl_->current = std::move(shared);
+  ++impl_->policy_generation;
   return Status::Ok();
 }
 

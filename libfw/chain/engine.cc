@@ -19,6 +19,8 @@
 // it.
 #include "fw/engine.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <atomic>
 #include <mutex>
@@ -71,6 +73,13 @@ struct Snapshot {
   std::uint64_t generation = 1;
   std::unordered_map<std::uint32_t, std::shared_ptr<const ChainState>> chains;
 };
+
+// CLOCK_MONOTONIC in nanoseconds: a vDSO call, no system call, no lock.
+std::uint64_t monotonic_now_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
 
 struct alignas(internal::kCacheLine) WorkerSlot {
   SingleWriterCounter unknown_vnic_packets;
@@ -309,22 +318,39 @@ StatusOr<std::unique_ptr<Worker>> Engine::create_worker() {
 
 void Engine::process(Worker& worker, std::uint32_t vnic_id, Direction direction,
                      std::span<const Frame> frames, std::span<Verdict> verdicts) noexcept {
-  run(worker, vnic_id, direction, 0, false, frames, verdicts);
+  run(worker, vnic_id, direction, 0, false, frames, verdicts, ProcessOptions{});
+}
+
+void Engine::process(Worker& worker, std::uint32_t vnic_id, Direction direction,
+                     std::span<const Frame> frames, std::span<Verdict> verdicts,
+                     const ProcessOptions& options) noexcept {
+  run(worker, vnic_id, direction, 0, false, frames, verdicts, options);
 }
 
 void Engine::reinject(Worker& worker, std::uint32_t vnic_id, Direction direction,
                       std::uint8_t after_slot, std::span<const Frame> frames,
                       std::span<Verdict> verdicts) noexcept {
+  reinject(worker, vnic_id, direction, after_slot, frames, verdicts, ProcessOptions{});
+}
+
+void Engine::reinject(Worker& worker, std::uint32_t vnic_id, Direction direction,
+                      std::uint8_t after_slot, std::span<const Frame> frames,
+                      std::span<Verdict> verdicts, const ProcessOptions& options) noexcept {
   // A packet redirected from the last slot resumes past the chain: nothing
   // is left to decide and it passes.
   run(worker, vnic_id, direction, static_cast<std::uint8_t>(after_slot + 1), true, frames,
-      verdicts);
+      verdicts, options);
 }
 
 void Engine::run(Worker& worker, std::uint32_t vnic_id, Direction direction,
                  std::uint8_t first_slot, bool reinjected, std::span<const Frame> frames,
-                 std::span<Verdict> verdicts) noexcept {
+                 std::span<Verdict> verdicts, const ProcessOptions& options) noexcept {
   const std::size_t total = std::min(frames.size(), verdicts.size());
+  if (RejectAnswers* answers = options.answers) {
+    answers->bytes_used = 0;
+    answers->overflowed = 0;
+    std::fill_n(answers->answers.begin(), std::min(total, answers->answers.size()), RejectAnswer{});
+  }
   if (total == 0) return;
   rcu::ReadGuard guard;  // one snapshot, one generation, for the whole call
   const Snapshot* snap = impl_->current.load(std::memory_order_acquire);
@@ -352,6 +378,8 @@ void Engine::run(Worker& worker, std::uint32_t vnic_id, Direction direction,
   ctx.generation = generation;
   ctx.vnic_mac = chain.vnic.mac;
   ctx.vnic_vlan = chain.vnic.vlan;
+  ctx.now_ns = options.now_ns ? *options.now_ns : monotonic_now_ns();
+  ctx.answers = options.answers;
 
   // First occupied slot at or after first_slot.
   std::uint8_t first_used = 0;
@@ -360,6 +388,7 @@ void Engine::run(Worker& worker, std::uint32_t vnic_id, Direction direction,
   for (std::size_t base = 0; base < total; base += kMaxBurst) {
     const std::size_t n = std::min(kMaxBurst, total - base);
     const std::span<Verdict> out = verdicts.subspan(base, n);
+    ctx.answer_base = base;
 
     // Stage 1: parse the whole burst.
     std::size_t active = 0;

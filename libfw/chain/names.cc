@@ -26,6 +26,8 @@ std::string_view drop_reason_name(DropReason r) noexcept {
     case DropReason::kUnknownVnic: return "unknown-vnic";
     case DropReason::kFilterError: return "filter-error";
     case DropReason::kServiceDrop: return "service-drop";
+    case DropReason::kConntrackInvalid: return "conntrack-invalid";
+    case DropReason::kConntrackFull: return "conntrack-full";
     case DropReason::kCount: break;
   }
   return "unknown";

@@ -55,7 +55,9 @@ class DfwTest : public ::testing::Test {
     engine_ = Engine::create({.max_workers = 1}).value();
     ASSERT_TRUE(engine_->attach_vnic({.id = kVnic, .mac = parse_mac(kVmMac).value()}).ok());
     worker_ = engine_->create_worker().value();
-    dfw_ = Dfw::create(*engine_).value();
+    // Every packet classified on its own: these cases are about the policy
+    // (connection tracking is dfw_stateful_test.cc's).
+    dfw_ = Dfw::create(*engine_, {.stateful = false}).value();
   }
 
   Verdict one(const test::Bytes& frame, Direction dir = Direction::kFromVm) {
@@ -286,7 +288,7 @@ TEST_F(DfwVnicsTest, MembershipDeltasEqualSetGroupAddresses) {
 TEST_F(DfwVnicsTest, RuleCountersAreExactAcrossWorkersAndSurviveAReapply) {
   auto engine2 = Engine::create({.max_workers = 2}).value();
   for (std::uint32_t v : vnics_) ASSERT_TRUE(engine2->attach_vnic({.id = v, .mac = parse_mac(kVmMac).value()}).ok());
-  auto dfw = Dfw::create(*engine2).value();
+  auto dfw = Dfw::create(*engine2, {.stateful = false}).value();
   Policy p = per_vnic_policy();
   ASSERT_TRUE(dfw->apply(p, vnics_).ok());
   EXPECT_EQ(dfw->rule_stats(300).value().packets[0], 0u);

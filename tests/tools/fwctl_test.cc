@@ -762,4 +762,71 @@ TEST_F(FwctlTest, BadPolicyIsARuntimeErrorNamingTheProblem) {
   run_failing({"replay", "--pcap", (kDataDir / "icmp-echo.pcap").string(), "--policy", "/nonexistent.textpb"}, 1);
 }
 
+// --ct-states writes what OVS's `ovstest test-conntrack pcap` prints: one
+// "N: flags" line per packet (tests/test-conntrack.c). Expected lines derived
+// by hand from tcp-split-handshake.pcap (1.1.1.1:12345 -> 2.2.2.2:80):
+//   1 SYN 1.1.1.1 -> 2.2.2.2, seq 1000: opens the connection      new|trk
+//   2 SYN 2.2.2.2 -> 1.1.1.1, seq 3000: simultaneous open, the reply
+//     direction is now seen, so the connection is established    est|rpl|trk
+//   3 SYN+ACK 1.1.1.1 -> 2.2.2.2, ack 3001                       est|trk
+//   4 ACK 2.2.2.2 -> 1.1.1.1, ack 1001                           est|rpl|trk
+//   5 4 bytes 1.1.1.1 -> 2.2.2.2, seq 1001                       est|trk
+//   6 ACK 2.2.2.2 -> 1.1.1.1, ack 1005                           est|rpl|trk
+//   7 RST 1.1.1.1 -> 2.2.2.2, seq 1005 (exactly the next byte)   est|trk
+// Without --policy the DFW allows everything (OVS's test commits every
+// packet), so no verdict changes.
+TEST_F(FwctlTest, CtStatesWritesOneOvsStyleLinePerPacket) {
+  const std::string capture = (kDataDir / "tcp-split-handshake.pcap").string();
+  const std::string out = temp("ct-states").string();
+  const std::string verdicts = temp("verdicts").string();
+  RunResult r = run({"replay", "--pcap", capture, "--ct-states", out, "--verdicts", verdicts});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(out),
+            "1: new|trk\n"
+            "2: est|rpl|trk\n"
+            "3: est|trk\n"
+            "4: est|rpl|trk\n"
+            "5: est|trk\n"
+            "6: est|rpl|trk\n"
+            "7: est|trk\n");
+  for (const VerdictLine& v : parse_verdicts(read_file(verdicts))) EXPECT_EQ(v.action, "pass");
+
+  // An echo conversation: the first request opens, its reply is the reply
+  // direction, and every later request and reply belongs to the same
+  // connection (same id).
+  const std::string icmp = (kDataDir / "icmp-echo.pcap").string();
+  r = run({"replay", "--pcap", icmp, "--ct-states", "-", "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = split_lines(r.out);
+  ASSERT_EQ(lines.size(), read_pcap(icmp).size());
+  EXPECT_EQ(lines[0], "1: new|trk");
+  EXPECT_EQ(lines[1], "2: est|rpl|trk");
+  EXPECT_EQ(lines[2], "3: est|trk");
+  EXPECT_EQ(lines[3], "4: est|rpl|trk");
+}
+
+// With a policy, states follow its decisions: allow-ping.textpb drops TCP
+// (default rule), so no connection opens and every TCP packet is a
+// candidate first packet: the SYNs "new", the others refused by the table
+// (TCP strict) as "inv".
+TEST_F(FwctlTest, CtStatesFollowThePolicy) {
+  const std::string policy = (kDataDir / "policy" / "allow-ping.textpb").string();
+  const std::string capture = (kDataDir / "tcp-split-handshake.pcap").string();
+  RunResult r = run({"replay", "--pcap", capture, "--policy", policy, "--ct-states", "-", "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "1: new|trk\n"
+            "2: new|trk\n"
+            "3: inv|trk\n"
+            "4: inv|trk\n"
+            "5: inv|trk\n"
+            "6: inv|trk\n"
+            "7: inv|trk\n");
+}
+
+TEST_F(FwctlTest, CtStatesAndVerdictsCannotBothUseStdout) {
+  run_failing({"replay", "--pcap", (kDataDir / "icmp-echo.pcap").string(), "--ct-states", "-", "--verdicts", "-"}, 1);
+}
+
 }  // namespace
+
