@@ -4,10 +4,13 @@
 // port ranges and ICMP type/code; rules in sections of every category with
 // group/CIDR/range/vNIC sides, negation, applied-to, directions, disabled
 // rules, jumps to the application category; a default rule) plus packets
-// and group-address changes. The policy is compiled by
-// fw::policy_compile::compile(); every packet's decision, single and in
-// bursts, is compared with a straightforward evaluator of the policy written
-// here from docs/policy.md ("Evaluation order"). Any mismatch aborts.
+// and a sequence of changes: group addresses set, added and removed through
+// the API, and edited policies compiled as successors (recompile(): rules
+// re-ordered, removed, disabled, re-targeted; groups edited). The policy is
+// compiled by fw::policy_compile::compile(); every packet's decision, single
+// and in bursts, is compared with a straightforward evaluator of the policy
+// written here from docs/policy.md ("Evaluation order"), before and after
+// each change. Any mismatch aborts.
 //
 // Invalid policies are part of the input space: compile() must refuse
 // exactly the policies check_policy() finds a problem in, with
@@ -15,9 +18,11 @@
 //
 // What the reference deliberately follows from compile.h (documented there,
 // not a guess): dynamic membership (criteria, vm_ids) contributes no
-// addresses (the inventory resolves it and sends addresses through
-// set_group_addresses()); a group applies to the vNICs among its static
-// vnic_ids, nested groups included.
+// addresses (the inventory resolves it and sends addresses through the
+// group address calls); a group applies to the vNICs among its static
+// vnic_ids, nested groups included; API-set addresses have set semantics
+// over addresses (removing a /32 from an added /24 keeps the rest) and are
+// carried to a recompiled successor for the groups it still has.
 //
 // Input layout: a FuzzedDataProvider stream. Every choice reads a few
 // bytes; when the input runs out every choice reads 0, which always picks
@@ -192,9 +197,13 @@ struct Packet {
   fw::classify::LookupKey key;
 };
 
-struct Change {  // one set_group_addresses() call
+struct Change {
+  enum Kind { kSet, kAdd, kRemove, kRecompile } kind = kSet;
+  // kSet/kAdd/kRemove: {set,add,remove}_group_addresses(group, addresses).
   std::string group;
   std::vector<Cidr> addresses;
+  // kRecompile: recompile(current, policy).
+  fw::Policy policy;
 };
 
 struct Case {
@@ -391,6 +400,8 @@ class CaseBuilder {
 
   Change change() {
     Change ch;
+    if (g_.rarely(25)) return successor();
+    ch.kind = static_cast<Change::Kind>(g_.upto(2));
     const std::size_t groups = c_.policy.groups.size();
     const bool unknown = groups == 0 || g_.rarely(10);
     ch.group = unknown ? "nope" : "g" + std::to_string(g_.upto(static_cast<unsigned>(groups - 1)));
@@ -399,6 +410,48 @@ class CaseBuilder {
     // wins when both apply is not specified).
     if (!unknown && g_.rarely(10)) ch.addresses.push_back(g_.rarely(50) ? Cidr{IpAddress::v4(0x0A000001), 24}
                                                                         : Cidr{IpAddress::v4(0x0A000000), 33});
+    return ch;
+  }
+
+  // An edited copy of the policy, for recompile(): most edits keep the
+  // groups (recompile() then continues the lineage and reuses unchanged rule
+  // lists), some change a group (a fresh lineage).
+  Change successor() {
+    Change ch;
+    ch.kind = Change::kRecompile;
+    ch.policy = c_.policy;
+    fw::Policy& p = ch.policy;
+    std::vector<std::pair<std::size_t, std::size_t>> sections;  // (category, section)
+    for (std::size_t cat = 0; cat < fw::kCategoryCount; ++cat)
+      for (std::size_t s = 0; s < p.categories[cat].size(); ++s) sections.emplace_back(cat, s);
+    for (unsigned edits = 1 + g_.upto(2); edits > 0; --edits) {
+      const unsigned what = g_.upto(7);
+      if (what == 6 && !p.groups.empty()) {
+        p.groups[g_.upto(static_cast<unsigned>(p.groups.size() - 1))].cidrs.push_back(note(host_or_net(g_.family())));
+        continue;
+      }
+      if (what == 5 || sections.empty()) {
+        p.default_action = p.default_action == fw::RuleAction::kAllow ? fw::RuleAction::kDrop : fw::RuleAction::kAllow;
+        continue;
+      }
+      const auto [cat, si] = sections[g_.upto(static_cast<unsigned>(sections.size() - 1))];
+      std::vector<fw::Rule>& rules = p.categories[cat][si].rules;
+      if (rules.empty()) continue;
+      fw::Rule& r = rules[g_.upto(static_cast<unsigned>(rules.size() - 1))];
+      switch (what) {
+        case 0:  // another verdict (a jump stays a jump: it is not allowed everywhere)
+          if (r.action != fw::RuleAction::kJumpToApplication)
+            r.action = static_cast<fw::RuleAction>((static_cast<unsigned>(r.action) + 1 + g_.upto(1)) % 3);
+          break;
+        case 1: r.disabled = !r.disabled; break;
+        case 2: r.direction = static_cast<fw::RuleDirection>(g_.upto(2)); break;
+        case 3: rules.erase(rules.begin() + (&r - rules.data())); break;
+        case 4: std::swap(r, rules[g_.upto(static_cast<unsigned>(rules.size() - 1))]); break;
+        default:  // a new literal on a side: the incremental path adds an atom
+          (g_.rarely(50) ? r.sources : r.destinations).cidrs.push_back(note(g_.cidr(g_.family(), false)));
+          break;
+      }
+    }
     return ch;
   }
 
@@ -436,16 +489,43 @@ class CaseBuilder {
 
 class Reference {
  public:
-  explicit Reference(const Case& c) : c_(c), api_(c.group_addresses) {
-    for (std::size_t g = 0; g < c.policy.groups.size(); ++g) group_index_[c.policy.groups[g].id] = g;
+  // API-set addresses of a group as the calls that made them, in order:
+  // (true, block) added, (false, block) removed. An address is in the set
+  // when the last call whose block contains it added it.
+  using ApiLog = std::map<std::string, std::vector<std::pair<bool, Cidr>>>;
+
+  Reference(const fw::Policy& policy, const Case& c, ApiLog api) : policy_(&policy), c_(&c), api_(std::move(api)) {
+    for (std::size_t g = 0; g < policy.groups.size(); ++g) group_index_[policy.groups[g].id] = g;
+  }
+  static ApiLog log_of(const std::map<std::string, std::vector<Cidr>>& addresses) {
+    ApiLog log;
+    for (const auto& [group, cidrs] : addresses)
+      for (const Cidr& a : cidrs) log[group].emplace_back(true, a);
+    return log;
+  }
+  // The reference of a recompiled successor: its policy, with the API-set
+  // addresses of the groups it still has.
+  Reference successor(const fw::Policy& next) const {
+    ApiLog kept;
+    for (const auto& [group, log] : api_)
+      for (const fw::Group& g : next.groups)
+        if (g.id == group) kept[group] = log;
+    return Reference(next, *c_, std::move(kept));
   }
 
-  void set_group_addresses(const std::string& group, const std::vector<Cidr>& addresses) { api_[group] = addresses; }
+  void set_group_addresses(const std::string& group, const std::vector<Cidr>& addresses) {
+    api_[group].clear();
+    add_group_addresses(group, addresses, true);
+  }
+  void add_group_addresses(const std::string& group, const std::vector<Cidr>& addresses, bool add) {
+    for (const Cidr& a : addresses) api_[group].emplace_back(add, a);
+  }
   bool has_group(const std::string& group) const { return group_index_.count(group) != 0; }
-  const std::map<std::string, std::vector<Cidr>>& group_addresses() const { return api_; }
+  const fw::Policy& policy() const { return *policy_; }
+  const ApiLog& api_log() const { return api_; }
 
   Decision decide(std::uint32_t vnic, fw::Direction direction, const fw::classify::LookupKey& key) const {
-    const fw::Policy& p = c_.policy;
+    const fw::Policy& p = *policy_;
     for (std::size_t cat = 0; cat < fw::kCategoryCount; ++cat) {
       bool jumped = false;
       for (const fw::Section& section : p.categories[cat]) {
@@ -491,7 +571,7 @@ class Reference {
 
   // A group's static vNIC members, nested groups included.
   bool group_has_vnic(std::size_t g, std::uint32_t vnic) const {
-    const fw::Group& group = c_.policy.groups[g];
+    const fw::Group& group = policy_->groups[g];
     for (std::uint32_t v : group.vnic_ids)
       if (v == vnic) return true;
     for (const std::string& child : group.groups)
@@ -500,8 +580,8 @@ class Reference {
   }
 
   bool vnic_has(std::uint32_t vnic, const IpAddress& a) const {
-    auto it = c_.vnic_addresses.find(vnic);
-    if (it == c_.vnic_addresses.end()) return false;
+    auto it = c_->vnic_addresses.find(vnic);
+    if (it == c_->vnic_addresses.end()) return false;
     for (const Cidr& c : it->second)
       if (cidr_contains(c, a)) return true;
     return false;
@@ -509,7 +589,7 @@ class Reference {
 
   // (own members ∪ API-set addresses ∪ nested groups) − exclusions.
   bool group_has(std::size_t g, const IpAddress& a) const {
-    const fw::Group& group = c_.policy.groups[g];
+    const fw::Group& group = policy_->groups[g];
     for (const Cidr& c : group.exclude_cidrs)
       if (cidr_contains(c, a)) return false;
     for (const Cidr& c : group.cidrs)
@@ -518,9 +598,12 @@ class Reference {
       if (range_contains(r, a)) return true;
     for (std::uint32_t v : group.vnic_ids)
       if (vnic_has(v, a)) return true;
-    if (auto it = api_.find(group.id); it != api_.end())
-      for (const Cidr& c : it->second)
-        if (cidr_contains(c, a)) return true;
+    if (auto it = api_.find(group.id); it != api_.end()) {
+      bool in = false;
+      for (const auto& [added, c] : it->second)
+        if (cidr_contains(c, a)) in = added;
+      if (in) return true;
+    }
     for (const std::string& child : group.groups)
       if (group_has(group_index_.at(child), a)) return true;
     return false;
@@ -561,15 +644,16 @@ class Reference {
     for (const fw::ServiceEntry& e : rule.inline_services)
       if (entry_matches(e, key)) return true;
     for (const std::string& id : rule.services)
-      for (const fw::Service& s : c_.policy.services)
+      for (const fw::Service& s : policy_->services)
         if (s.id == id)
           for (const fw::ServiceEntry& e : s.entries)
             if (entry_matches(e, key)) return true;
     return false;
   }
 
-  const Case& c_;
-  std::map<std::string, std::vector<Cidr>> api_;
+  const fw::Policy* policy_;
+  const Case* c_;  // vNIC addresses
+  ApiLog api_;
   std::map<std::string, std::size_t> group_index_;
 };
 
@@ -583,7 +667,7 @@ struct Stats {
 void print_stats() {
   std::fprintf(stderr,
                "fuzz_dfw: %zu inputs: %zu refused by validation, %zu compiled (%.1f rules, %.1f packets, %.1f "
-               "group changes each); %zu decisions compared, %.0f%% of them the default rule\n",
+               "changes each); %zu decisions compared, %.0f%% of them the default rule\n",
                stats.inputs, stats.refused, stats.compiled, stats.compiled ? double(stats.rules) / stats.compiled : 0.0,
                stats.compiled ? double(stats.packets) / stats.compiled : 0.0,
                stats.compiled ? double(stats.changes) / stats.compiled : 0.0, stats.decisions,
@@ -626,7 +710,7 @@ std::string describe(const fw::AddressSide& s) {
 }
 
 // The case in a compact text form, for a mismatch report.
-std::string describe(const Case& c, const std::map<std::string, std::vector<Cidr>>& api) {
+std::string describe(const Case& c, const fw::Policy& policy, const Reference::ApiLog& api) {
   std::string out = "policy:\n";
   for (const auto& [vnic, addresses] : c.vnic_addresses) {
     out += "  vnic " + std::to_string(vnic) + ":";
@@ -636,7 +720,7 @@ std::string describe(const Case& c, const std::map<std::string, std::vector<Cidr
   out += "  compiled for vnics:";
   for (std::uint32_t v : c.vnics) out += " " + std::to_string(v);
   out += "\n";
-  for (const fw::Group& g : c.policy.groups) {
+  for (const fw::Group& g : policy.groups) {
     out += "  group " + g.id + ":";
     for (const Cidr& a : g.cidrs) out += " " + describe(a);
     for (const fw::IpRange& r : g.ranges) out += " " + r.first.to_string() + "-" + r.last.to_string();
@@ -644,17 +728,17 @@ std::string describe(const Case& c, const std::map<std::string, std::vector<Cidr
     for (const std::string& n : g.groups) out += " group " + n;
     for (const Cidr& a : g.exclude_cidrs) out += " except " + describe(a);
     if (auto it = api.find(g.id); it != api.end())
-      for (const Cidr& a : it->second) out += " api " + describe(a);
+      for (const auto& [added, a] : it->second) out += (added ? " api+ " : " api- ") + describe(a);
     if (!g.vm_ids.empty() || !g.criteria.empty()) out += " (+dynamic)";
     out += "\n";
   }
-  for (const fw::Service& sv : c.policy.services) {
+  for (const fw::Service& sv : policy.services) {
     out += "  service " + sv.id + ":";
     for (const fw::ServiceEntry& e : sv.entries) out += " " + describe(e);
     out += "\n";
   }
   for (std::size_t cat = 0; cat < fw::kCategoryCount; ++cat) {
-    for (const fw::Section& section : c.policy.categories[cat]) {
+    for (const fw::Section& section : policy.categories[cat]) {
       out += "  " + std::string(fw::category_name(static_cast<fw::Category>(cat))) + " section " + section.id +
              (section.stateless ? " (stateless)" : "") + "\n";
       for (const fw::Rule& r : section.rules) {
@@ -668,8 +752,8 @@ std::string describe(const Case& c, const std::map<std::string, std::vector<Cidr
       }
     }
   }
-  out += "  default rule " + std::to_string(c.policy.default_rule_id) + " action " +
-         std::to_string(static_cast<int>(c.policy.default_action)) + "\n";
+  out += "  default rule " + std::to_string(policy.default_rule_id) + " action " +
+         std::to_string(static_cast<int>(policy.default_action)) + "\n";
   return out;
 }
 
@@ -690,9 +774,9 @@ void expect(const Decision& got, const Decision& want, const Packet& p, std::uin
   ++stats.decisions;
   stats.default_decisions += want.is_default;
   if (same(got, want)) return;
-  fail(std::string(how) + " after " + std::to_string(round) + " group change(s): " + describe(p, vnic, d) +
+  fail(std::string(how) + " after " + std::to_string(round) + " change(s): " + describe(p, vnic, d) +
        "\n  expected " + describe(want) + "\n  got      " + describe(got) + "\n" +
-       describe(c, reference.group_addresses()));
+       describe(c, reference.policy(), reference.api_log()));
 }
 
 void check_all(const CompiledPolicy& compiled, const Reference& reference, const Case& c, std::size_t round) {
@@ -739,28 +823,53 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   if (!compiled.ok()) fail("compile() refused a valid policy: " + compiled.status().to_string());
-  CompiledPolicy& policy = **compiled;
+  std::unique_ptr<CompiledPolicy> current = std::move(*compiled);
   ++stats.compiled;
   for (const auto& sections : c.policy.categories)
     for (const fw::Section& section : sections) stats.rules += section.rules.size();
   stats.packets += c.packets.size();
   stats.changes += c.changes.size();
-  Reference reference(c);
-  check_all(policy, reference, c, 0);
+  Reference reference(c.policy, c, Reference::log_of(c.group_addresses));
+  check_all(*current, reference, c, 0);
   for (std::size_t k = 0; k < c.changes.size(); ++k) {
     const Change& ch = c.changes[k];
-    const fw::Status s = policy.set_group_addresses(ch.group, ch.addresses);
-    bool well_formed = true;
-    for (const Cidr& a : ch.addresses) well_formed = well_formed && cidr_well_formed(a);
-    const fw::StatusCode want = !reference.has_group(ch.group) ? fw::StatusCode::kNotFound
-                                : !well_formed                 ? fw::StatusCode::kInvalidArgument
-                                                               : fw::StatusCode::kOk;
-    if (s.code() != want)
-      fail("set_group_addresses(" + ch.group + ") returned " + s.to_string() + ", expected code " +
-           std::to_string(static_cast<int>(want)));
-    // A refused change changes nothing.
-    if (s.ok()) reference.set_group_addresses(ch.group, ch.addresses);
-    check_all(policy, reference, c, k + 1);
+    if (ch.kind == Change::kRecompile) {
+      auto next = fw::policy_compile::recompile(
+          *current, {.policy = &ch.policy, .vnics = c.vnics, .vnic_addresses = c.vnic_addresses});
+      const std::vector<fw::PolicyError> next_problems = fw::check_policy(ch.policy);
+      if (!next_problems.empty()) {
+        if (next.ok())
+          fail("recompile() accepted a policy check_policy() refuses: " + next_problems.front().to_string());
+        if (next.status().code() != fw::StatusCode::kInvalidArgument)
+          fail("recompile() refused an invalid policy with a code other than kInvalidArgument: " +
+               next.status().to_string());
+      } else {
+        if (!next.ok()) fail("recompile() refused a valid policy: " + next.status().to_string());
+        // The successor answers from now on; the previous one is dropped
+        // (membership changes are made through the newest, compile.h).
+        current = std::move(*next);
+        reference = reference.successor(ch.policy);
+      }
+    } else {
+      static constexpr const char* kCalls[] = {"set_group_addresses", "add_group_addresses", "remove_group_addresses"};
+      const fw::Status s = ch.kind == Change::kSet ? current->set_group_addresses(ch.group, ch.addresses)
+                           : ch.kind == Change::kAdd ? current->add_group_addresses(ch.group, ch.addresses)
+                                                     : current->remove_group_addresses(ch.group, ch.addresses);
+      bool well_formed = true;
+      for (const Cidr& a : ch.addresses) well_formed = well_formed && cidr_well_formed(a);
+      const fw::StatusCode want = !reference.has_group(ch.group) ? fw::StatusCode::kNotFound
+                                  : !well_formed                 ? fw::StatusCode::kInvalidArgument
+                                                                 : fw::StatusCode::kOk;
+      if (s.code() != want)
+        fail(std::string(kCalls[ch.kind]) + "(" + ch.group + ") returned " + s.to_string() + ", expected code " +
+             std::to_string(static_cast<int>(want)));
+      // A refused change changes nothing.
+      if (s.ok()) {
+        if (ch.kind == Change::kSet) reference.set_group_addresses(ch.group, ch.addresses);
+        else reference.add_group_addresses(ch.group, ch.addresses, ch.kind == Change::kAdd);
+      }
+    }
+    check_all(*current, reference, c, k + 1);
   }
   return 0;
 }
