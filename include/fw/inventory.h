@@ -152,12 +152,21 @@ class GroupSink {
   virtual Status apply(std::span<const GroupDelta> deltas) = 0;
 };
 
-// A sink that drives fw::Dfw: each delta makes the group's API-set
-// addresses (Dfw::set_group_addresses) follow the inventory. Live for the
-// next packet, no recompilation. Groups the DFW's policy does not have fail
-// with kNotFound. The DFW must outlive the sink.
+// A sink that drives fw::Dfw: each delta becomes the DFW's
+// remove_group_addresses / add_group_addresses (cost: the delta's size),
+// live for the next packet, no recompilation. Before the DFW's first apply
+// it fails with kFailedPrecondition, for a group the DFW's policy does not
+// have with kNotFound. The DFW must outlive the sink.
 // Thread-safety: called by the inventory (one thread at a time).
 std::unique_ptr<GroupSink> make_dfw_group_sink(Dfw& dfw);
+
+struct UpsertOptions {
+  // A vNIC the spec lists that another VM owns moves to this VM (it leaves
+  // the other VM's groups first) instead of failing with kAlreadyExists.
+  // The feed consumer sets it: the latest message is the truth, and a
+  // snapshot may list a vNIC's new owner before its old one.
+  bool take_over_vnics = false;
+};
 
 struct InventoryOptions {
   GroupSink* sink = nullptr;  // not owned; nullptr = keep deltas nowhere (queries still work)
@@ -197,9 +206,9 @@ class Inventory {
   // Creates or replaces a VM: name, OS, computer name, tags and vNICs with
   // their declared addresses. Learned addresses of vNICs the VM keeps stay.
   // kInvalidArgument (empty id, over-long strings, a vNIC twice, an address
-  // without family), kAlreadyExists (a vNIC id owned by another VM),
-  // kResourceExhausted (limits).
-  [[nodiscard]] StatusOr<std::uint64_t> upsert_vm(const VmSpec& vm);
+  // without family), kAlreadyExists (a vNIC id owned by another VM, unless
+  // options.take_over_vnics), kResourceExhausted (limits).
+  [[nodiscard]] StatusOr<std::uint64_t> upsert_vm(const VmSpec& vm, UpsertOptions options = {});
   // kNotFound for an unknown VM.
   [[nodiscard]] StatusOr<std::uint64_t> remove_vm(std::string_view vm_id);
   // Adding a tag the VM has, or removing one it lacks, is a no-op that

@@ -67,7 +67,8 @@ struct FeedConsumer::Impl {
   Status apply_change(const FeedEvent& e) {
     StatusOr<std::uint64_t> r = internal_error("unreachable");
     switch (e.kind) {
-      case FeedEventKind::kVmUpsert: r = inventory.upsert_vm(e.vm); break;
+      // The latest message is the truth: a vNIC listed under a new VM moves.
+      case FeedEventKind::kVmUpsert: r = inventory.upsert_vm(e.vm, {.take_over_vnics = true}); break;
       case FeedEventKind::kVmDelete: r = inventory.remove_vm(e.vm_id); break;
       case FeedEventKind::kTagAdd: r = inventory.add_tag(e.vm_id, e.tag); break;
       case FeedEventKind::kTagRemove: r = inventory.remove_tag(e.vm_id, e.tag); break;

@@ -1,51 +1,36 @@
-// The GroupSink that drives fw::Dfw (fw/inventory.h).
-//
-// fw::Dfw offers set_group_addresses(group, all addresses) today, so this
-// adapter keeps each group's current dynamic set and hands the DFW the whole
-// set after applying a delta: the DFW's cost is the group's size, not the
-// delta's. When Dfw gains add_group_addresses / remove_group_addresses (the
-// DFW's delta calls, in progress in include/fw/dfw.h), this adapter passes
-// deltas straight through and drops its copy (docs/groups.md, "Status").
-#include <map>
-#include <set>
-
+// The GroupSink that drives fw::Dfw (fw/inventory.h): each delta becomes
+// Dfw::remove_group_addresses / add_group_addresses, which cost the size of
+// the delta, never the group's size, and are live for the next lookup.
 #include "fw/dfw.h"
 #include "fw/inventory.h"
 
 namespace fw {
 namespace {
 
-struct CidrLess {
-  bool operator()(const Cidr& a, const Cidr& b) const noexcept {
-    if (a.address.family != b.address.family) return a.address.family < b.address.family;
-    if (a.address.bytes != b.address.bytes) return a.address.bytes < b.address.bytes;
-    return a.prefix_length < b.prefix_length;
-  }
-};
-
 class DfwGroupSink final : public GroupSink {
  public:
   explicit DfwGroupSink(Dfw& dfw) : dfw_(dfw) {}
 
   Status apply(std::span<const GroupDelta> deltas) override {
-    // Each group is replaced as a whole, so a failure part-way leaves the
-    // groups before it applied and the rest untouched; the inventory hands
-    // the same deltas again and re-applying a delta to a group that already
-    // has it is a no-op (sets), so a retry converges.
+    // A failure part-way leaves the deltas before it applied; the inventory
+    // hands all of them again (merged with later changes), and the DFW's
+    // calls have set semantics — adding what is there or removing what is
+    // not is a no-op — so a retry converges.
     for (const GroupDelta& d : deltas) {
-      std::set<Cidr, CidrLess> next = sets_[d.group_id];
-      for (const Cidr& c : d.removed) next.erase(c);
-      for (const Cidr& c : d.added) next.insert(c);
-      if (Status s = dfw_.set_group_addresses(d.group_id, std::vector<Cidr>(next.begin(), next.end())); !s.ok())
-        return Status(s.code(), "dfw group " + d.group_id + ": " + s.message());
-      sets_[d.group_id] = std::move(next);
+      if (!d.removed.empty()) {
+        if (Status s = dfw_.remove_group_addresses(d.group_id, d.removed); !s.ok())
+          return Status(s.code(), "dfw group " + d.group_id + ": " + s.message());
+      }
+      if (!d.added.empty()) {
+        if (Status s = dfw_.add_group_addresses(d.group_id, d.added); !s.ok())
+          return Status(s.code(), "dfw group " + d.group_id + ": " + s.message());
+      }
     }
     return Status::Ok();
   }
 
  private:
   Dfw& dfw_;
-  std::map<std::string, std::set<Cidr, CidrLess>, std::less<>> sets_;
 };
 
 }  // namespace

@@ -171,7 +171,7 @@ struct Inventory::Impl {
     return Status::Ok();
   }
 
-  Status check_vm_spec(const VmSpec& vm) const {
+  Status check_vm_spec(const VmSpec& vm, bool take_over) const {
     if (vm.id.empty()) return invalid_argument("vm id: empty");
     const std::string where = "vm " + vm.id.substr(0, options.max_string_length) + ": ";
     if (Status s = check_string(where + "id", vm.id); !s.ok()) return s;
@@ -194,15 +194,16 @@ struct Inventory::Impl {
       for (std::size_t j = 0; j < i; ++j) {
         if (vm.vnics[j].id == n.id) return invalid_argument(fmt::format("{}vnics[{}]: vNIC {} twice", where, i, n.id));
       }
-      if (auto it = vnics.find(n.id); it != vnics.end() && it->second.vm->id != vm.id)
+      if (auto it = vnics.find(n.id); !take_over && it != vnics.end() && it->second.vm->id != vm.id)
         return already_exists(fmt::format("{}vnics[{}]: vNIC {} belongs to vm {}", where, i, n.id, it->second.vm->id));
       for (std::size_t k = 0; k < n.addresses.size(); ++k) {
         if (n.addresses[k].family != IpFamily::kIpv4 && n.addresses[k].family != IpFamily::kIpv6)
           return invalid_argument(fmt::format("{}vnics[{}].addresses[{}]: not an IPv4 or IPv6 address", where, i, k));
       }
-      // Learned addresses the vNIC keeps count against the limit too.
+      // Learned addresses the vNIC keeps count against the limit too (a
+      // vNIC taken over from another VM keeps none).
       std::size_t total = n.addresses.size();
-      if (auto it = vnics.find(n.id); it != vnics.end()) {
+      if (auto it = vnics.find(n.id); it != vnics.end() && it->second.vm->id == vm.id) {
         for (const VnicAddress& a : it->second.addresses) {
           if (a.learned && std::find(n.addresses.begin(), n.addresses.end(), a.address) == n.addresses.end()) ++total;
         }
@@ -535,14 +536,22 @@ StatusOr<std::uint64_t> Inventory::set_groups(const Policy& policy) {
   return m.commit();
 }
 
-StatusOr<std::uint64_t> Inventory::upsert_vm(const VmSpec& spec) {
+StatusOr<std::uint64_t> Inventory::upsert_vm(const VmSpec& spec, UpsertOptions options) {
   Impl& m = *impl_;
   std::lock_guard lock(m.mutex);
-  if (Status s = m.check_vm_spec(spec); !s.ok()) return s;
+  if (Status s = m.check_vm_spec(spec, options.take_over_vnics); !s.ok()) return s;
   auto it = m.vms.find(spec.id);
   const bool created = it == m.vms.end();
   if (created && m.vms.size() >= m.options.max_vms)
     return resource_exhausted(fmt::format("vm {}: the inventory holds {} VMs, the limit", spec.id, m.options.max_vms));
+  // vNICs another VM owns leave it (only with take_over_vnics; validated).
+  for (const VnicSpec& ns : spec.vnics) {
+    auto owned = m.vnics.find(ns.id);
+    if (owned == m.vnics.end() || owned->second.vm->id == spec.id) continue;
+    std::vector<std::uint32_t>& theirs = owned->second.vm->vnics;
+    theirs.erase(std::find(theirs.begin(), theirs.end(), ns.id));
+    m.drop_vnic(ns.id);
+  }
   if (created) it = m.vms.emplace(spec.id, VmRecord{.id = spec.id}).first;
   VmRecord& vm = it->second;
 

@@ -120,13 +120,15 @@ TEST_F(FeedConsumerTest, RefusedMessagesAreCountedAndLeaveTheStateAsItWas) {
   EXPECT_EQ(consumer_->stats().rejected, 1u);
   EXPECT_EQ(consumer_->state(), FeedState::kWaitingForSnapshot) << "a lost message may have been a change";
   snapshot(11);
-  // Decodable but not applicable: a tag on an unknown VM, a vNIC owned by
-  // another VM.
+  // Decodable but not applicable: a tag on an unknown VM, a VM over the
+  // inventory's limits.
   Status s = consumer_->apply(tag_add(12, "nope", {"", "web"}));
   EXPECT_EQ(s.code(), StatusCode::kNotFound);
   EXPECT_NE(s.message().find("revision 12 tag_add"), std::string::npos) << s.message();
   snapshot(12);
-  EXPECT_EQ(consumer_->apply(upsert(13, vm("z", 1, "10.9.9.9", {{"", "web"}}))).code(), StatusCode::kAlreadyExists);
+  VmSpec too_many_tags = vm("a", 1, "10.0.0.1");
+  for (int i = 0; i < 200; ++i) too_many_tags.tags.push_back({"", "t" + std::to_string(i)});
+  EXPECT_EQ(consumer_->apply(upsert(13, too_many_tags)).code(), StatusCode::kResourceExhausted);
   EXPECT_EQ(consumer_->stats().rejected, 3u);
   EXPECT_EQ(web(), before);
   EXPECT_EQ(inventory_->vm_count(), 3u);
@@ -156,6 +158,25 @@ TEST_F(FeedConsumerTest, SnapshotsOutOfPlaceAreRefused) {
   ok(upsert(31, vm("b", 2, "10.0.0.2", {{"", "web"}})));
   ok(end(31));
   EXPECT_EQ(inventory_->vm_ids(), std::vector<std::string>{"b"});
+}
+
+TEST_F(FeedConsumerTest, AvNicListedUnderAnotherVmMovesToIt) {
+  snapshot(10);
+  // The re-list names vNIC 1's new owner before its old one: no deadlock.
+  ok(begin(11));
+  ok(upsert(11, vm("d", 1, "10.0.0.1")));
+  ok(upsert(11, VmSpec{.id = "a", .tags = {{"", "web"}}}));
+  ok(upsert(11, vm("b", 2, "10.0.0.2", {{"", "web"}})));
+  ok(upsert(11, vm("c", 3, "10.0.0.3")));
+  ok(end(11));
+  EXPECT_TRUE(consumer_->in_sync());
+  EXPECT_EQ(inventory_->vm("d")->vnics.size(), 1u);
+  EXPECT_TRUE(inventory_->vm("a")->vnics.empty());
+  EXPECT_EQ(web(), std::set<std::string>{"10.0.0.2"}) << "vNIC 1 left web with its old VM";
+  // As a delta too.
+  ok(upsert(12, vm("a", 1, "10.0.0.1", {{"", "web"}})));
+  EXPECT_TRUE(inventory_->vm("d")->vnics.empty());
+  EXPECT_EQ(web(), (std::set<std::string>{"10.0.0.1", "10.0.0.2"}));
 }
 
 TEST_F(FeedConsumerTest, RestartKeepsStateAndWaitsForASnapshot) {

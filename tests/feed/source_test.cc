@@ -219,8 +219,10 @@ TEST(FeedEndToEnd, ATagOnTheFeedDecidesTheNextPacket) {
   ASSERT_TRUE(inventory->set_groups(p).ok());
   auto consumer = FeedConsumer::create(*inventory).value();
 
+  std::uint16_t port = 40000;  // a new connection per packet
   auto to_vm = [&] {
-    Bytes frame = PacketBuilder().eth("02:00:00:00:00:09", vm_mac).ipv4("192.0.2.9", "10.0.0.3").tcp(40000, 80, kTcpSyn).build();
+    Bytes frame =
+        PacketBuilder().eth("02:00:00:00:00:09", vm_mac).ipv4("192.0.2.9", "10.0.0.3").tcp(port++, 80, kTcpSyn).build();
     Frame f(frame);
     Verdict v;
     engine->process(*worker, kVnic, Direction::kToVm, std::span(&f, 1), std::span(&v, 1));

@@ -49,8 +49,11 @@ class DfwSinkTest : public ::testing::Test {
     sink_ = make_dfw_group_sink(*dfw_);
     inventory_ = Inventory::create({.sink = sink_.get()}).value();
   }
+  // Each packet opens a new connection (a new source port): membership
+  // decides new connections, whether or not the DFW tracks state.
   Verdict from_vm(const char* src) {
-    test::Bytes frame = PacketBuilder().eth(kVmMac, kPeerMac).ipv4(src, "192.0.2.1").tcp(40000, 80, kTcpSyn).build();
+    test::Bytes frame =
+        PacketBuilder().eth(kVmMac, kPeerMac).ipv4(src, "192.0.2.1").tcp(next_port_++, 80, kTcpSyn).build();
     Frame f(frame);
     Verdict v;
     engine_->process(*worker_, kVnic, Direction::kFromVm, std::span(&f, 1), std::span(&v, 1));
@@ -62,6 +65,7 @@ class DfwSinkTest : public ::testing::Test {
   std::unique_ptr<Dfw> dfw_;
   std::unique_ptr<GroupSink> sink_;
   std::unique_ptr<Inventory> inventory_;
+  std::uint16_t next_port_ = 40000;
 };
 
 TEST_F(DfwSinkTest, ATagDecidesTheNextPacketAndItsRemovalTheOneAfter) {
