@@ -99,8 +99,8 @@ inline constexpr std::uint8_t kCtInvalid = 0x10;
 inline constexpr std::uint8_t kCtTracked = 0x20;
 
 // "new|trk", "est|rpl|trk", "rel|trk", "inv|trk"; names in bit order,
-// separated by '|', as OVS's format_flags(); "0" when no bit is set; bits
-// OVS has no name for among ours (none today) would print as 0x.. last.
+// separated by '|', as OVS's format_flags(); "0" when no bit is set. 0x40
+// and 0x80 print as OVS's "snat" and "dnat" (libfw never sets them).
 // Allocates: not for the datapath.
 std::string format_ct_state(std::uint8_t ct_state);
 

@@ -16,7 +16,7 @@
 //      108    4  reserved       service-insertion pin and flow verdict (a later issue)
 //      112    4  incarnation    +1 each time the slot is freed: stale ConnRefs fail
 //      116    1  list_index     expiry list = timeout class * 2 + established
-//      117    1  flags          kInUse, kHalfOpen
+//      117    1  flags          kInUse, kHalfOpen, kReplySeen
 //      118    1  shard          shard whose lock guards the entry (atomic: read
 //                               before that lock is known, see ConnTable::info)
 //      119    1  (padding)
@@ -44,6 +44,11 @@ using ListHook = bi::list_member_hook<bi::link_mode<bi::normal_link>>;
 
 inline constexpr std::uint8_t kEntryInUse = 0x01;
 inline constexpr std::uint8_t kEntryHalfOpen = 0x02;  // counted in the half-open total
+// A packet of the reply direction was accepted: ct_state "est" from then on
+// (OVS and netfilter: established = reply seen, for every protocol, so a
+// TCP SYN+ACK is already est|rpl; the tracker's established() - for TCP the
+// completed handshake - decides eviction and the half-open count).
+inline constexpr std::uint8_t kEntryReplySeen = 0x04;
 
 // Expiry lists per shard: one per (timeout class, established). Every entry
 // of a list has the same timeout, so the list in refresh order is also in

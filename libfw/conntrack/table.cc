@@ -193,6 +193,8 @@ struct ConnTable::Impl {
   std::uint32_t max_connections = 0;
   std::uint64_t seed = 0;
   std::uint64_t timeout_ns[conntrack::kTimeoutClassCount] = {};
+  // Refresh granularity per class: min(1 s, timeout / 64).
+  std::uint64_t refresh_ns[conntrack::kTimeoutClassCount] = {};
 
   Entry* pool = nullptr;
   std::size_t capacity = 0;
@@ -271,6 +273,15 @@ struct ConnTable::Impl {
     why.add(1);
   }
 
+  // The expiry list of an entry's state. "Kept" (odd lists, never evicted)
+  // means established and not already closing down: a reset or TIME_WAIT
+  // TCP connection is evicted before a live half-open one would be.
+  static std::uint8_t list_of(const L4Tracker& t, const conntrack::L4State& l4) noexcept {
+    const TimeoutClass c = t.timeout_class(l4);
+    const bool kept = t.established(l4) && c != TimeoutClass::kTcpTimeWait && c != TimeoutClass::kTcpClosed;
+    return conntrack::list_index(c, kept);
+  }
+
   // After an accepted packet: timer, expiry list, half-open accounting.
   void refresh(Shard& s, Entry& e, const L4Tracker& t, std::uint64_t now_ns) noexcept {
     const bool established = t.established(e.l4);
@@ -278,13 +289,23 @@ struct ConnTable::Impl {
       e.flags &= static_cast<std::uint8_t>(~conntrack::kEntryHalfOpen);
       half_open.fetch_sub(1, std::memory_order_relaxed);
     }
+    const std::uint8_t li = list_of(t, e.l4);
+    if (li == e.list_index) {
+      // Same class: refresh only if refresh_ns has passed since the last
+      // time, so a busy connection does not rewrite its list (two random
+      // neighbours' cache lines) on every packet (docs/conntrack.md).
+      if (now_ns <= e.last_seen_ns || now_ns - e.last_seen_ns < refresh_ns[li / 2]) return;
+      e.last_seen_ns = now_ns;
+      EntryList& list = s.lists[li];
+      if (&list.back() == &e) return;  // already the newest
+      list.erase(EntryList::s_iterator_to(e));
+      list.push_back(e);
+      return;
+    }
     if (now_ns > e.last_seen_ns) e.last_seen_ns = now_ns;
-    const std::uint8_t li = conntrack::list_index(t.timeout_class(e.l4), established);
-    EntryList& list = s.lists[li];
-    if (li == e.list_index && &list.back() == &e) return;  // already the newest
     s.lists[e.list_index].erase(EntryList::s_iterator_to(e));
     e.list_index = li;
-    list.push_back(e);
+    s.lists[li].push_back(e);
   }
 
   // Frees the oldest connection that is not established (of `zone` only, if
@@ -374,8 +395,9 @@ struct ConnTable::Impl {
     if (e != nullptr) {
       switch (t.update(e->l4, dir, v, tracker_config)) {
         case TrackResult::kAccept:
+          if (dir == Dir::kReply) e->flags |= conntrack::kEntryReplySeen;
           refresh(s, *e, t, now_ns);
-          fill_hit(r, *e, dir, t.established(e->l4));
+          fill_hit(r, *e, dir, (e->flags & conntrack::kEntryReplySeen) != 0);
           return;
         case TrackResult::kInvalid:
           fill_hit(r, *e, dir, false);
@@ -597,8 +619,10 @@ StatusOr<std::unique_ptr<ConnTable>> ConnTable::create(const ConnTableOptions& o
                                   reinterpret_cast<std::uintptr_t>(impl.get()));
     if (impl->seed == 0) impl->seed = 1;
   }
-  for (std::size_t c = 0; c < conntrack::kTimeoutClassCount; ++c)
+  for (std::size_t c = 0; c < conntrack::kTimeoutClassCount; ++c) {
     impl->timeout_ns[c] = std::uint64_t{timeouts[c].second} * 1'000'000'000ULL;
+    impl->refresh_ns[c] = std::min<std::uint64_t>(1'000'000'000ULL, impl->timeout_ns[c] / 64);
+  }
 
   std::uint64_t buckets = std::bit_ceil(std::uint64_t{o.buckets == 0 ? o.capacity : o.buckets});
   buckets = std::max<std::uint64_t>(buckets, o.shards);
@@ -726,7 +750,7 @@ bool ConnTable::create(std::uint16_t zone, const PacketView& packet, const CtAdm
       const bool established = tracker.established(e->l4);
       e->flags = static_cast<std::uint8_t>(conntrack::kEntryInUse |
                                            (established ? 0 : conntrack::kEntryHalfOpen));
-      e->list_index = conntrack::list_index(tracker.timeout_class(e->l4), established);
+      e->list_index = Impl::list_of(tracker, e->l4);
       BucketSet::insert_commit_data commit;
       commit.hash = p.hash;
       s.set.insert_unique_commit(*e, commit);

@@ -89,6 +89,30 @@ TEST(Expiry, RefreshMovesToTail) {
   EXPECT_EQ(table->expire(80 * kSecond, 10), 1u);
 }
 
+// A packet refreshes the timer only when min(1 s, timeout/64) has passed
+// since the last refresh (netfilter likewise skips updates under a jiffy):
+// an idle connection expires between timeout - that and timeout after its
+// last packet.
+TEST(Expiry, RefreshGranularity) {
+  auto table = test::make_table({.shards = 1, .expiry_per_burst = 0});
+  Stepper s{*table};
+  const CtResult a = s.step(udp4("10.1.1.1", "10.1.1.2", 1, 2), 10 * kSecond);
+  ConnInfo info;
+  s.step(udp4("10.1.1.1", "10.1.1.2", 1, 2), 10 * kSecond + 900'000'000);  // < 60 s / 64
+  ASSERT_TRUE(table->info(a.conn, info));
+  EXPECT_EQ(info.expires_ns, 70 * kSecond);
+  s.step(udp4("10.1.1.1", "10.1.1.2", 1, 2), 11 * kSecond);  // >= 0.9375 s later
+  ASSERT_TRUE(table->info(a.conn, info));
+  EXPECT_EQ(info.expires_ns, 71 * kSecond);
+  // With a 5 s timeout the granularity is 5 s / 64 = 78.125 ms.
+  auto quick = test::make_table({.timeouts = {.udp_first = 5}});
+  Stepper q{*quick};
+  const CtResult b = q.step(udp4("10.1.1.1", "10.1.1.2", 1, 2), 0);
+  q.step(udp4("10.1.1.1", "10.1.1.2", 1, 2), 78'125'000);
+  ASSERT_TRUE(quick->info(b.conn, info));
+  EXPECT_EQ(info.expires_ns, 5 * kSecond + 78'125'000);
+}
+
 // A class change (first -> multiple) moves the entry to the other list with
 // the other timeout.
 TEST(Expiry, ClassChangeMovesList) {
