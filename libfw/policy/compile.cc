@@ -294,11 +294,20 @@ struct CompiledPolicy::Shared {
     infos.push_back({family, log2_of(size)});
     return static_cast<AtomId>(infos.size() - 1);
   }
+  // A full compile collects the atoms' blocks and adds them in one
+  // AddressClassMap::add_all() (widest first: much cheaper than rule order)
+  // before any rule list is built; a recompile, whose map is live, adds at
+  // once.
+  std::vector<classify::AddressClassMap::AtomBlock>* deferred_blocks = nullptr;
+  void add_block(AtomId atom, const IpRange& range) {
+    if (deferred_blocks) deferred_blocks->push_back({atom, range});
+    else map.add(atom, range);
+  }
   AtomId group_atom(std::size_t g) {
     GroupState& s = groups[g];
     if (!s.atom) {
       s.atom = new_atom(IpFamily::kNone, s.effective.size());
-      s.effective.for_each([&](const Piece& p) { map.add(*s.atom, to_range(p)); });
+      s.effective.for_each([&](const Piece& p) { add_block(*s.atom, to_range(p)); });
     }
     return *s.atom;
   }
@@ -306,7 +315,7 @@ struct CompiledPolicy::Shared {
     auto [it, fresh] = literal_atoms.emplace(std::tuple{f, lo, hi}, 0);
     if (fresh) {
       it->second = new_atom(f, hi - lo == ~Key{0} ? hi - lo : hi - lo + 1);
-      map.add(it->second, IpRange{IntervalSet::address_of(f, lo), IntervalSet::address_of(f, hi)});
+      add_block(it->second, IpRange{IntervalSet::address_of(f, lo), IntervalSet::address_of(f, hi)});
     }
     return it->second;
   }
@@ -315,7 +324,7 @@ struct CompiledPolicy::Shared {
     if (fresh) {
       const IntervalSet s = vnic_set(vnic);
       it->second = new_atom(IpFamily::kNone, s.size());
-      for (const IpRange& r : s.ranges()) map.add(it->second, r);
+      for (const IpRange& r : s.ranges()) add_block(it->second, r);
     }
     return it->second;
   }
@@ -377,6 +386,8 @@ void CompiledPolicy::Builder::build(CompiledPolicy& cp, const CompileInput& inpu
   cp.map_ = &sh.map;
   const std::size_t atoms_before = sh.infos.size();
   const std::size_t group_count = policy.groups.size();
+  std::vector<classify::AddressClassMap::AtomBlock> deferred_blocks;
+  if (!previous) sh.deferred_blocks = &deferred_blocks;
 
   // ---- enabled rules in evaluation order ----
   for (std::size_t c = 0; c < kCategoryCount; ++c)
@@ -449,6 +460,11 @@ void CompiledPolicy::Builder::build(CompiledPolicy& cp, const CompileInput& inpu
     known.insert(applied[p].begin(), applied[p].end());
   }
 
+  if (sh.deferred_blocks) {
+    sh.map.add_all(deferred_blocks);
+    sh.deferred_blocks = nullptr;
+  }
+
   // ---- rule lists: interned by positions, reused from `previous` by content ----
   std::unordered_multimap<std::uint64_t, const RuleList*> reusable;
   if (previous)
@@ -491,13 +507,16 @@ void CompiledPolicy::Builder::build(CompiledPolicy& cp, const CompileInput& inpu
       for (std::uint32_t p : positions) subset.push_back(cp.specs_[p]);
       auto built = std::make_shared<ListIndex>();
       built->index = std::make_unique<classify::RuleIndex>(subset, sh.infos, sh.map);
-      built->app_index = std::make_unique<classify::RuleIndex>(
-          std::span<const RuleSpec>(subset).subspan(list->app_begin), sh.infos, sh.map);
+      // A list that starts in the Application category is its own
+      // Application suffix: one index serves both (no second copy).
+      if (list->app_begin != 0)
+        built->app_index = std::make_unique<classify::RuleIndex>(
+            std::span<const RuleSpec>(subset).subspan(list->app_begin), sh.infos, sh.map);
       list->built = std::move(built);
       ++cp.stats_.lists_built;
     }
     list->index = list->built->index.get();
-    list->app_index = list->built->app_index.get();
+    list->app_index = list->built->app_index ? list->built->app_index.get() : list->index;
     list->positions = positions;
     RuleList* raw = list.get();
     cp.lists_.push_back(std::move(list));

@@ -175,7 +175,7 @@ class CompiledPolicy {
   // lineage whose list has the same match content.
   struct ListIndex {
     std::unique_ptr<classify::RuleIndex> index;      // over all positions
-    std::unique_ptr<classify::RuleIndex> app_index;  // over positions[app_begin ..]
+    std::unique_ptr<classify::RuleIndex> app_index;  // over positions[app_begin ..]; null when app_begin == 0 (index serves)
   };
   struct RuleList {
     std::vector<std::uint32_t> positions;  // global positions, ascending
