@@ -3,10 +3,12 @@
 //   fw_bench --benchmark_filter=Chain
 #include <benchmark/benchmark.h>
 
+#include <span>
 #include <vector>
 
 #include "bench_packets.h"
 #include "fw/config.h"
+#include "fw/conntrack.h"
 #include "fw/dfw.h"
 #include "fw/policy.h"
 #include "fw/engine.h"
@@ -74,7 +76,8 @@ BENCHMARK(BM_Chain)
 namespace fw::bench {
 namespace {
 
-// The stateless DFW in slot 2: a policy of `rules` rules, each allowing TCP
+// The DFW in slot 2 without connection tracking (every packet classified;
+// DfwOptions::stateful = false): a policy of `rules` rules, each allowing TCP
 // to one /32 in group-free literal form, the last one matching the frame;
 // default drop. Measures the per-packet cost of the slot (parse included).
 void BM_ChainDfw(benchmark::State& state) {
@@ -99,7 +102,7 @@ void BM_ChainDfw(benchmark::State& state) {
   }
   policy.categories[static_cast<int>(Category::kApplication)] = {section};
   policy.default_action = RuleAction::kDrop;
-  auto dfw = Dfw::create(*engine).value();
+  auto dfw = Dfw::create(*engine, {.stateful = false}).value();
   if (Status s = dfw->apply(policy, {1}); !s.ok()) {
     state.SkipWithError(s.to_string().c_str());
     return;
@@ -121,3 +124,98 @@ BENCHMARK(BM_ChainDfw)->ArgNames({"burst", "rules"})->ArgsProduct({{1, 32, 256},
 
 }  // namespace
 }  // namespace fw::bench
+
+namespace fw::bench {
+namespace {
+
+// The stateful DFW in slot 2 (docs/stateful-dfw.md), UDP, burst 32, a
+// 1000-rule policy whose last rule allows the VM's traffic (so a first
+// packet pays a full classification):
+//   mode 0, established: 1024 connections with both directions seen; each
+//     burst is 32 of them from the VM, decided by the table alone.
+//   mode 1, new: 64 bursts of 32 distinct flows in rotation, the clock
+//     moving past the UDP first-packet timeout (60 s) every burst, so every
+//     packet finds its previous connection expired (freed by the lookup)
+//     and is a first packet: lookup + classify + create.
+// ns per packet = 1 / items_per_second.
+//   fw_bench --benchmark_filter=ChainDfwStateful --benchmark_repetitions=5
+test::Bytes udp_frame(bool from_vm, std::uint16_t vm_port) {
+  test::PacketBuilder b;
+  if (from_vm) {
+    b.eth("02:00:00:00:00:01", "02:00:00:00:00:02").ipv4("10.0.0.1", "10.0.0.2").udp(vm_port, 53);
+  } else {
+    b.eth("02:00:00:00:00:02", "02:00:00:00:00:01").ipv4("10.0.0.2", "10.0.0.1").udp(53, vm_port);
+  }
+  return b.payload(64).build();
+}
+
+void BM_ChainDfwStateful(benchmark::State& state) {
+  const bool fresh = state.range(0) == 1;
+  constexpr std::size_t kBurst = 32;
+  constexpr std::uint32_t kRules = 1000;
+  auto engine = Engine::create({.max_workers = 1}).value();
+  if (!engine->attach_vnic({.id = 1, .mac = MacAddress::from_u64(0x020000000001)}).ok()) {
+    state.SkipWithError("attach");
+    return;
+  }
+  Policy policy;
+  Section section;
+  section.id = "s";
+  for (std::uint32_t i = 0; i < kRules; ++i) {
+    Rule r;
+    r.id = i + 1;
+    const std::uint32_t dst = i + 1 == kRules ? 0x0a000002u : 0x0b000000u + i;
+    r.destinations.cidrs = {Cidr{IpAddress::v4(dst), 32}};
+    r.inline_services = {ServiceEntry{.protocol = kIpProtoUdp, .dst_ports = {PortRange{53, 53}}}};
+    section.rules.push_back(r);
+  }
+  policy.categories[static_cast<int>(Category::kApplication)] = {section};
+  policy.default_action = RuleAction::kDrop;
+  auto dfw = Dfw::create(*engine, {.conntrack = {.capacity = 1 << 16,
+                                                 .concurrency = CtConcurrency::kSingleThread}}).value();
+  if (Status s = dfw->apply(policy, {1}); !s.ok()) {
+    state.SkipWithError(s.to_string().c_str());
+    return;
+  }
+  auto worker = engine->create_worker().value();
+  const std::size_t flows = fresh ? 64 * kBurst : 1024;
+  std::vector<test::Bytes> out_storage, in_storage;
+  for (std::size_t f = 0; f < flows; ++f) {
+    out_storage.push_back(udp_frame(true, static_cast<std::uint16_t>(10000 + f)));
+    in_storage.push_back(udp_frame(false, static_cast<std::uint16_t>(10000 + f)));
+  }
+  std::vector<Frame> out_frames(out_storage.begin(), out_storage.end());
+  std::vector<Frame> in_frames(in_storage.begin(), in_storage.end());
+  std::vector<Verdict> verdicts(kBurst);
+  std::uint64_t now = 1'000'000'000;
+  if (!fresh) {
+    // Open every connection and see its reply: established.
+    for (std::size_t at = 0; at < flows; at += kBurst) {
+      engine->process(*worker, 1, Direction::kFromVm, std::span(out_frames).subspan(at, kBurst), verdicts,
+                      {.now_ns = now});
+      engine->process(*worker, 1, Direction::kToVm, std::span(in_frames).subspan(at, kBurst), verdicts,
+                      {.now_ns = now});
+    }
+  }
+  const std::uint64_t step = fresh ? 61'000'000'000ull : 1'000ull;
+  std::size_t at = 0;
+  for (auto _ : state) {
+    now += step;
+    engine->process(*worker, 1, Direction::kFromVm, std::span(out_frames).subspan(at, kBurst), verdicts,
+                    {.now_ns = now});
+    at = (at + kBurst) % flows;
+    benchmark::DoNotOptimize(verdicts.data());
+    benchmark::ClobberMemory();
+  }
+  const std::uint8_t expected = fresh ? (kCtNew | kCtTracked) : (kCtEstablished | kCtTracked);
+  if (verdicts[0].action != Action::kPass || verdicts[0].rule_id != kRules || verdicts[0].ct_state != expected)
+    state.SkipWithError("unexpected verdict");
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(kBurst));
+  state.SetLabel(fresh ? "new" : "established");
+}
+
+BENCHMARK(BM_ChainDfwStateful)->ArgName("new")->Arg(0)->Arg(1);
+
+}  // namespace
+}  // namespace fw::bench
+
