@@ -197,4 +197,68 @@ class FeedSource {
 [[nodiscard]] StatusOr<std::unique_ptr<FeedSource>> stream_source_from_fd(int fd, bool is_socket,
                                                                           std::string description);
 
+// ---- etcd v3 source (docs/feed-etcd.md) ------------------------------------
+//
+// Lists a key prefix of etcd v3 (through its JSON gateway on the client
+// URL, plain HTTP) and hands it to the consumer as a snapshot at the listed
+// revision, then watches from the next revision: a put of P/vms/<id> is a
+// vm_upsert, a delete a vm_delete, each at the key's mod revision. The
+// consumer must be created with {.consecutive_revisions = false} (etcd's
+// revisions are store-wide). A watch cancelled by compaction, or a consumer
+// that lost its place, makes the source restart() the consumer and list
+// again (a mark-and-sweep resync). When etcd cannot be reached the source
+// retries with exponential backoff, resuming the watch where it stopped;
+// the consumer's state stays in force meanwhile.
+//
+// Usage:
+//   auto consumer = fw::FeedConsumer::create(*inventory, {.consecutive_revisions = false}).value();
+//   auto source = fw::open_etcd_source({.endpoint = "127.0.0.1:2379", .prefix = "/libfw/feed/"}).value();
+//   for (;;) {
+//     fw::StatusOr<fw::PollResult> r = source->poll(*consumer, std::chrono::milliseconds(100));
+//     if (!r.ok()) log(r.status());  // etcd down or answering badly: keep polling, it retries
+//   }
+struct EtcdSourceOptions {
+  std::string endpoint = "127.0.0.1:2379";  // HOST:PORT or [IPv6]:PORT of etcd's client URL
+  std::string prefix = "/libfw/feed/";      // keys P/vms/<vm id>; may be empty (the whole keyspace)
+  // Each HTTP request (connect, one list page, opening the watch) fails
+  // past this; a poll may take this long (per list page) beyond its timeout.
+  std::chrono::milliseconds request_timeout{5000};
+  // After a failure the next attempt waits initial_backoff, doubling on
+  // each further failure up to max_backoff, each wait varied by up to
+  // +-20% so that many hosts do not retry in step; reset by a success.
+  std::chrono::milliseconds initial_backoff{100};
+  std::chrono::milliseconds max_backoff{10000};
+  std::uint32_t page_size = 500;  // keys per range request while listing (1-100000)
+};
+
+struct EtcdSourceStats {
+  std::uint64_t lists = 0;             // complete listings handed over as snapshots
+  std::uint64_t list_pages = 0;        // range requests that succeeded
+  std::uint64_t watches = 0;           // watches opened
+  std::uint64_t events = 0;            // watch events under the prefix
+  std::uint64_t compactions = 0;       // watches cancelled by compaction (each then re-lists)
+  std::uint64_t failures = 0;          // connects, requests or streams that failed (each then backs off)
+  std::uint64_t corrupt_values = 0;    // VM values that did not decode: skipped (docs/feed-etcd.md)
+  std::uint64_t ignored_keys = 0;      // keys under the prefix that are not P/vms/<id>, and deletes of
+                                       // VMs never applied
+  std::uint64_t shared_revisions = 0;  // one etcd revision changing several VM keys (a transaction): re-listed
+  bool watching = false;               // a watch is open and etcd answered it
+  std::uint64_t revision = 0;          // the etcd revision the source has handed over everything up to
+  Status last_error;                   // the last failure or corrupt value, OK if none
+};
+
+class EtcdSource : public FeedSource {
+ public:
+  // Thread-safety: may be called from any thread.
+  virtual EtcdSourceStats stats() const = 0;
+};
+
+// Validates the options (kInvalidArgument naming the field); connects on the
+// first poll. describe() is "etcd HOST:PORT PREFIX".
+// Thread-safety: the returned source is used by one thread at a time, except stats().
+[[nodiscard]] StatusOr<std::unique_ptr<EtcdSource>> open_etcd_source(EtcdSourceOptions options);
+// "etcd://HOST:PORT/PREFIX" -> {.endpoint = "HOST:PORT", .prefix = "/PREFIX"} (the other fields
+// at their defaults); kInvalidArgument naming what is wrong. For fwctl's --from.
+[[nodiscard]] StatusOr<EtcdSourceOptions> parse_etcd_url(std::string_view url);
+
 }  // namespace fw
