@@ -23,12 +23,10 @@ Key ones(int bits) noexcept { return bits >= 128 ? ~Key{0} : ((Key{1} << bits) -
 
 }  // namespace
 
-std::size_t AddressClassMap::VectorHash::operator()(const std::vector<AtomId>& v) const noexcept {
-  std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ v.size();
-  for (AtomId a : v) {
-    h ^= a + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-  }
-  return static_cast<std::size_t>(h);
+std::uint32_t AddressClassMap::hash_atoms(std::span<const AtomId> atoms) noexcept {
+  std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ atoms.size();
+  for (AtomId a : atoms) h = (h ^ a) * 0x100000001b3ULL;
+  return static_cast<std::uint32_t>(h ^ (h >> 32));
 }
 
 AddressClassMap::AddressClassMap()
@@ -47,10 +45,14 @@ AddressClassMap::AddressClassMap()
 
 AddressClassMap::~AddressClassMap() = default;
 
+// Everything the map holds: roots, table and class chunks as allocated
+// (whole chunks), the chunk pointer arrays, class atom arrays, interning.
 std::size_t AddressClassMap::memory_bytes() const noexcept {
   return 2 * (std::size_t{1} << kRootStride) * sizeof(std::uint32_t) +
-         std::size_t{table_count_} * sizeof(Table) + std::size_t{class_count_} * sizeof(ClassRecord) +
-         atom_bytes_;
+         table_storage_.size() * kTablesPerChunk * sizeof(Table) +
+         class_storage_.size() * kClassesPerChunk * sizeof(ClassRecord) +
+         (kMaxTableChunks + kMaxClassChunks) * sizeof(void*) + atom_bytes_ +
+         intern_slots_.capacity() * sizeof(ClassId) + class_hashes_.capacity() * sizeof(std::uint32_t);
 }
 
 ClassId AddressClassMap::lookup_v6(const std::uint8_t b[16]) const noexcept {
@@ -116,8 +118,26 @@ std::uint32_t AddressClassMap::new_table(std::uint32_t fill) {
 
 // Copies `atoms` only when the class is new.
 ClassId AddressClassMap::intern(const std::vector<AtomId>& atoms) {
-  auto found = class_ids_.find(atoms);
-  if (found != class_ids_.end()) return found->second;
+  const std::uint32_t hash = hash_atoms(atoms);
+  if (2 * (std::size_t{class_count_} + 1) > intern_slots_.size()) {
+    // Grow and reinsert every class (hashes are kept, atoms not re-read).
+    std::vector<ClassId> slots(std::max<std::size_t>(64, 2 * intern_slots_.size()), kNoClass);
+    const std::size_t mask = slots.size() - 1;
+    for (ClassId c = 0; c < class_count_; ++c) {
+      std::size_t at = class_hashes_[c] & mask;
+      while (slots[at] != kNoClass) at = (at + 1) & mask;
+      slots[at] = c;
+    }
+    intern_slots_ = std::move(slots);
+  }
+  const std::size_t mask = intern_slots_.size() - 1;
+  std::size_t slot = hash & mask;
+  for (; intern_slots_[slot] != kNoClass; slot = (slot + 1) & mask) {
+    const ClassId c = intern_slots_[slot];
+    if (class_hashes_[c] != hash) continue;
+    const std::span<const AtomId> have = this->atoms(c);
+    if (std::equal(have.begin(), have.end(), atoms.begin(), atoms.end())) return c;
+  }
   const ClassId id = class_count_;
   if (id % kClassesPerChunk == 0) {
     class_storage_.push_back(std::make_unique<ClassRecord[]>(kClassesPerChunk));
@@ -140,7 +160,8 @@ ClassId AddressClassMap::intern(const std::vector<AtomId>& atoms) {
   r.count = static_cast<std::uint32_t>(atoms.size());
   atom_chunk_next_ += atoms.size();
   atom_chunk_free_ -= atoms.size();
-  class_ids_.emplace(atoms, id);
+  intern_slots_[slot] = id;
+  class_hashes_.push_back(hash);
   ++class_count_;
   return id;
 }

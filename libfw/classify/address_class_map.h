@@ -108,6 +108,7 @@ class AddressClassMap {
 
  private:
   static constexpr std::uint32_t kChildBit = 0x80000000u;
+  static constexpr ClassId kNoClass = 0xffffffffu;  // an empty intern slot
   static constexpr std::size_t kTablesPerChunk = 1024;
   static constexpr std::size_t kMaxTableChunks = 1u << 16;  // 64M tables
   static constexpr std::size_t kClassesPerChunk = 4096;
@@ -124,9 +125,7 @@ class AddressClassMap {
     const AtomId* atoms = nullptr;
     std::uint32_t count = 0;
   };
-  struct VectorHash {
-    std::size_t operator()(const std::vector<AtomId>& v) const noexcept;
-  };
+  static std::uint32_t hash_atoms(std::span<const AtomId> atoms) noexcept;
   using Key = unsigned __int128;
   using ClassFn = std::unordered_map<ClassId, ClassId>;
 
@@ -162,7 +161,11 @@ class AddressClassMap {
   std::size_t atom_chunk_free_ = 0;
   std::size_t atom_bytes_ = 0;
   std::uint32_t class_count_ = 0;
-  std::unordered_map<std::vector<AtomId>, ClassId, VectorHash> class_ids_;
+  // Interning: an open-addressing table of class ids keyed by the hash of
+  // their atoms, compared against the atoms the class records already hold
+  // (no second copy of each atom list). Load factor at most 1/2.
+  std::vector<ClassId> intern_slots_;
+  std::vector<std::uint32_t> class_hashes_;  // by ClassId
   std::vector<AtomId> scratch_atoms_;  // with_atom()'s candidate class, reused
 };
 

@@ -394,6 +394,25 @@ void CompiledPolicy::Builder::build(CompiledPolicy& cp, const CompileInput& inpu
     for (const Section& section : policy.categories[c])
       for (const Rule& rule : section.rules)
         if (!rule.disabled) cp.rules_.push_back({&rule, static_cast<Category>(c), section.stateless});
+  cp.decisions_.resize(cp.rules_.size());
+  cp.is_jump_.resize(cp.rules_.size());
+  for (std::size_t p = 0; p < cp.rules_.size(); ++p) {
+    const RuleInfo& info = cp.rules_[p];
+    Decision& d = cp.decisions_[p];
+    d.rule_id = info.rule->id;
+    d.action = info.rule->action;
+    d.stateless = info.stateless;
+    d.logged = info.rule->logged;
+    d.tag = info.rule->tag;
+    d.category = info.category;
+    d.position = static_cast<std::uint32_t>(p);
+    cp.is_jump_[p] = info.rule->action == RuleAction::kJumpToApplication;
+  }
+  cp.default_decision_ = Decision{};
+  cp.default_decision_.rule_id = policy.default_rule_id;
+  cp.default_decision_.action = policy.default_action;
+  cp.default_decision_.is_default = true;
+  cp.default_decision_.category = Category::kApplication;
 
   // ---- atoms and rule specs ----
   auto side_spec = [&](const AddressSide& side) {
@@ -507,16 +526,20 @@ void CompiledPolicy::Builder::build(CompiledPolicy& cp, const CompileInput& inpu
       for (std::uint32_t p : positions) subset.push_back(cp.specs_[p]);
       auto built = std::make_shared<ListIndex>();
       built->index = std::make_unique<classify::RuleIndex>(subset, sh.infos, sh.map);
-      // A list that starts in the Application category is its own
-      // Application suffix: one index serves both (no second copy).
-      if (list->app_begin != 0)
+      // The Application suffix is searched only after a jump, and jumps sit
+      // before app_begin: a list without one needs no second index (for a
+      // policy all in the Application category it would be a full copy).
+      const bool has_jump = std::any_of(positions.begin(), positions.begin() + list->app_begin, [&](std::uint32_t p) {
+        return cp.rules_[p].rule->action == RuleAction::kJumpToApplication;
+      });
+      if (has_jump)
         built->app_index = std::make_unique<classify::RuleIndex>(
             std::span<const RuleSpec>(subset).subspan(list->app_begin), sh.infos, sh.map);
       list->built = std::move(built);
       ++cp.stats_.lists_built;
     }
     list->index = list->built->index.get();
-    list->app_index = list->built->app_index ? list->built->app_index.get() : list->index;
+    list->app_index = list->built->app_index.get();  // null: no jump in this list
     list->positions = positions;
     RuleList* raw = list.get();
     cp.lists_.push_back(std::move(list));
@@ -624,10 +647,12 @@ StatusOr<std::unique_ptr<CompiledPolicy>> recompile(const CompiledPolicy& previo
     // Group structure or vNIC addresses changed: a new lineage, with the
     // API-set addresses of the groups that are still there.
     CompileInput full = input;
-    for (auto& [id, cidrs] : previous.group_addresses()) {
+    for (auto& entry : previous.group_addresses()) {
+      // Not a structured binding: clang 14 cannot capture one in the lambda.
+      const std::string& id = entry.first;
       const bool kept = std::any_of(policy.groups.begin(), policy.groups.end(),
                                     [&](const Group& g) { return g.id == id; });
-      if (kept) full.group_addresses.emplace(id, std::move(cidrs));
+      if (kept) full.group_addresses.emplace(id, std::move(entry.second));
     }
     return compile(full);
   }
@@ -640,27 +665,9 @@ StatusOr<std::unique_ptr<CompiledPolicy>> recompile(const CompiledPolicy& previo
   return cp;
 }
 
-Decision CompiledPolicy::default_decision() const noexcept {
-  Decision d;
-  d.rule_id = policy_.default_rule_id;
-  d.action = policy_.default_action;
-  d.is_default = true;
-  d.category = Category::kApplication;
-  return d;
-}
+Decision CompiledPolicy::default_decision() const noexcept { return default_decision_; }
 
-Decision CompiledPolicy::decision_of(std::uint32_t position) const noexcept {
-  const RuleInfo& info = rules_[position];
-  Decision d;
-  d.rule_id = info.rule->id;
-  d.action = info.rule->action;
-  d.stateless = info.stateless;
-  d.logged = info.rule->logged;
-  d.tag = info.rule->tag;
-  d.category = info.category;
-  d.position = position;
-  return d;
-}
+Decision CompiledPolicy::decision_of(std::uint32_t position) const noexcept { return decisions_[position]; }
 
 const CompiledPolicy::RuleList& CompiledPolicy::list_for(std::uint32_t vnic,
                                                           Direction direction) const noexcept {
@@ -673,7 +680,7 @@ Decision CompiledPolicy::resolve(const RuleList& list, std::uint32_t r,
                                  const classify::LookupKey& key) const noexcept {
   if (r == classify::kNoMatch) return default_decision();
   const std::uint32_t position = list.positions[r];
-  if (rules_[position].rule->action != RuleAction::kJumpToApplication) return decision_of(position);
+  if (!is_jump_[position]) return decisions_[position];
   // Validation keeps jumps out of the Application category, so r < app_begin.
   const std::uint32_t a = list.app_index->classify(*map_, key);
   if (a == classify::kNoMatch) return default_decision();

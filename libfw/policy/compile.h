@@ -175,7 +175,7 @@ class CompiledPolicy {
   // lineage whose list has the same match content.
   struct ListIndex {
     std::unique_ptr<classify::RuleIndex> index;      // over all positions
-    std::unique_ptr<classify::RuleIndex> app_index;  // over positions[app_begin ..]; null when app_begin == 0 (index serves)
+    std::unique_ptr<classify::RuleIndex> app_index;  // over positions[app_begin ..]; null without a jump rule
   };
   struct RuleList {
     std::vector<std::uint32_t> positions;  // global positions, ascending
@@ -195,6 +195,12 @@ class CompiledPolicy {
 
   Policy policy_;
   std::vector<RuleInfo> rules_;
+  // The decision each position gives (and whether it is a jump), laid out
+  // for the datapath: one contiguous read per packet instead of two loads
+  // into the policy copy's large Rule objects.
+  std::vector<Decision> decisions_;
+  std::vector<std::uint8_t> is_jump_;
+  Decision default_decision_;
   // Match content of each rule by position, kept to tell the next
   // recompile() which lists it can reuse.
   std::vector<classify::RuleSpec> specs_;
