@@ -13,6 +13,8 @@
 #include <random>
 #include <string>
 
+#include <sys/mman.h>
+
 #include "fw/conntrack.h"
 #include "libfw/conntrack/entry.h"
 #include "libfw/conntrack/fragments.h"
@@ -80,6 +82,28 @@ inline const void* prefetch_hint_load(const void* p) noexcept {
 }
 
 inline void prefetch(const void* p) noexcept { __builtin_prefetch(p, 0, 3); }
+
+// The entry pool and bucket array: large tables are touched at random, one
+// line per lookup, so with 4 KB pages nearly every lookup also misses the
+// TLB. Blocks of 2 MB or more are 2 MB-aligned and marked for transparent
+// huge pages (Linux; a hint: without THP they are ordinary pages).
+constexpr std::size_t kHugePage = 2u << 20;
+void* allocate_table_memory(std::size_t bytes) {
+  if (bytes < kHugePage) return ::operator new(bytes, std::align_val_t(internal::kCacheLine));
+  const std::size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  void* p = ::operator new(rounded, std::align_val_t(kHugePage));
+#if defined(MADV_HUGEPAGE)
+  (void)::madvise(p, rounded, MADV_HUGEPAGE);
+#endif
+  return p;
+}
+void free_table_memory(void* p, std::size_t bytes) noexcept {
+  if (bytes < kHugePage) {
+    ::operator delete(p, std::align_val_t(internal::kCacheLine));
+  } else {
+    ::operator delete(p, std::align_val_t(kHugePage));
+  }
+}
 
 constexpr std::uint8_t state_bits(bool established, CtDirection dir) noexcept {
   return static_cast<std::uint8_t>((established ? kCtEstablished : kCtNew) |
@@ -220,11 +244,11 @@ struct ConnTable::Impl {
     }
     if (pool != nullptr) {
       for (std::size_t i = 0; i < capacity; ++i) pool[i].~Entry();
-      ::operator delete(pool, std::align_val_t(internal::kCacheLine));
+      free_table_memory(pool, sizeof(Entry) * capacity);
     }
     if (buckets != nullptr) {
       for (std::size_t i = 0; i < bucket_count; ++i) std::destroy_at(&buckets[i]);
-      ::operator delete(buckets, std::align_val_t(internal::kCacheLine));
+      free_table_memory(buckets, sizeof(BucketSet::bucket_type) * bucket_count);
     }
   }
 
@@ -330,7 +354,13 @@ struct ConnTable::Impl {
         victim = candidate;
     }
     if (victim == nullptr) return false;
+    EntryList& from = s.lists[victim->list_index];
     free_entry(s, *victim, s.evicted);
+    // Under a flood the next create evicts the next oldest: start loading it.
+    if (!from.empty()) {
+      prefetch(&from.front());
+      prefetch(reinterpret_cast<const char*>(&from.front()) + 64);
+    }
     return true;
   }
 
@@ -630,12 +660,11 @@ StatusOr<std::unique_ptr<ConnTable>> ConnTable::create(const ConnTableOptions& o
   impl->bucket_mask = static_cast<std::uint32_t>(per_shard - 1);
 
   impl->capacity = o.capacity;
-  impl->pool = static_cast<Entry*>(
-      ::operator new(sizeof(Entry) * impl->capacity, std::align_val_t(internal::kCacheLine)));
+  impl->pool = static_cast<Entry*>(allocate_table_memory(sizeof(Entry) * impl->capacity));
   for (std::size_t i = 0; i < impl->capacity; ++i) ::new (&impl->pool[i]) Entry{};
   impl->bucket_count = buckets;
-  impl->buckets = static_cast<BucketSet::bucket_type*>(::operator new(
-      sizeof(BucketSet::bucket_type) * buckets, std::align_val_t(internal::kCacheLine)));
+  impl->buckets = static_cast<BucketSet::bucket_type*>(
+      allocate_table_memory(sizeof(BucketSet::bucket_type) * buckets));
   for (std::size_t i = 0; i < buckets; ++i) ::new (&impl->buckets[i]) BucketSet::bucket_type();
   impl->shards = static_cast<Impl::Shard*>(
       ::operator new(sizeof(Impl::Shard) * o.shards, std::align_val_t(internal::kCacheLine)));
