@@ -73,11 +73,14 @@ class LibfwClassifier final : public Classifier {
     // "any" and needs none.
     std::map<std::pair<std::uint32_t, std::uint8_t>, AtomId> atom_of;
     std::vector<fw::classify::AtomInfo> infos;
+    std::vector<fw::classify::AddressClassMap::AtomBlock> blocks;
     auto atom = [&](const Prefix& p) {
       auto [it, added] = atom_of.try_emplace({p.addr, p.len}, static_cast<AtomId>(infos.size()));
       if (added) {
         infos.push_back({fw::IpFamily::kIpv4, static_cast<std::uint8_t>(32 - p.len)});
-        map_->add(it->second, fw::Cidr{fw::IpAddress::v4(p.addr), p.len});
+        // Added below in one add_all(): widest first, as the policy compiler does.
+        const std::uint32_t host = p.len == 0 ? ~0u : (p.len >= 32 ? 0u : (~0u >> p.len));
+        blocks.push_back({it->second, fw::IpRange{fw::IpAddress::v4(p.addr & ~host), fw::IpAddress::v4(p.addr | host)}});
       }
       return it->second;
     };
@@ -104,6 +107,7 @@ class LibfwClassifier final : public Classifier {
         specs[i].services = {s};
       }
     }
+    map_->add_all(blocks);
     index_ = std::make_unique<fw::classify::RuleIndex>(specs, infos, *map_);
   }
 

@@ -2,7 +2,7 @@
 // implements (one file each: tcp.cc, udp.cc, icmp.cc, other.cc), in the
 // manner of OVS's struct ct_l4_proto {new_conn, valid_new, conn_update}.
 //
-// The connection table (table.h) owns entries, keys, timers and limits; a
+// The connection table (fw/conntrack.h, table.cc) owns entries, keys, timers and limits; a
 // tracker owns only the protocol state stored inside an entry (L4State, an
 // opaque 24-byte area) and says, for each packet, whether it is acceptable
 // and which timeout class the connection is now in.
@@ -81,9 +81,10 @@ struct L4Tracker {
                         const TrackerConfig& config);
   // The timeout class the connection is in now.
   TimeoutClass (*timeout_class)(const L4State& state);
-  // Established in OVS/netfilter terms: the reply direction has been seen
-  // (TCP: the handshake completed). Used for the "est" ct_state flag and
-  // for eviction (what is not established goes first).
+  // Established for eviction and the half-open count (TCP: the handshake
+  // completed; others: the reply direction was seen): what is not
+  // established is evicted first. The "est" ct_state flag is the table's:
+  // set once a reply-direction packet is accepted, as OVS and netfilter do.
   bool (*established)(const L4State& state);
 };
 
