@@ -188,4 +188,10 @@ StatusOr<v1::etcd::CompactionResponse> EtcdClient::compact(std::int64_t revision
   return response;
 }
 
+StatusOr<v1::etcd::TxnResponse> EtcdClient::txn(const v1::etcd::TxnRequest& request) {
+  v1::etcd::TxnResponse response;
+  if (Status s = call("/v3/kv/txn", request, &response); !s.ok()) return s;
+  return response;
+}
+
 }  // namespace fw::etcd

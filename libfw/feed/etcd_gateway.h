@@ -81,6 +81,8 @@ class EtcdClient {
   [[nodiscard]] StatusOr<v1::etcd::PutResponse> put(std::string_view key, std::string_view value);
   [[nodiscard]] StatusOr<v1::etcd::DeleteRangeResponse> delete_range(std::string_view key, std::string_view range_end);
   [[nodiscard]] StatusOr<v1::etcd::CompactionResponse> compact(std::int64_t revision);
+  // Every put and delete of `request.success` at one revision.
+  [[nodiscard]] StatusOr<v1::etcd::TxnResponse> txn(const v1::etcd::TxnRequest& request);
 
   // The gRPC code of the last failed call's gateway error, 0 if the call
   // failed before etcd answered (or succeeded).

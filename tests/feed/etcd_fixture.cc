@@ -183,6 +183,19 @@ std::int64_t EtcdServer::del(const std::string& key) {
   return r.ok() ? r->header().revision() : 0;
 }
 
+std::int64_t EtcdServer::put_all(const std::vector<std::pair<std::string, std::string>>& writes) {
+  v1::etcd::TxnRequest request;
+  for (const auto& [key, value] : writes) {
+    v1::etcd::PutRequest* put = request.add_success()->mutable_request_put();
+    put->set_key(key);
+    put->set_value(value);
+  }
+  StatusOr<v1::etcd::TxnResponse> r = client_->txn(request);
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_TRUE(r.ok() && r->succeeded());
+  return r.ok() ? r->header().revision() : 0;
+}
+
 std::int64_t EtcdServer::revision() {
   v1::etcd::RangeRequest request;
   request.set_key("revision-probe");

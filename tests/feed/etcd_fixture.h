@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "libfw/feed/etcd_gateway.h"
@@ -49,6 +50,8 @@ class EtcdServer {
   // returns 0) if etcd refuses.
   std::int64_t put(const std::string& key, const std::string& value);
   std::int64_t del(const std::string& key);
+  // Puts every (key, value) in one transaction: one revision for all.
+  std::int64_t put_all(const std::vector<std::pair<std::string, std::string>>& writes);
   std::int64_t revision();
   // Runs `etcdctl --endpoints=... args...` (ETCDCTL_API=3); true when it
   // exits 0. Its output is in *out when given.

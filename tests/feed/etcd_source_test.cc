@@ -317,5 +317,29 @@ TEST(EtcdSource, ATagWrittenToEtcdReachesTheGroups) {
   EXPECT_TRUE(h.sink.sets["web"].empty());
 }
 
+TEST(EtcdSource, ATransactionChangingSeveralVmsIsReListed) {
+  START_ETCD(etcd);
+  etcd->put(key("a"), value(vm("a", 1, "10.0.0.1")));
+  Harness h(*etcd);
+  ASSERT_TRUE(h.poll_until([&] { return h.source->stats().watching; }));
+  // One revision, three VM keys: the consumer would skip the second and
+  // third as replays of the first, so the source lists instead.
+  const std::int64_t txn = etcd->put_all({{key("a"), value(vm("a", 1, "10.0.0.1", {kWeb}))},
+                                          {key("b"), value(vm("b", 2, "10.0.0.2", {kWeb}))},
+                                          {key("c"), value(vm("c", 3, "10.0.0.3", {kWeb}))}});
+  ASSERT_TRUE(h.poll_until([&] { return h.source->stats().lists == 2 && h.consumer->in_sync(); }));
+  EXPECT_EQ(h.consumer->revision(), static_cast<std::uint64_t>(txn));
+  EXPECT_EQ(h.source->stats().shared_revisions, 1u);
+  EXPECT_EQ(h.inventory->vm_ids(), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(h.group("web"), (std::vector<std::string>{"10.0.0.1", "10.0.0.2", "10.0.0.3"}));
+  EXPECT_TRUE(h.sink.removed.empty());
+  // A transaction touching one VM is an ordinary delta.
+  const std::int64_t single = etcd->put_all({{key("d"), value(vm("d", 4, "10.0.0.4"))},
+                                             {std::string(kPrefix) + "meta/last-writer", "host-7"}});
+  ASSERT_TRUE(h.poll_until([&] { return h.consumer->revision() == static_cast<std::uint64_t>(single); }));
+  EXPECT_TRUE(h.has("d"));
+  EXPECT_EQ(h.source->stats().lists, 2u);
+}
+
 }  // namespace
 }  // namespace fw
