@@ -122,7 +122,9 @@ TEST(SwitchSecurityConcurrency, WorkersLearnAndEnforceWhileControlPollsAndPublis
 
   EXPECT_EQ(unexpected.load(), 0u);
   EXPECT_GT(learned, 0u);
-  EXPECT_GT(expired, 0u);
+  // Whether bindings expired during the run depends on the workers' pace
+  // (their ARP claims refresh the lifetime; under ThreadSanitizer they are
+  // slow enough that none lapse), so expiry is checked after they stop.
   EXPECT_GT(refused + ss->counters(1).value().drop(R::kAddressLimit), 0u) << "the bound was never reached";
   EXPECT_EQ(listener.learned, learned);
 
@@ -145,6 +147,14 @@ TEST(SwitchSecurityConcurrency, WorkersLearnAndEnforceWhileControlPollsAndPublis
     engine->process(*worker, 1, Direction::kFromVm, std::span<const Frame>(&frame, 1), std::span<Verdict>(&v, 1));
     EXPECT_EQ(v.action, Action::kPass) << b.address.to_string();
   }
+
+  // With no traffic, every learned binding lapses one lifetime later.
+  std::size_t learned_now = 0;
+  for (const Binding& b : bound) learned_now += b.learned ? 1 : 0;
+  auto lapse = ss->poll(now + std::chrono::seconds(3)).value();
+  EXPECT_EQ(lapse.expired, learned_now);
+  const std::vector<Binding> after = ss->bindings(1).value();
+  for (const Binding& b : after) EXPECT_FALSE(b.learned) << b.address.to_string();
 }
 
 }  // namespace
