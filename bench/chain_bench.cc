@@ -76,6 +76,26 @@ BENCHMARK(BM_Chain)
 namespace fw::bench {
 namespace {
 
+// A policy of `rules` literal rules allowing `protocol` to `port` on one /32
+// each, only the last naming 10.0.0.2 (the benchmark frames' destination),
+// so a first packet pays a full classification; default drop.
+Policy last_rule_policy(std::uint32_t rules, std::uint8_t protocol, std::uint16_t port) {
+  Policy policy;
+  Section section;
+  section.id = "s";
+  for (std::uint32_t i = 0; i < rules; ++i) {
+    Rule r;
+    r.id = i + 1;
+    const std::uint32_t dst = i + 1 == rules ? 0x0a000002u : 0x0b000000u + i;
+    r.destinations.cidrs = {Cidr{IpAddress::v4(dst), 32}};
+    r.inline_services = {ServiceEntry{.protocol = protocol, .dst_ports = {PortRange{port, port}}}};
+    section.rules.push_back(r);
+  }
+  policy.categories[static_cast<int>(Category::kApplication)] = {section};
+  policy.default_action = RuleAction::kDrop;
+  return policy;
+}
+
 // The DFW in slot 2 without connection tracking (every packet classified;
 // DfwOptions::stateful = false): a policy of `rules` rules, each allowing TCP
 // to one /32 in group-free literal form, the last one matching the frame;
@@ -88,20 +108,7 @@ void BM_ChainDfw(benchmark::State& state) {
     state.SkipWithError("attach");
     return;
   }
-  Policy policy;
-  Section section;
-  section.id = "s";
-  for (std::uint32_t i = 0; i < nrules; ++i) {
-    Rule r;
-    r.id = i + 1;
-    // 10.0.0.2 (the frame's destination) only in the last rule.
-    const std::uint32_t dst = i + 1 == nrules ? 0x0a000002u : 0x0b000000u + i;
-    r.destinations.cidrs = {Cidr{IpAddress::v4(dst), 32}};
-    r.inline_services = {ServiceEntry{.protocol = kIpProtoTcp, .dst_ports = {PortRange{443, 443}}}};
-    section.rules.push_back(r);
-  }
-  policy.categories[static_cast<int>(Category::kApplication)] = {section};
-  policy.default_action = RuleAction::kDrop;
+  const Policy policy = last_rule_policy(nrules, kIpProtoTcp, 443);
   auto dfw = Dfw::create(*engine, {.stateful = false}).value();
   if (Status s = dfw->apply(policy, {1}); !s.ok()) {
     state.SkipWithError(s.to_string().c_str());
@@ -121,12 +128,6 @@ void BM_ChainDfw(benchmark::State& state) {
 }
 
 BENCHMARK(BM_ChainDfw)->ArgNames({"burst", "rules"})->ArgsProduct({{1, 32, 256}, {10, 1000}});
-
-}  // namespace
-}  // namespace fw::bench
-
-namespace fw::bench {
-namespace {
 
 // The stateful DFW in slot 2 (docs/stateful-dfw.md), UDP, burst 32, a
 // 1000-rule policy whose last rule allows the VM's traffic (so a first
@@ -158,19 +159,7 @@ void BM_ChainDfwStateful(benchmark::State& state) {
     state.SkipWithError("attach");
     return;
   }
-  Policy policy;
-  Section section;
-  section.id = "s";
-  for (std::uint32_t i = 0; i < kRules; ++i) {
-    Rule r;
-    r.id = i + 1;
-    const std::uint32_t dst = i + 1 == kRules ? 0x0a000002u : 0x0b000000u + i;
-    r.destinations.cidrs = {Cidr{IpAddress::v4(dst), 32}};
-    r.inline_services = {ServiceEntry{.protocol = kIpProtoUdp, .dst_ports = {PortRange{53, 53}}}};
-    section.rules.push_back(r);
-  }
-  policy.categories[static_cast<int>(Category::kApplication)] = {section};
-  policy.default_action = RuleAction::kDrop;
+  const Policy policy = last_rule_policy(kRules, kIpProtoUdp, 53);
   auto dfw = Dfw::create(*engine, {.conntrack = {.capacity = 1 << 16,
                                                  .concurrency = CtConcurrency::kSingleThread}}).value();
   if (Status s = dfw->apply(policy, {1}); !s.ok()) {

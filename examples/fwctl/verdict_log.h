@@ -29,53 +29,63 @@
 
 namespace fwctl {
 
-class VerdictLog {
+// A buffered output file of lines ("-" is stdout) that reports a write error
+// (disk full, closed pipe) once, on close(). `what` names the content in
+// messages ("verdicts", "connection states").
+class LineFile {
  public:
-  // `path` "-" writes to stdout.
-  static fw::StatusOr<std::unique_ptr<VerdictLog>> open(const std::string& path);
-  ~VerdictLog();
-  VerdictLog(const VerdictLog&) = delete;
-  VerdictLog& operator=(const VerdictLog&) = delete;
+  static fw::StatusOr<std::unique_ptr<LineFile>> open(const std::string& path, std::string what);
+  ~LineFile();
+  LineFile(const LineFile&) = delete;
+  LineFile& operator=(const LineFile&) = delete;
 
-  void write(std::uint64_t packet_number, fw::Direction direction, const fw::Verdict& verdict);
-  // Flushes and reports a write error (disk full, closed pipe) once.
+  // Where to format the next line; call line_done() after each.
+  fmt::memory_buffer& buffer() noexcept { return buffer_; }
+  void line_done();
   fw::Status close();
-
   bool is_stdout() const noexcept { return path_ == "-"; }
 
  private:
-  VerdictLog(std::FILE* file, std::string path) : file_(file), path_(std::move(path)) {}
+  LineFile(std::FILE* file, std::string path, std::string what)
+      : file_(file), path_(std::move(path)), what_(std::move(what)) {}
   void flush_buffer();
 
   std::FILE* file_;
   std::string path_;
+  std::string what_;
   fmt::memory_buffer buffer_;
   bool failed_ = false;
+};
+
+class VerdictLog {
+ public:
+  // `path` "-" writes to stdout.
+  static fw::StatusOr<std::unique_ptr<VerdictLog>> open(const std::string& path);
+
+  void write(std::uint64_t packet_number, fw::Direction direction, const fw::Verdict& verdict);
+  // Flushes and reports a write error (disk full, closed pipe) once.
+  fw::Status close() { return file_->close(); }
+  bool is_stdout() const noexcept { return file_->is_stdout(); }
+
+ private:
+  explicit VerdictLog(std::unique_ptr<LineFile> file) : file_(std::move(file)) {}
+  std::unique_ptr<LineFile> file_;
 };
 
 class CtStateLog {
  public:
   // `path` "-" writes to stdout.
   static fw::StatusOr<std::unique_ptr<CtStateLog>> open(const std::string& path);
-  ~CtStateLog();
-  CtStateLog(const CtStateLog&) = delete;
-  CtStateLog& operator=(const CtStateLog&) = delete;
 
   void write(std::uint64_t packet_number, std::uint8_t ct_state);
   // Flushes and reports a write error once.
-  fw::Status close();
-
-  bool is_stdout() const noexcept { return path_ == "-"; }
+  fw::Status close() { return file_->close(); }
+  bool is_stdout() const noexcept { return file_->is_stdout(); }
 
  private:
-  CtStateLog(std::FILE* file, std::string path);
-  void flush_buffer();
-
-  std::FILE* file_;
-  std::string path_;
+  explicit CtStateLog(std::unique_ptr<LineFile> file);
+  std::unique_ptr<LineFile> file_;
   std::array<std::string, 256> names_;  // format_ct_state of every value, made once
-  fmt::memory_buffer buffer_;
-  bool failed_ = false;
 };
 
 }  // namespace fwctl

@@ -1,0 +1,71 @@
+#!/usr/bin/python3
+"""Seed corpora from the captures of tests/data/pcap, for scripts/fuzz.
+
+  pcap_frames.py frames SRC DST      one file per frame (fuzz_packet)
+  pcap_frames.py sequences SRC DST   one file per capture in fuzz_conntrack's
+                                     input format (tests/fuzz/fuzz_conntrack.cc)
+
+A pcap is a 24-byte file header and 16-byte record headers; raw-IP and BSD
+loopback captures get the same synthetic Ethernet header as the tests' pcap
+reader (tests/support/packet_builder.cc), so every frame is an Ethernet frame.
+"""
+import os
+import struct
+import sys
+
+ETHERNET, NULL, LOOP, RAW, IPV4, IPV6 = 1, 0, 108, 101, 228, 229
+
+
+def frames(path):
+    """The frames of one capture, as Ethernet frames."""
+    name = os.path.basename(path)
+    data = open(path, "rb").read()
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        endian = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        endian = ">"
+    else:
+        sys.exit(f"{name}: not a pcap file")
+    linktype = struct.unpack(endian + "I", data[20:24])[0] & 0x0FFFFFFF
+    offset = 24
+    while offset + 16 <= len(data):
+        caplen = struct.unpack(endian + "I", data[offset + 8:offset + 12])[0]
+        frame = data[offset + 16:offset + 16 + caplen]
+        offset += 16 + caplen
+        if linktype in (NULL, LOOP):
+            frame = frame[4:]
+        if linktype != ETHERNET:
+            if linktype not in (NULL, LOOP, RAW, IPV4, IPV6) or not frame:
+                sys.exit(f"{name}: unsupported link type {linktype}")
+            ethertype = b"\x08\x00" if frame[0] >> 4 == 4 else b"\x86\xdd"
+            frame = b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01" + ethertype + frame
+        yield frame
+
+
+def main():
+    mode, src, dst = sys.argv[1:4]
+    captures = [n for n in sorted(os.listdir(src)) if n.endswith(".pcap")]
+    written = 0
+    for name in captures:
+        if mode == "frames":
+            for index, frame in enumerate(frames(os.path.join(src, name))):
+                with open(os.path.join(dst, f"{name[:-5]}-{index:04d}"), "wb") as out:
+                    out.write(frame)
+                written += 1
+        elif mode == "sequences":
+            out = bytearray([1])  # TCP strict
+            for frame in frames(os.path.join(src, name)):
+                frame = frame[:0xffff]
+                out += bytes([0x01]) + struct.pack(">H", len(frame)) + frame  # commit, zone 0
+            if len(out) > 1:
+                with open(os.path.join(dst, name[:-5]), "wb") as f:
+                    f.write(out[:8192])
+                written += 1
+        else:
+            sys.exit(f"unknown mode {mode}")
+    print(f"{written} seed {mode}")
+
+
+if __name__ == "__main__":
+    main()
