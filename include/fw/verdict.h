@@ -49,6 +49,14 @@ enum class DropReason : std::uint8_t {
   kConntrackFull,    // the DFW's policy allowed a new connection but the
                      // connection table refused it at a limit (global, zone,
                      // half-open) with nothing evictable
+  kSpoofGuard,       // switch security (slot 1): the source MAC/IP is not bound
+                     // to the vNIC, or an ARP/ND claims an address it does not own
+  kServiceDown,      // a redirect chose a service whose instance is down and
+                     // whose failure policy is fail-closed (fw/service.h)
+  kServiceFlowBlock, // the service returned "block" for the whole connection;
+                     // its later packets are dropped without visiting it
+  kNotRedirected,    // Engine::resume() got a frame whose verdict was not a
+                     // redirect of a slot of this vNIC's chain
   kCount
 };
 inline constexpr std::size_t kDropReasonCount = static_cast<std::size_t>(DropReason::kCount);
@@ -79,7 +87,8 @@ struct Verdict {
   std::uint32_t rule_id = kNoRule;      // rule (or default rule) that decided
   std::uint32_t service = 0;            // kRedirect: the service endpoint handle
   std::uint8_t ct_state = 0;            // kCt* bits (fw/conntrack.h), see above
-  std::uint8_t reserved8 = 0;           // keeps the layout stable for later fields
+  std::uint8_t service_hop = 0;         // kRedirect: position of `service` in its
+                                        // chain's path for this packet (fw/service.h)
   std::uint16_t reserved16 = 0;
   std::uint64_t generation = 0;         // configuration generation the packet saw
 };

@@ -28,6 +28,10 @@ std::string_view drop_reason_name(DropReason r) noexcept {
     case DropReason::kServiceDrop: return "service-drop";
     case DropReason::kConntrackInvalid: return "conntrack-invalid";
     case DropReason::kConntrackFull: return "conntrack-full";
+    case DropReason::kSpoofGuard: return "spoof-guard";
+    case DropReason::kServiceDown: return "service-down";
+    case DropReason::kServiceFlowBlock: return "service-flow-block";
+    case DropReason::kNotRedirected: return "not-redirected";
     case DropReason::kCount: break;
   }
   return "unknown";
