@@ -11,5 +11,7 @@ namespace fwctl {
 int run_replay(std::span<const std::string_view> args);
 // fwctl check: validates a policy file, lists every problem (check.cc).
 int run_check(std::span<const std::string_view> args);
+// fwctl feed: follows a membership feed, prints groups as they change (feed.cc).
+int run_feed(std::span<const std::string_view> args);
 
 }  // namespace fwctl

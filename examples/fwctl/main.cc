@@ -2,6 +2,7 @@
 //
 //   fwctl replay --pcap FILE [--vnic-mac MAC] [--config FILE] [--verdicts OUT]
 //   fwctl check FILE [--format text|json|binary] [--quiet]
+//   fwctl feed --from FILE|etcd://HOST:PORT/PREFIX --policy FILE [--exit-after-sync] [--duration S]
 //   fwctl version
 //   fwctl --help
 #include <array>
@@ -20,10 +21,11 @@ namespace {
 int run_version(std::span<const std::string_view> args);
 int run_help(std::span<const std::string_view> args);
 
-// The subcommand table. New subcommands (check, feed, policy) are one row.
+// The subcommand table. A new subcommand (policy) is one row.
 constexpr std::array kSubcommands = {
     Subcommand{"replay", "replay a pcap capture through one vNIC's filter chain", run_replay},
     Subcommand{"check", "validate a policy file and list every problem", run_check},
+    Subcommand{"feed", "follow a membership feed and print groups as their members change", run_feed},
     Subcommand{"version", "print the fwctl and libfw version", run_version},
     Subcommand{"help", "show this help", run_help},
 };

@@ -135,6 +135,14 @@ struct VmInfo {
   friend bool operator==(const VmInfo&, const VmInfo&) = default;
 };
 
+// One member vNIC of a group, for queries (Inventory::group_members).
+struct GroupMember {
+  std::string vm_id;
+  std::uint32_t vnic_id = 0;
+  std::vector<IpAddress> addresses;  // declared or learned, in the order first added
+  friend bool operator==(const GroupMember&, const GroupMember&) = default;
+};
+
 // A group's dynamic addresses that changed (host CIDRs: /32, /128).
 struct GroupDelta {
   std::string group_id;
@@ -230,8 +238,17 @@ class Inventory {
   StatusOr<std::vector<Cidr>> group_addresses(std::string_view group_id) const;
   // The group's member vNIC ids, sorted; kNotFound for an unknown group.
   StatusOr<std::vector<std::uint32_t>> group_vnics(std::string_view group_id) const;
+  // The group's member vNICs with their VM and addresses, sorted by vNIC
+  // id; kNotFound for an unknown group. Costs the group's size.
+  StatusOr<std::vector<GroupMember>> group_members(std::string_view group_id) const;
   // Ids of the groups of the last set_groups(), in policy order.
   std::vector<std::string> group_ids() const;
+  // Ids of the groups whose membership changed since the last call — a vNIC
+  // joined or left, or a member vNIC gained or lost an address — in policy
+  // order (set_groups() counts as a change of every group). For tools that
+  // show membership as it changes (fwctl feed). Costs the number of changed
+  // groups; a change undone before the call still lists the group.
+  std::vector<std::string> take_changed_groups();
   InventoryStats stats() const;
 
   // ---- realization ----

@@ -95,6 +95,7 @@ struct GroupRecord {
   std::unordered_map<IpAddress, std::uint32_t, IpHash> counts;
   std::unordered_map<IpAddress, bool, IpHash> pending;
   bool dirty = false;
+  bool changed = false;  // listed in Impl::changed (take_changed_groups)
 };
 
 // Which groups a change can affect.
@@ -143,6 +144,7 @@ struct Inventory::Impl {
   StringMap<std::uint32_t> group_by_id;
   GroupIndex index;
   std::vector<std::uint32_t> dirty;
+  std::vector<std::uint32_t> changed;  // groups whose membership changed (take_changed_groups)
   std::uint64_t sequence = 0;
   Status last_error;
   InventoryStats stats;
@@ -240,12 +242,20 @@ struct Inventory::Impl {
     }
   }
 
+  void mark_changed(std::uint32_t g) {
+    if (groups[g].changed) return;
+    groups[g].changed = true;
+    changed.push_back(g);
+  }
+
   void join(std::uint32_t g, VnicRecord& n) {
+    mark_changed(g);
     groups[g].members.insert(n.id);
     n.groups.push_back(g);
     for (const VnicAddress& a : n.addresses) inc(g, a.address);
   }
   void leave(std::uint32_t g, VnicRecord& n) {
+    mark_changed(g);
     groups[g].members.erase(n.id);
     n.groups.erase(std::find(n.groups.begin(), n.groups.end(), g));
     for (const VnicAddress& a : n.addresses) dec(g, a.address);
@@ -337,12 +347,18 @@ struct Inventory::Impl {
       if (!on) return;
       n.addresses.push_back(VnicAddress{.address = a});
       it = n.addresses.end() - 1;
-      for (std::uint32_t g : n.groups) inc(g, a);
+      for (std::uint32_t g : n.groups) {
+        mark_changed(g);
+        inc(g, a);
+      }
     }
     (source == AddressSource::kDeclared ? it->declared : it->learned) = on;
     if (!it->declared && !it->learned) {
       n.addresses.erase(it);
-      for (std::uint32_t g : n.groups) dec(g, a);
+      for (std::uint32_t g : n.groups) {
+        mark_changed(g);
+        dec(g, a);
+      }
     }
   }
 
@@ -506,6 +522,8 @@ StatusOr<std::uint64_t> Inventory::set_groups(const Policy& policy) {
   m.group_by_id.clear();
   for (std::uint32_t g = 0; g < m.groups.size(); ++g) m.group_by_id.emplace(m.groups[g].id, g);
   m.dirty.clear();
+  m.changed.clear();
+  for (std::uint32_t g = 0; g < m.groups.size(); ++g) m.mark_changed(g);
   m.mark.assign(m.groups.size(), 0);
   for (auto& [id, n] : m.vnics) n.groups.clear();
   std::vector<std::uint32_t> candidates;
@@ -738,6 +756,39 @@ StatusOr<std::vector<std::uint32_t>> Inventory::group_vnics(std::string_view gro
   const auto& members = m.groups[it->second].members;
   std::vector<std::uint32_t> out(members.begin(), members.end());
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+StatusOr<std::vector<GroupMember>> Inventory::group_members(std::string_view group_id) const {
+  const Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  auto it = m.group_by_id.find(group_id);
+  if (it == m.group_by_id.end()) return not_found(fmt::format("group {}: not in the policy", group_id));
+  const auto& members = m.groups[it->second].members;
+  std::vector<std::uint32_t> ids(members.begin(), members.end());
+  std::sort(ids.begin(), ids.end());
+  std::vector<GroupMember> out;
+  out.reserve(ids.size());
+  for (std::uint32_t id : ids) {
+    const VnicRecord& n = m.vnics.at(id);
+    GroupMember member{.vm_id = n.vm->id, .vnic_id = id};
+    for (const VnicAddress& a : n.addresses) member.addresses.push_back(a.address);
+    out.push_back(std::move(member));
+  }
+  return out;
+}
+
+std::vector<std::string> Inventory::take_changed_groups() {
+  Impl& m = *impl_;
+  std::lock_guard lock(m.mutex);
+  std::sort(m.changed.begin(), m.changed.end());
+  std::vector<std::string> out;
+  out.reserve(m.changed.size());
+  for (std::uint32_t g : m.changed) {
+    m.groups[g].changed = false;
+    out.push_back(m.groups[g].id);
+  }
+  m.changed.clear();
   return out;
 }
 

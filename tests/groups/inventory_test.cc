@@ -390,5 +390,32 @@ TEST_F(InventoryTest, NewPolicyRecomputesAndSendsOnlyTheDifference) {
   EXPECT_EQ(inv_->group_addresses("old").status().code(), StatusCode::kNotFound);
 }
 
+// group_members() and take_changed_groups(), which fwctl feed prints from.
+TEST_F(InventoryTest, MembersAndChangedGroups) {
+  const Criterion web = crit(CriterionKey::kTag, CriterionOperator::kEquals, {"web"}, "tier");
+  Group all;
+  all.id = "all";
+  all.groups = {"web"};
+  groups({group("web", {{web}}), group("db", {{crit(CriterionKey::kTag, CriterionOperator::kEquals, {"db"})}}), all});
+  EXPECT_EQ(inv_->take_changed_groups(), (std::vector<std::string>{"web", "db", "all"}));  // set_groups: every group
+  EXPECT_TRUE(inv_->take_changed_groups().empty());
+  vm(simple_vm("a", 1, "10.0.0.1", {{.scope = "tier", .value = "web"}}));
+  vm(VmSpec{.id = "b", .vnics = {VnicSpec{.id = 2}}});  // no tag, no address: no group
+  EXPECT_EQ(inv_->take_changed_groups(), (std::vector<std::string>{"web", "all"}));
+  // A member gains an address: its groups changed; a non-member's: none.
+  ASSERT_TRUE(inv_->add_address(1, ip("2001:db8::1"), AddressSource::kLearned).ok());
+  ASSERT_TRUE(inv_->add_address(2, ip("10.0.0.2"), AddressSource::kDeclared).ok());
+  EXPECT_EQ(inv_->take_changed_groups(), (std::vector<std::string>{"web", "all"}));
+  // A vNIC without addresses joining is a membership change too.
+  ASSERT_TRUE(inv_->remove_address(2, ip("10.0.0.2"), AddressSource::kDeclared).ok());
+  EXPECT_TRUE(inv_->take_changed_groups().empty());
+  ASSERT_TRUE(inv_->add_tag("b", {.value = "db"}).ok());
+  EXPECT_EQ(inv_->take_changed_groups(), (std::vector<std::string>{"db"}));
+  EXPECT_EQ(inv_->group_members("db").value(), (std::vector<GroupMember>{{.vm_id = "b", .vnic_id = 2}}));
+  EXPECT_EQ(inv_->group_members("all").value(),
+            (std::vector<GroupMember>{{.vm_id = "a", .vnic_id = 1, .addresses = {ip("10.0.0.1"), ip("2001:db8::1")}}}));
+  EXPECT_EQ(inv_->group_members("nope").status().code(), StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace fw
