@@ -9,5 +9,7 @@ namespace fwbench {
 
 // fwbench classbench: libfw's classifier vs rte_acl on ClassBench (classbench_cmd.cc).
 int run_classbench(std::span<const std::string_view> args);
+// fwbench membership: tag change to enforcement at scale (membership_cmd.cc).
+int run_membership(std::span<const std::string_view> args);
 
 }  // namespace fwbench

@@ -1,6 +1,7 @@
 // fwbench — libfw's macro benchmarks, each beside its peer. See docs/classbench.md.
 //
 //   fwbench classbench RULES TRACE [options]
+//   fwbench membership [options]
 //   fwbench --help
 #include <array>
 #include <exception>
@@ -17,10 +18,12 @@ namespace {
 
 int run_help(std::span<const std::string_view> args);
 
-// The subcommand table; `conntrack` and `membership` will be rows here.
+// The subcommand table; `conntrack` will be a row here.
 constexpr std::array kSubcommands = {
     Subcommand{"classbench", "rule classification on ClassBench rules and traces, vs DPDK rte_acl",
                run_classbench},
+    Subcommand{"membership", "tag change to enforcement: latency, burst throughput, memory at 100k VMs",
+               run_membership},
     Subcommand{"help", "show this help", run_help},
 };
 

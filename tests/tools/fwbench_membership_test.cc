@@ -1,0 +1,55 @@
+// Smoke test of `fwbench membership` with tiny sizes: it runs, verifies its
+// sample of changes through the Engine, and prints every report line in its
+// documented format (bench/fwbench/membership_cmd.cc, docs/groups.md).
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "support/scratch_dir.h"
+#include "support/subprocess.h"
+
+namespace {
+
+const std::string kFwbench = FWBENCH_PATH;
+
+TEST(FwbenchMembership, TinyRunReportsEveryLine) {
+  fw::test::ScratchDir dir("fwbench-membership");
+  fw::test::RunResult r = fw::test::run_program(
+      kFwbench,
+      {"membership", "--vms", "1000", "--groups", "50", "--rules", "500", "--changes", "400", "--burst", "200",
+       "--bursts", "2", "--verify", "10"},
+      dir.path());
+  ASSERT_TRUE(r.started) << r.err;
+  ASSERT_EQ(r.signal, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::vector<std::string> lines = fw::test::split_lines(r.out);
+  const std::vector<std::string> patterns = {
+      R"(membership: 1000 VMs, 50 groups, 500 rules \(stateless DFW, one engine worker\))",
+      R"(setup      policy compiled and installed in [0-9.]+ s; 1000 VMs loaded by a snapshot in [0-9.]+ s \([0-9]+ VMs/s\))",
+      R"(single     400 tag changes, event to live: p50 [0-9.]+ us, p99 [0-9.]+ us, max [0-9.]+ us)",
+      R"(burst      2 bursts of 200 changes: [0-9]+ changes/s \(median; min [0-9]+, max [0-9]+\))",
+      // --verify 10: ten (add, remove) pairs, each checked by a packet.
+      R"(verified   20 changes by an Engine lookup: 10 decided by the group's rule after tag_add, 10 by the default rule after tag_remove)",
+      // One VM, one vNIC, one candidate group per tag change.
+      R"(evaluated  1\.00 \(group, vNIC\) evaluations per change)",
+      R"(memory     heap held: policy in the DFW [0-9.]+ MiB, inventory [0-9.]+ MiB, total [0-9.]+ MiB; peak RSS [0-9]+ MiB)",
+      R"(goals      p50 <= 10 us: (met|missed); p99 <= 100 us: (met|missed); >= 100k changes/s: (met|missed))",
+  };
+  ASSERT_EQ(lines.size(), patterns.size()) << r.out;
+  for (std::size_t i = 0; i < lines.size(); ++i)
+    EXPECT_TRUE(std::regex_match(lines[i], std::regex(patterns[i]))) << "line " << i << ": " << lines[i];
+}
+
+TEST(FwbenchMembership, UsageErrors) {
+  fw::test::ScratchDir dir("fwbench-membership");
+  fw::test::RunResult r = fw::test::run_program(kFwbench, {"membership", "--vms", "10", "--groups", "20"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "fwbench membership: --groups must not exceed --vms (see 'fwbench membership --help')\n");
+  r = fw::test::run_program(kFwbench, {"membership", "--groups", "60001"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'60001' is not a whole number in 2..60000"), std::string::npos) << r.err;
+}
+
+}  // namespace
