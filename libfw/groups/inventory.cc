@@ -111,6 +111,7 @@ struct GroupRecord {
 //   by_vnic    vNIC id -> groups listing it in vnic_ids.
 struct GroupIndex {
   StringMap<std::vector<std::uint32_t>> tag_exact;
+  bool any_scope_exact = false;  // tag_exact has keys with scope ""
   StringMap<std::vector<std::uint32_t>> tag_scope;
   std::vector<std::uint32_t> fields;
   std::vector<std::uint32_t> negative;
@@ -317,9 +318,14 @@ struct Inventory::Impl {
     }
   }
 
+  // The index lookups a tag costs: its exact (scope, value), the same value
+  // in any scope, its scope's pattern criteria and any scope's. Lookups of
+  // index parts the policy leaves empty are skipped (each is a hash and a
+  // likely cache miss on the tag-change hot path).
   void tag_candidates(const std::pair<std::string, std::string>& folded, std::vector<std::uint32_t>& out) const {
     append_from(index.tag_exact, exact_key(folded.first, folded.second), out);
-    if (!folded.first.empty()) append_from(index.tag_exact, exact_key("", folded.second), out);
+    if (!folded.first.empty() && index.any_scope_exact) append_from(index.tag_exact, exact_key("", folded.second), out);
+    if (index.tag_scope.empty()) return;
     append_from(index.tag_scope, folded.first, out);
     if (!folded.first.empty()) append_from(index.tag_scope, std::string_view(), out);
   }
@@ -449,6 +455,7 @@ struct Inventory::Impl {
             field = true;
           } else if (groups::is_exact(c.op)) {
             for (const std::string& v : c.values) idx.tag_exact[exact_key(c.scope, v)].push_back(g);
+            idx.any_scope_exact = idx.any_scope_exact || c.scope.empty();
             negative = negative || groups::is_negative(c.op);
           } else {
             idx.tag_scope[c.scope].push_back(g);

@@ -29,7 +29,7 @@ TEST(FwbenchMembership, TinyRunReportsEveryLine) {
       R"(membership: 1000 VMs, 50 groups, 500 rules \(stateless DFW, one engine worker\))",
       R"(setup      policy compiled and installed in [0-9.]+ s; 1000 VMs loaded by a snapshot in [0-9.]+ s \([0-9]+ VMs/s\))",
       R"(single     400 tag changes, event to live: p50 [0-9.]+ us, p99 [0-9.]+ us, max [0-9.]+ us)",
-      R"(burst      2 bursts of 200 changes: [0-9]+ changes/s \(median; min [0-9]+, max [0-9]+\))",
+      R"(burst      2 bursts of 200 changes: [0-9]+ changes/s \(median; min [0-9]+, max [0-9]+\); [0-9]+ changes per CPU second)",
       // --verify 10: ten (add, remove) pairs, each checked by a packet.
       R"(verified   20 changes by an Engine lookup: 10 decided by the group's rule after tag_add, 10 by the default rule after tag_remove)",
       // One VM, one vNIC, one candidate group per tag change.
