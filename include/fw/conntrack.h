@@ -306,6 +306,34 @@ class ConnTable {
   // The connection's state; false if the handle is stale.
   bool info(ConnRef conn, ConnInfo& out) const noexcept;
 
+  // --- the service word: a slot after the DFW keeps per-connection state ----
+  // Each connection carries one 32-bit word for service insertion
+  // (fw/service.h: the redirect decision, pinned instances, the service's
+  // flow verdict); 0 when the connection is created. Atomic with respect to
+  // every other call.
+  //
+  // peek(): the connection of each packets[active[k]] without tracking it:
+  // no protocol-tracker update, no timer refresh, no expiry, no counters (the
+  // DFW has already tracked the packet). out[active[k]].found is false for a
+  // packet of no live connection (and for non-IP packets and ICMP errors;
+  // a non-first fragment finds its first fragment's connection). An expired
+  // connection not yet freed is not found, by the caller's clock `now_ns`
+  // (0: no expiry check).
+  struct Peek {
+    ConnRef conn;
+    std::uint32_t service_word = 0;
+    CtDirection direction = CtDirection::kOriginal;
+    bool found = false;
+  };
+  void peek(std::uint16_t zone, std::span<const PacketView> packets, std::span<const std::uint16_t> active,
+            std::uint64_t now_ns, std::span<Peek> out) const noexcept;
+  // Replaces the word if it still equals `expected` (true); otherwise loads
+  // the current word into `expected` (false). False with expected unchanged
+  // for a stale handle: check with service_word() when it matters.
+  bool exchange_service_word(ConnRef conn, std::uint32_t& expected, std::uint32_t desired) noexcept;
+  // The word; false for a stale handle.
+  bool service_word(ConnRef conn, std::uint32_t& out) const noexcept;
+
   // --- control plane ---------------------------------------------------------
   // 0 = no limit. kInvalidArgument for a zone >= options().zones.
   Status set_zone_limit(std::uint16_t zone, std::uint32_t limit);

@@ -195,6 +195,9 @@ class Dfw {
   // The connection table (nullptr when not stateful): its stats(),
   // zone_connections(), set_zone_limit() are safe from any thread.
   ConnTable* connections() const noexcept;
+  // The same table, shared: for slots after the DFW that keep state with
+  // each connection (fw/service.h ServiceInsertionOptions::connections).
+  std::shared_ptr<ConnTable> shared_connections() const noexcept;
   // The Dfw's policy generation: 0 before the first apply(), +1 per apply.
   std::uint64_t policy_generation() const;
 

@@ -195,13 +195,31 @@ class Engine {
                 std::uint8_t after_slot, std::span<const Frame> frames,
                 std::span<Verdict> verdicts, const ProcessOptions& options) noexcept;
 
+  // Frames handed back by a service (fw/service.h), for filters that send a
+  // packet through several services in turn (service chains). On input,
+  // verdicts[i] is the kRedirect verdict frames[i] got (from process(),
+  // reinject() or an earlier resume()); the host keeps it with the packet
+  // while the service has it. The chain runs again from that verdict's slot,
+  // which sees the returned verdict (BurstContext::returned) and sends the
+  // packet to the next service of its path, or lets it go on to the slots
+  // after it. On output, verdicts[i] is the new verdict. A frame whose input
+  // verdict is not a kRedirect of a slot installed in the vNIC's chain is
+  // dropped with DropReason::kNotRedirected. Frames of one call may come
+  // back from different slots and hops. Counted as reinjected.
+  void resume(Worker& worker, std::uint32_t vnic_id, Direction direction,
+              std::span<const Frame> frames, std::span<Verdict> verdicts) noexcept;
+  void resume(Worker& worker, std::uint32_t vnic_id, Direction direction,
+              std::span<const Frame> frames, std::span<Verdict> verdicts,
+              const ProcessOptions& options) noexcept;
+
  private:
   struct Impl;
   friend class Worker;
   explicit Engine(std::unique_ptr<Impl> impl);
+  // returned: resume()'s input verdicts (first_slot is then ignored).
   void run(Worker& worker, std::uint32_t vnic_id, Direction direction, std::uint8_t first_slot,
            bool reinjected, std::span<const Frame> frames, std::span<Verdict> verdicts,
-           const ProcessOptions& options) noexcept;
+           const ProcessOptions& options, bool resumed = false) noexcept;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -45,6 +45,12 @@ struct BurstContext {
   // long calls into bursts and this is the burst's first frame in the call.
   RejectAnswers* answers = nullptr;
   std::size_t answer_base = 0;
+  // Engine::resume() only (empty otherwise): returned[i] is the kRedirect
+  // verdict packets[i] came back with. A slot sees a returned packet when
+  // returned[i].slot is its own slot (the packet starts there); packets of
+  // the call returned to earlier slots that passed them reach it as usual
+  // (their returned[i].slot is smaller).
+  std::span<const Verdict> returned;
 };
 
 class Filter {

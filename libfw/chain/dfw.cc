@@ -531,6 +531,7 @@ StatusOr<std::unique_ptr<Dfw>> Dfw::create(Engine& engine, const DfwOptions& opt
 }
 
 ConnTable* Dfw::connections() const noexcept { return impl_->table.get(); }
+std::shared_ptr<ConnTable> Dfw::shared_connections() const noexcept { return impl_->table; }
 
 std::uint64_t Dfw::policy_generation() const {
   std::lock_guard lock(impl_->mutex);

@@ -90,6 +90,11 @@ struct alignas(internal::kCacheLine) WorkerSlot {
 struct Worker::Scratch {
   PacketView views[kMaxBurst];
   std::uint16_t active[kMaxBurst];
+  // Engine::resume() only: the verdicts the burst's frames came back with,
+  // and the index (into the chain's used slots) each frame starts at.
+  Verdict returned[kMaxBurst];
+  std::uint8_t start[kMaxBurst];
+  std::uint16_t merged[kMaxBurst];
 };
 
 struct Engine::Impl {
@@ -342,9 +347,20 @@ void Engine::reinject(Worker& worker, std::uint32_t vnic_id, Direction direction
       verdicts, options);
 }
 
+void Engine::resume(Worker& worker, std::uint32_t vnic_id, Direction direction,
+                    std::span<const Frame> frames, std::span<Verdict> verdicts) noexcept {
+  resume(worker, vnic_id, direction, frames, verdicts, ProcessOptions{});
+}
+
+void Engine::resume(Worker& worker, std::uint32_t vnic_id, Direction direction,
+                    std::span<const Frame> frames, std::span<Verdict> verdicts,
+                    const ProcessOptions& options) noexcept {
+  run(worker, vnic_id, direction, 0, true, frames, verdicts, options, true);
+}
+
 void Engine::run(Worker& worker, std::uint32_t vnic_id, Direction direction,
                  std::uint8_t first_slot, bool reinjected, std::span<const Frame> frames,
-                 std::span<Verdict> verdicts, const ProcessOptions& options) noexcept {
+                 std::span<Verdict> verdicts, const ProcessOptions& options, bool resumed) noexcept {
   const std::size_t total = std::min(frames.size(), verdicts.size());
   if (RejectAnswers* answers = options.answers) {
     answers->bytes_used = 0;
@@ -390,6 +406,15 @@ void Engine::run(Worker& worker, std::uint32_t vnic_id, Direction direction,
     const std::span<Verdict> out = verdicts.subspan(base, n);
     ctx.answer_base = base;
 
+    // resume(): each frame starts at the slot that redirected it.
+    std::uint8_t first_u = first_used;
+    std::size_t pending = 0;  // resumed frames not yet in `active`
+    if (resumed) {
+      std::copy_n(out.begin(), n, scratch.returned);
+      ctx.returned = std::span<const Verdict>(scratch.returned, n);
+      first_u = chain.used_count;
+    }
+
     // Stage 1: parse the whole burst.
     std::size_t active = 0;
     std::uint64_t bytes = 0;
@@ -405,6 +430,18 @@ void Engine::run(Worker& worker, std::uint32_t vnic_id, Direction direction,
         v.reason = DropReason::kMalformed;
         v.parse_error = err;
         counters.parse_errors[static_cast<std::size_t>(err)].add(1);
+      } else if (resumed) {
+        const Verdict& back = scratch.returned[i];
+        std::uint8_t u = 0;
+        while (u < chain.used_count && chain.used[u] != back.slot) ++u;
+        if (back.action != Action::kRedirect || u == chain.used_count) {
+          v.action = Action::kDrop;
+          v.reason = DropReason::kNotRedirected;
+        } else {
+          scratch.start[i] = u;
+          first_u = std::min(first_u, u);
+          ++pending;
+        }
       } else {
         scratch.active[active++] = static_cast<std::uint16_t>(i);
       }
@@ -412,7 +449,22 @@ void Engine::run(Worker& worker, std::uint32_t vnic_id, Direction direction,
 
     // Stage 2: each occupied slot decides what is still undecided.
     ctx.packets = std::span<const PacketView>(scratch.views, n);
-    for (std::uint8_t u = first_used; u < chain.used_count && active > 0; ++u) {
+    for (std::uint8_t u = first_u; u < chain.used_count && (active > 0 || pending > 0); ++u) {
+      if (pending > 0) {
+        // Frames returned to this slot join the (ascending) active list.
+        std::size_t merged = 0, k = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          if (out[i].action != Action::kPass || out[i].slot != kNoSlot || scratch.start[i] != u) continue;
+          if (out[i].reason != DropReason::kNone) continue;
+          while (k < active && scratch.active[k] < i) scratch.merged[merged++] = scratch.active[k++];
+          scratch.merged[merged++] = static_cast<std::uint16_t>(i);
+          --pending;
+        }
+        while (k < active) scratch.merged[merged++] = scratch.active[k++];
+        std::copy_n(scratch.merged, merged, scratch.active);
+        active = merged;
+        if (active == 0) continue;
+      }
       ctx.slot = chain.used[u];
       chain.slots[ctx.slot]->process(ctx, std::span<const std::uint16_t>(scratch.active, active),
                                      out);

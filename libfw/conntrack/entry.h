@@ -13,7 +13,7 @@
 //       88    8  last_seen_ns   caller's clock at the last accepted packet
 //       96    8  generation     policy generation that admitted the connection
 //      104    4  rule_id        rule that admitted it
-//      108    4  reserved       service-insertion pin and flow verdict (a later issue)
+//      108    4  service_word   service insertion's per-connection word (fw/service.h)
 //      112    4  incarnation    +1 each time the slot is freed: stale ConnRefs fail
 //      116    1  list_index     expiry list = timeout class * 2 + established
 //      117    1  flags          kInUse, kHalfOpen, kReplySeen
@@ -67,7 +67,7 @@ struct Entry {
   std::uint64_t last_seen_ns;
   std::uint64_t generation;
   std::uint32_t rule_id;
-  std::uint32_t reserved;
+  std::uint32_t service_word;  // ConnTable::exchange_service_word
   std::uint32_t incarnation;
   std::uint8_t list_index;
   std::uint8_t flags;

@@ -18,6 +18,9 @@ struct FragmentTable::Record {
   std::uint32_t datagram_end = 0;  // valid if last_seen
   std::uint8_t pieces = 0;
   bool last_seen = false;
+  // Every byte seen: nothing more to decide. The record stays (and peek()
+  // finds it) until its slot is needed; first()/follow() treat it as gone.
+  bool complete = false;
   CtReason poison = CtReason::kNone;  // why the datagram is being dropped
 };
 
@@ -90,6 +93,7 @@ FragmentTable::Record* FragmentTable::find(Stripe& s, const FragKey& key, std::u
   for (std::uint32_t i = 0; i < per_stripe_; ++i) {
     if (s.hashes[i] != hash || !(s.records[i].key == key)) continue;
     Record& r = s.records[i];
+    if (r.complete) continue;
     if (now_ns > r.touched_ns && now_ns - r.touched_ns >= timeout_ns_) {
       s.hashes[i] = 0;  // timed out: as if never seen
       return nullptr;
@@ -104,7 +108,7 @@ FragmentTable::Record* FragmentTable::insert(Stripe& s, const FragKey& key, std:
   std::uint32_t slot = per_stripe_;
   std::uint32_t oldest = 0;
   for (std::uint32_t i = 0; i < per_stripe_; ++i) {
-    if (s.hashes[i] == 0 ||
+    if (s.hashes[i] == 0 || s.records[i].complete ||
         (now_ns > s.records[i].touched_ns && now_ns - s.records[i].touched_ns >= timeout_ns_)) {
       slot = i;
       break;
@@ -197,7 +201,7 @@ void FragmentTable::admit(const FragKey& key, const FragDecision& decision) noex
   Stripe& s = stripe_of(hash);
   MaybeLocked guard(s.lock, locking_);
   for (std::uint32_t i = 0; i < per_stripe_; ++i) {
-    if (s.hashes[i] == hash && s.records[i].key == key &&
+    if (s.hashes[i] == hash && s.records[i].key == key && !s.records[i].complete &&
         s.records[i].poison == CtReason::kNone) {
       s.records[i].decision = decision;
       return;
@@ -219,8 +223,20 @@ CtReason FragmentTable::follow(const FragKey& key, const FragRange& range, std::
   if (why != CtReason::kNone) return why;
   out = r->decision;
   if (complete(r->pieces, r->piece_begin, r->piece_end, r->last_seen, r->datagram_end))
-    s.hashes[r - s.records] = 0;  // every byte seen: nothing more to decide
+    r->complete = true;  // every byte seen: nothing more to decide
   return CtReason::kNone;
+}
+
+bool FragmentTable::peek(const FragKey& key, FragDecision& out) noexcept {
+  const std::uint32_t hash = frag_hash(key);
+  Stripe& s = stripe_of(hash);
+  MaybeLocked guard(s.lock, locking_);
+  for (std::uint32_t i = 0; i < per_stripe_; ++i) {
+    if (s.hashes[i] != hash || !(s.records[i].key == key) || s.records[i].poison != CtReason::kNone) continue;
+    out = s.records[i].decision;
+    return true;
+  }
+  return false;
 }
 
 void FragmentTable::clear() noexcept {

@@ -14,7 +14,8 @@
 // received, or ends past max_datagram_bytes or the datagram's end, is
 // dropped and poisons its datagram: every later fragment of it is dropped
 // too (RFC 5722; Linux drops the whole queue on overlap since 4.19). A
-// record is freed when the datagram is complete, after `timeout` without a
+// record is done when the datagram is complete (its slot is then the first
+// to be reused; peek() still finds it until then), after `timeout` without a
 // fragment, or when its stripe is full and a new datagram needs room
 // (oldest first, counted).
 //
@@ -82,6 +83,11 @@ class FragmentTable {
   // or why it must be dropped.
   CtReason follow(const FragKey& key, const FragRange& range, std::uint64_t now_ns,
                   FragDecision& out) noexcept;
+
+  // The decision recorded for `key`'s datagram (a completed one too, until
+  // its record is reused), without adding a fragment; false when none. For
+  // ConnTable::peek().
+  bool peek(const FragKey& key, FragDecision& out) noexcept;
 
   void clear() noexcept;
   std::uint64_t evicted() const noexcept;

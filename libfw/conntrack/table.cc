@@ -775,7 +775,7 @@ bool ConnTable::create(std::uint16_t zone, const PacketView& packet, const CtAdm
       e->last_seen_ns = now_ns;
       e->generation = admission.generation;
       e->rule_id = admission.rule_id;
-      e->reserved = 0;
+      e->service_word = 0;
       const bool established = tracker.established(e->l4);
       e->flags = static_cast<std::uint8_t>(conntrack::kEntryInUse |
                                            (established ? 0 : conntrack::kEntryHalfOpen));
@@ -802,6 +802,61 @@ bool ConnTable::create(std::uint16_t zone, const PacketView& packet, const CtAdm
                                     result.direction, result.ct_state});
   }
   return true;
+}
+
+void ConnTable::peek(std::uint16_t zone, std::span<const PacketView> packets,
+                     std::span<const std::uint16_t> active, std::uint64_t now_ns,
+                     std::span<Peek> out) const noexcept {
+  Impl& t = *impl_;
+  for (const std::uint16_t i : active) {
+    if (i >= packets.size() || i >= out.size()) continue;
+    Peek& result = out[i];
+    result = Peek{};
+    const PacketView& v = packets[i];
+    Probe p;
+    CtResult scratch;
+    const ProbeKind kind = classify(v, zone, t.opt.zones, p, scratch);
+    if (kind == ProbeKind::kFragment) {
+      FragDecision d;
+      if (t.fragments->peek(conntrack::frag_key(v, zone), d) && d.conn.valid()) {
+        t.with_entry(d.conn, [&](Impl::Shard&, Entry& e) {
+          result.conn = d.conn;
+          result.direction = d.direction;
+          result.service_word = e.service_word;
+          result.found = true;
+        });
+      }
+      continue;
+    }
+    if (kind != ProbeKind::kConn) continue;
+    const auto hash = static_cast<std::uint32_t>(conntrack::symmetric_hash(p.key, t.seed));
+    Impl::Shard& s = t.shard_of(hash);
+    MaybeLocked guard(s.lock, t.locking);
+    Dir dir = Dir::kOriginal;
+    const Entry* e = t.find(s, hash, p.key, dir);
+    if (e == nullptr || t.expired(*e, now_ns)) continue;
+    result.conn = {t.index_of(*e), e->incarnation};
+    result.direction = dir == Dir::kReply ? CtDirection::kReply : CtDirection::kOriginal;
+    result.service_word = e->service_word;
+    result.found = true;
+  }
+}
+
+bool ConnTable::exchange_service_word(ConnRef conn, std::uint32_t& expected, std::uint32_t desired) noexcept {
+  bool swapped = false;
+  impl_->with_entry(conn, [&](Impl::Shard&, Entry& e) {
+    if (e.service_word == expected) {
+      e.service_word = desired;
+      swapped = true;
+    } else {
+      expected = e.service_word;
+    }
+  });
+  return swapped;
+}
+
+bool ConnTable::service_word(ConnRef conn, std::uint32_t& out) const noexcept {
+  return impl_->with_entry(conn, [&](Impl::Shard&, Entry& e) { out = e.service_word; });
 }
 
 bool ConnTable::remove(ConnRef conn) noexcept {
