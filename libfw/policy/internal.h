@@ -15,6 +15,10 @@
 
 #include "fw/policy.h"
 
+namespace google::protobuf {
+class Message;
+}  // namespace google::protobuf
+
 namespace fw::policy_internal {
 
 // Limits (docs/policy.md, "Limits").
@@ -79,6 +83,24 @@ StatusOr<PortRange> parse_port_range(std::string_view text);
 
 // Whether `text` is well-formed UTF-8 (json_check.cc).
 bool is_valid_utf8(std::string_view text);
+
+// ---- files (load.cc) ------------------------------------------------------------
+//
+// Shared with the other policy-like schemas (the redirect policy,
+// libfw/service/load.cc) so every policy file reads and fails alike.
+
+// Bytes -> `message` by protobuf's text-format, JSON (after check_json()) and
+// binary parsers; kInvalidArgument with line and column (text, JSON), an
+// unknown field (binary) or invalid UTF-8 (text).
+Status parse_text(std::string_view bytes, google::protobuf::Message& message);
+Status parse_json(std::string_view bytes, google::protobuf::Message& message);
+Status parse_binary(std::string_view bytes, google::protobuf::Message& message);
+// The whole file, at most kMaxPolicyFileBytes: kIoError for a directory or
+// an unreadable file, kResourceExhausted past the limit; messages start
+// with the path.
+StatusOr<std::string> read_policy_file(const std::string& path);
+// Whether the first non-blank byte is '{' (a hint for a .textpb that is JSON).
+bool looks_like_json(std::string_view bytes);
 
 // ---- validation and ordering -------------------------------------------------
 

@@ -43,15 +43,21 @@ class FirstError : public google::protobuf::io::ErrorCollector {
   std::string first_;
 };
 
-Status parse_text(std::string_view bytes, v1::Policy& message) {
+}  // namespace
+
+Status parse_text(std::string_view bytes, google::protobuf::Message& message) {
   google::protobuf::TextFormat::Parser parser;
   FirstError errors;
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(std::string(bytes), &message))
-    return invalid_argument(errors.first().empty() ? "not a text-format fw.v1.Policy" : errors.first());
+    return invalid_argument(errors.first().empty()
+                                ? fmt::format("not a text-format {}", message.GetDescriptor()->full_name())
+                                : errors.first());
   if (auto invalid = find_invalid_utf8(message)) return invalid_argument(*invalid);
   return Status::Ok();
 }
+
+namespace {
 
 // protobuf's JSON errors look like
 //   (services[0].entries[0].protocol): invalid value "tcp" for type TYPE_UINT32
@@ -86,8 +92,10 @@ std::string tidy_json_error(std::string message) {
   return message.substr(0, at) + "; want " + want;
 }
 
-Status parse_json(std::string_view bytes, v1::Policy& message) {
-  if (Status strict = check_json(bytes, *v1::Policy::descriptor()); !strict.ok()) return strict;
+}  // namespace
+
+Status parse_json(std::string_view bytes, google::protobuf::Message& message) {
+  if (Status strict = check_json(bytes, *message.GetDescriptor()); !strict.ok()) return strict;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   auto status = google::protobuf::util::JsonStringToMessage(std::string(bytes), &message, options);
@@ -95,9 +103,9 @@ Status parse_json(std::string_view bytes, v1::Policy& message) {
   return Status::Ok();
 }
 
-Status parse_binary(std::string_view bytes, v1::Policy& message) {
+Status parse_binary(std::string_view bytes, google::protobuf::Message& message) {
   if (bytes.size() > static_cast<std::size_t>(INT_MAX) || !message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
-    return invalid_argument("not a binary fw.v1.Policy (protobuf wire format)");
+    return invalid_argument(fmt::format("not a binary {} (protobuf wire format)", message.GetDescriptor()->full_name()));
   if (auto unknown = find_unknown_field(message)) return invalid_argument(*unknown);
   return Status::Ok();
 }
@@ -126,6 +134,8 @@ StatusOr<std::string> read_policy_file(const std::string& path) {
     return io_error(fmt::format("{}: read error: {}", path, std::generic_category().message(errno)));
   return bytes;
 }
+
+namespace {
 
 StatusOr<Policy> accept_or_refuse(PolicyReport report, std::string_view prefix) {
   if (!report.status.ok()) return report.status;
