@@ -184,6 +184,17 @@ class Dfw {
   Status remove_group_addresses(const std::string& group_id, const std::vector<Cidr>& cidrs);
   // The API-set addresses of every group that has some, as CIDRs.
   std::map<std::string, std::vector<Cidr>> group_addresses() const;
+  // Addresses excluded from a group through the API: never in the group,
+  // whatever contributes them (static members, API set, nested groups), as
+  // exclude_cidrs; the groups nesting it still get them from their other
+  // contributors. The inventory's DFW sink excludes the addresses of a
+  // group's exclude_vm_ids this way, so an excluded VM that is a member of
+  // a nested group is not matched by rules naming the parent. Live for the
+  // next packet, cost as add/remove_group_addresses; carried over by
+  // apply() for the groups the new policy keeps. Errors as above.
+  Status add_group_exclusions(const std::string& group_id, const std::vector<Cidr>& cidrs);
+  Status remove_group_exclusions(const std::string& group_id, const std::vector<Cidr>& cidrs);
+  std::map<std::string, std::vector<Cidr>> group_exclusions() const;
 
   // Hits of every enabled rule of the applied policy in evaluation order,
   // then the default rule. Empty before the first apply().

@@ -144,10 +144,15 @@ struct GroupMember {
 };
 
 // A group's dynamic addresses that changed (host CIDRs: /32, /128).
+// For a group with exclude_vm_ids, also the addresses of its excluded VMs
+// that changed: the DFW excludes them from the group whatever contributes
+// them (nested groups included; Dfw::add_group_exclusions).
 struct GroupDelta {
   std::string group_id;
   std::vector<Cidr> added;
   std::vector<Cidr> removed;
+  std::vector<Cidr> excluded_added;
+  std::vector<Cidr> excluded_removed;
 };
 
 // Receives address deltas. apply() gets every changed group of one

@@ -622,6 +622,24 @@ Status Dfw::remove_group_addresses(const std::string& group_id, const std::vecto
   return impl_->current->remove_group_addresses(group_id, cidrs);
 }
 
+Status Dfw::add_group_exclusions(const std::string& group_id, const std::vector<Cidr>& cidrs) {
+  std::lock_guard lock(impl_->mutex);
+  if (!impl_->current) return failed_precondition("no policy applied yet");
+  return impl_->current->add_group_exclusions(group_id, cidrs);
+}
+
+Status Dfw::remove_group_exclusions(const std::string& group_id, const std::vector<Cidr>& cidrs) {
+  std::lock_guard lock(impl_->mutex);
+  if (!impl_->current) return failed_precondition("no policy applied yet");
+  return impl_->current->remove_group_exclusions(group_id, cidrs);
+}
+
+std::map<std::string, std::vector<Cidr>> Dfw::group_exclusions() const {
+  std::lock_guard lock(impl_->mutex);
+  if (!impl_->current) return {};
+  return impl_->current->group_exclusions();
+}
+
 std::map<std::string, std::vector<Cidr>> Dfw::group_addresses() const {
   std::lock_guard lock(impl_->mutex);
   if (!impl_->current) return {};

@@ -1,6 +1,7 @@
 // The GroupSink that drives fw::Dfw (fw/inventory.h): each delta becomes
-// Dfw::remove_group_addresses / add_group_addresses, which cost the size of
-// the delta, never the group's size, and are live for the next lookup.
+// Dfw::remove_group_addresses / add_group_addresses (and, for groups with
+// exclude_vm_ids, add/remove_group_exclusions), which cost the size of the
+// delta, never the group's size, and are live for the next lookup.
 #include "fw/dfw.h"
 #include "fw/inventory.h"
 
@@ -16,20 +17,31 @@ class DfwGroupSink final : public GroupSink {
     // hands all of them again (merged with later changes), and the DFW's
     // calls have set semantics — adding what is there or removing what is
     // not is a no-op — so a retry converges.
+    //
+    // New exclusions go first (an excluded VM's address never shows in a
+    // parent while its nested group gains it), exclusions that end go last.
     for (const GroupDelta& d : deltas) {
-      if (!d.removed.empty()) {
-        if (Status s = dfw_.remove_group_addresses(d.group_id, d.removed); !s.ok())
-          return Status(s.code(), "dfw group " + d.group_id + ": " + s.message());
-      }
-      if (!d.added.empty()) {
-        if (Status s = dfw_.add_group_addresses(d.group_id, d.added); !s.ok())
-          return Status(s.code(), "dfw group " + d.group_id + ": " + s.message());
-      }
+      if (Status s = call(&Dfw::add_group_exclusions, d.group_id, d.excluded_added); !s.ok()) return s;
+    }
+    for (const GroupDelta& d : deltas) {
+      if (Status s = call(&Dfw::remove_group_addresses, d.group_id, d.removed); !s.ok()) return s;
+      if (Status s = call(&Dfw::add_group_addresses, d.group_id, d.added); !s.ok()) return s;
+    }
+    for (const GroupDelta& d : deltas) {
+      if (Status s = call(&Dfw::remove_group_exclusions, d.group_id, d.excluded_removed); !s.ok()) return s;
     }
     return Status::Ok();
   }
 
  private:
+  using Call = Status (Dfw::*)(const std::string&, const std::vector<Cidr>&);
+  Status call(Call method, const std::string& group_id, const std::vector<Cidr>& cidrs) {
+    if (cidrs.empty()) return Status::Ok();
+    Status s = (dfw_.*method)(group_id, cidrs);
+    if (!s.ok()) return Status(s.code(), "dfw group " + group_id + ": " + s.message());
+    return s;
+  }
+
   Dfw& dfw_;
 };
 

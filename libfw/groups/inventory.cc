@@ -94,6 +94,10 @@ struct GroupRecord {
   std::unordered_set<std::uint32_t> members;
   std::unordered_map<IpAddress, std::uint32_t, IpHash> counts;
   std::unordered_map<IpAddress, bool, IpHash> pending;
+  // Addresses of the vNICs of VMs in exclude_vm_ids (counted), and what the
+  // sink last saw of those that changed, as for counts / pending.
+  std::unordered_map<IpAddress, std::uint32_t, IpHash> excluded;
+  std::unordered_map<IpAddress, bool, IpHash> excluded_pending;
   bool dirty = false;
   bool changed = false;  // listed in Impl::changed (take_changed_groups)
 };
@@ -116,6 +120,7 @@ struct GroupIndex {
   std::vector<std::uint32_t> fields;
   std::vector<std::uint32_t> negative;
   StringMap<std::vector<std::uint32_t>> by_vm;
+  StringMap<std::vector<std::uint32_t>> excluded_by;  // VM id -> groups listing it in exclude_vm_ids
   std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> by_vnic;
 };
 
@@ -243,6 +248,29 @@ struct Inventory::Impl {
     }
   }
 
+  // An excluded VM's vNIC gained / lost address `a`.
+  void excluded_address(const VmRecord& vm, const IpAddress& a, bool gained) {
+    if (index.excluded_by.empty()) return;
+    auto it = index.excluded_by.find(vm.id);
+    if (it == index.excluded_by.end()) return;
+    for (std::uint32_t g : it->second) {
+      GroupRecord& group = groups[g];
+      if (gained) {
+        if (++group.excluded[a] != 1) continue;
+        group.excluded_pending.try_emplace(a, false);
+      } else {
+        auto e = group.excluded.find(a);
+        if (e == group.excluded.end() || --e->second != 0) continue;
+        group.excluded.erase(e);
+        group.excluded_pending.try_emplace(a, true);
+      }
+      if (!group.dirty) {
+        group.dirty = true;
+        dirty.push_back(g);
+      }
+    }
+  }
+
   void mark_changed(std::uint32_t g) {
     if (groups[g].changed) return;
     groups[g].changed = true;
@@ -343,6 +371,7 @@ struct Inventory::Impl {
   void drop_vnic(std::uint32_t id) {
     VnicRecord& n = vnics.at(id);
     while (!n.groups.empty()) leave(n.groups.back(), n);
+    for (const VnicAddress& a : n.addresses) excluded_address(*n.vm, a.address, false);
     vnics.erase(id);
   }
 
@@ -357,6 +386,7 @@ struct Inventory::Impl {
         mark_changed(g);
         inc(g, a);
       }
+      excluded_address(*n.vm, a, true);
     }
     (source == AddressSource::kDeclared ? it->declared : it->learned) = on;
     if (!it->declared && !it->learned) {
@@ -365,6 +395,7 @@ struct Inventory::Impl {
         mark_changed(g);
         dec(g, a);
       }
+      excluded_address(*n.vm, a, false);
     }
   }
 
@@ -382,10 +413,17 @@ struct Inventory::Impl {
         if (now && !was) d.added.push_back(host_cidr(a));
         else if (!now && was) d.removed.push_back(host_cidr(a));
       }
-      if (d.added.empty() && d.removed.empty()) continue;
+      for (const auto& [a, was] : group.excluded_pending) {
+        const bool now = group.excluded.contains(a);
+        if (now && !was) d.excluded_added.push_back(host_cidr(a));
+        else if (!now && was) d.excluded_removed.push_back(host_cidr(a));
+      }
+      if (d.added.empty() && d.removed.empty() && d.excluded_added.empty() && d.excluded_removed.empty()) continue;
       auto by_address = [](const Cidr& x, const Cidr& y) { return ip_less(x.address, y.address); };
       std::sort(d.added.begin(), d.added.end(), by_address);
       std::sort(d.removed.begin(), d.removed.end(), by_address);
+      std::sort(d.excluded_added.begin(), d.excluded_added.end(), by_address);
+      std::sort(d.excluded_removed.begin(), d.excluded_removed.end(), by_address);
       deltas.push_back(std::move(d));
     }
     if (!deltas.empty() && options.sink != nullptr) {
@@ -402,6 +440,7 @@ struct Inventory::Impl {
     }
     for (std::uint32_t g : dirty) {
       groups[g].pending.clear();
+      groups[g].excluded_pending.clear();
       groups[g].dirty = false;
     }
     dirty.clear();
@@ -467,7 +506,10 @@ struct Inventory::Impl {
       if (field) idx.fields.push_back(g);
       if (negative) idx.negative.push_back(g);
       for (const std::string& vm : r.vm_ids) idx.by_vm[vm].push_back(g);
-      for (const std::string& vm : r.exclude_vm_ids) idx.by_vm[vm].push_back(g);
+      for (const std::string& vm : r.exclude_vm_ids) {
+        idx.by_vm[vm].push_back(g);
+        idx.excluded_by[vm].push_back(g);
+      }
       for (std::uint32_t n : r.vnic_ids) idx.by_vnic[n].push_back(g);
     }
     // Ranks: depth-first post-order (validation rejected cycles).
@@ -523,6 +565,12 @@ StatusOr<std::uint64_t> Inventory::set_groups(const Policy& policy) {
     for (const auto& [a, n] : old.counts) view[a] = true;
     for (const auto& [a, was] : old.pending) view[a] = was;
   }
+  StringMap<std::unordered_map<IpAddress, bool, IpHash>> seen_excluded;
+  for (GroupRecord& old : m.groups) {
+    auto& view = seen_excluded[old.id];
+    for (const auto& [a, n] : old.excluded) view[a] = true;
+    for (const auto& [a, was] : old.excluded_pending) view[a] = was;
+  }
 
   m.groups = std::move(*built);
   m.index = std::move(idx);
@@ -539,6 +587,22 @@ StatusOr<std::uint64_t> Inventory::set_groups(const Policy& policy) {
     m.new_vnic_candidates(vm, vm.vnics, candidates);
     m.reevaluate(candidates, vm.vnics);
   }
+  // Excluded VMs' addresses, for the groups excluding them.
+  for (const auto& [vm_id, excluding] : m.index.excluded_by) {
+    auto vm = m.vms.find(vm_id);
+    if (vm == m.vms.end()) continue;
+    for (std::uint32_t id : vm->second.vnics)
+      for (const VnicAddress& a : m.vnics.at(id).addresses)
+        for (std::uint32_t g : excluding) {
+          GroupRecord& group = m.groups[g];
+          if (++group.excluded[a.address] != 1) continue;
+          group.excluded_pending.try_emplace(a.address, false);  // restated below for groups the sink knew
+          if (!group.dirty) {
+            group.dirty = true;
+            m.dirty.push_back(g);
+          }
+        }
+  }
   // Rebuilding recorded every address as new; restate pending against what
   // the sink saw.
   for (std::uint32_t g = 0; g < m.groups.size(); ++g) {
@@ -553,7 +617,16 @@ StatusOr<std::uint64_t> Inventory::set_groups(const Policy& policy) {
     for (const auto& [a, present] : it->second) {
       if (present && !group.counts.contains(a)) group.pending.emplace(a, true);
     }
-    if (!group.pending.empty() && !group.dirty) {
+    group.excluded_pending.clear();
+    auto was_excluded = seen_excluded.find(group.id);
+    for (const auto& [a, n] : group.excluded) {
+      auto v = was_excluded->second.find(a);
+      if (v == was_excluded->second.end() || !v->second) group.excluded_pending.emplace(a, false);
+    }
+    for (const auto& [a, present] : was_excluded->second) {
+      if (present && !group.excluded.contains(a)) group.excluded_pending.emplace(a, true);
+    }
+    if ((!group.pending.empty() || !group.excluded_pending.empty()) && !group.dirty) {
       group.dirty = true;
       m.dirty.push_back(g);
     }

@@ -271,7 +271,8 @@ struct CompiledPolicy::Shared {
     RangeSet base;       // own cidrs, ranges, member vNICs' addresses
     RangeSet api;        // set through the API
     RangeSet exclude;    // exclude_cidrs
-    RangeSet effective;  // (base ∪ api ∪ children's effective) − exclude
+    RangeSet api_exclude;  // excluded through the API
+    RangeSet effective;  // (base ∪ api ∪ children's effective) − exclude − api_exclude
     std::optional<AtomId> atom;  // if referenced on an address side
   };
 
@@ -335,7 +336,8 @@ struct CompiledPolicy::Shared {
   void propagate_add(std::size_t g, const Pieces& candidates) {
     GroupState& s = groups[g];
     Pieces added;
-    for (const Piece& p : minus(candidates, s.exclude)) s.effective.insert(p.family, p.lo, p.hi, &added);
+    for (const Piece& p : minus(minus(candidates, s.exclude), s.api_exclude))
+      s.effective.insert(p.family, p.lo, p.hi, &added);
     if (added.empty()) return;
     if (s.atom)
       for (const Piece& p : added) map.add(*s.atom, to_range(p));
@@ -366,6 +368,31 @@ struct CompiledPolicy::Shared {
     Pieces gone;
     for (const Piece& p : pieces) groups[g].api.erase(p.family, p.lo, p.hi, &gone);
     if (!gone.empty()) propagate_remove(g, gone);
+  }
+  // Newly excluded addresses leave g at once; its parents keep them only
+  // through another contributor (propagate_remove checks).
+  void exclusion_add(std::size_t g, const Pieces& pieces) {
+    GroupState& s = groups[g];
+    Pieces fresh;
+    for (const Piece& p : pieces) s.api_exclude.insert(p.family, p.lo, p.hi, &fresh);
+    Pieces leaving = intersect(fresh, s.effective);
+    if (leaving.empty()) return;
+    for (const Piece& p : leaving) s.effective.erase(p.family, p.lo, p.hi, nullptr);
+    if (s.atom)
+      for (const Piece& p : leaving) map.remove(*s.atom, to_range(p));
+    for (std::size_t parent : s.parents) propagate_remove(parent, leaving);
+  }
+  // Addresses no longer excluded come back if a contributor has them.
+  void exclusion_remove(std::size_t g, const Pieces& pieces) {
+    GroupState& s = groups[g];
+    Pieces gone;
+    for (const Piece& p : pieces) s.api_exclude.erase(p.family, p.lo, p.hi, &gone);
+    if (gone.empty()) return;
+    Pieces back = intersect(gone, s.base);
+    for (const Piece& p : intersect(gone, s.api)) back.push_back(p);
+    for (std::size_t c : s.children)
+      for (const Piece& p : intersect(gone, groups[c].effective)) back.push_back(p);
+    if (!back.empty()) propagate_add(g, back);
   }
 };
 
@@ -585,7 +612,8 @@ StatusOr<std::unique_ptr<CompiledPolicy>> compile(const CompileInput& input) {
   // per change).
   const std::size_t group_count = policy.groups.size();
   sh.groups.resize(group_count);
-  std::vector<IntervalSet> base(group_count), api(group_count), exclude(group_count), effective(group_count);
+  std::vector<IntervalSet> base(group_count), api(group_count), exclude(group_count), effective(group_count),
+      api_exclude(group_count);
   for (std::size_t g = 0; g < group_count; ++g) sh.group_index.emplace(policy.groups[g].id, g);
   for (std::size_t g = 0; g < group_count; ++g) {
     const Group& group = policy.groups[g];
@@ -611,6 +639,15 @@ StatusOr<std::unique_ptr<CompiledPolicy>> compile(const CompileInput& input) {
       api[it->second].add(c);
     }
   }
+  for (const auto& [id, cidrs] : input.group_exclusions) {
+    auto it = sh.group_index.find(id);
+    if (it == sh.group_index.end()) return not_found("compile: group_exclusions names unknown group " + id);
+    for (const Cidr& c : cidrs) {
+      if (auto problem = policy_internal::cidr_problem(c))
+        return invalid_argument("compile: group_exclusions of " + id + ": " + *problem);
+      api_exclude[it->second].add(c);
+    }
+  }
   {
     std::vector<std::uint8_t> done(group_count, 0);
     std::function<void(std::size_t)> visit = [&](std::size_t g) {
@@ -625,12 +662,14 @@ StatusOr<std::unique_ptr<CompiledPolicy>> compile(const CompileInput& input) {
       e.unite(api[g]);
       for (std::size_t c : sh.groups[g].children) e.unite(effective[c]);
       e.subtract(exclude[g]);
+      e.subtract(api_exclude[g]);
       effective[g] = std::move(e);
     }
     for (std::size_t g = 0; g < group_count; ++g) {
       sh.groups[g].base.assign(base[g]);
       sh.groups[g].api.assign(api[g]);
       sh.groups[g].exclude.assign(exclude[g]);
+      sh.groups[g].api_exclude.assign(api_exclude[g]);
       sh.groups[g].effective.assign(effective[g]);
     }
   }
@@ -640,8 +679,10 @@ StatusOr<std::unique_ptr<CompiledPolicy>> compile(const CompileInput& input) {
 
 StatusOr<std::unique_ptr<CompiledPolicy>> recompile(const CompiledPolicy& previous, const CompileInput& input) {
   if (input.policy == nullptr) return invalid_argument("recompile: no policy");
-  if (!input.group_addresses.empty())
-    return invalid_argument("recompile: group_addresses must be empty (they are carried over from the previous policy)");
+  if (!input.group_addresses.empty() || !input.group_exclusions.empty())
+    return invalid_argument(
+        "recompile: group_addresses and group_exclusions must be empty (they are carried over from the previous "
+        "policy)");
   const Policy& policy = *input.policy;
   if (policy.groups != previous.policy_.groups || input.vnic_addresses != previous.shared_->vnic_addresses) {
     // Group structure or vNIC addresses changed: a new lineage, with the
@@ -653,6 +694,12 @@ StatusOr<std::unique_ptr<CompiledPolicy>> recompile(const CompiledPolicy& previo
       const bool kept = std::any_of(policy.groups.begin(), policy.groups.end(),
                                     [&](const Group& g) { return g.id == id; });
       if (kept) full.group_addresses.emplace(id, std::move(entry.second));
+    }
+    for (auto& entry : previous.group_exclusions()) {
+      const std::string& id = entry.first;
+      const bool kept = std::any_of(policy.groups.begin(), policy.groups.end(),
+                                    [&](const Group& g) { return g.id == id; });
+      if (kept) full.group_exclusions.emplace(id, std::move(entry.second));
     }
     return compile(full);
   }
@@ -764,6 +811,35 @@ std::map<std::string, std::vector<Cidr>> CompiledPolicy::group_addresses() const
     if (api.empty()) continue;
     std::vector<Cidr>& cidrs = out[policy_.groups[g].id];
     api.for_each([&](const Piece& p) { cidrs_of(p, cidrs); });
+  }
+  return out;
+}
+
+Status CompiledPolicy::add_group_exclusions(const std::string& group, std::span<const Cidr> addresses) {
+  auto it = shared_->group_index.find(group);
+  if (it == shared_->group_index.end()) return not_found("add_group_exclusions: unknown group " + group);
+  Pieces pieces;
+  if (Status s = pieces_of("add_group_exclusions", group, addresses, pieces); !s.ok()) return s;
+  shared_->exclusion_add(it->second, pieces);
+  return Status::Ok();
+}
+
+Status CompiledPolicy::remove_group_exclusions(const std::string& group, std::span<const Cidr> addresses) {
+  auto it = shared_->group_index.find(group);
+  if (it == shared_->group_index.end()) return not_found("remove_group_exclusions: unknown group " + group);
+  Pieces pieces;
+  if (Status s = pieces_of("remove_group_exclusions", group, addresses, pieces); !s.ok()) return s;
+  shared_->exclusion_remove(it->second, pieces);
+  return Status::Ok();
+}
+
+std::map<std::string, std::vector<Cidr>> CompiledPolicy::group_exclusions() const {
+  std::map<std::string, std::vector<Cidr>> out;
+  for (std::size_t g = 0; g < shared_->groups.size(); ++g) {
+    const RangeSet& excluded = shared_->groups[g].api_exclude;
+    if (excluded.empty()) continue;
+    std::vector<Cidr>& cidrs = out[policy_.groups[g].id];
+    excluded.for_each([&](const Piece& p) { cidrs_of(p, cidrs); });
   }
   return out;
 }

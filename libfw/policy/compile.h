@@ -87,6 +87,8 @@ struct CompileInput {
   std::map<std::uint32_t, std::vector<Cidr>> vnic_addresses;
   // Addresses set through the API per group id (as set_group_addresses()).
   std::map<std::string, std::vector<Cidr>> group_addresses;
+  // Addresses excluded through the API per group id (as add_group_exclusions()).
+  std::map<std::string, std::vector<Cidr>> group_exclusions;
 };
 
 // What building a CompiledPolicy cost (compile_stats()).
@@ -155,6 +157,15 @@ class CompiledPolicy {
   // The API-set addresses of every group that has some, as CIDRs (ranges
   // left by removals are split into CIDRs). O(their size).
   std::map<std::string, std::vector<Cidr>> group_addresses() const;
+  // Addresses excluded from a group through the API: never in the group,
+  // whichever contributor (static members, API set, nested groups) has
+  // them, as exclude_cidrs; they still reach the groups nesting it through
+  // their other contributors. The inventory's DFW sink excludes the
+  // addresses of a group's exclude_vm_ids this way (docs/groups.md). Costs
+  // as add/remove_group_addresses. kNotFound / kInvalidArgument as above.
+  Status add_group_exclusions(const std::string& group, std::span<const Cidr> addresses);
+  Status remove_group_exclusions(const std::string& group, std::span<const Cidr> addresses);
+  std::map<std::string, std::vector<Cidr>> group_exclusions() const;
 
   const classify::AddressClassMap& address_map() const noexcept;
 

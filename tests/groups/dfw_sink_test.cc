@@ -119,5 +119,75 @@ TEST_F(DfwSinkTest, ChangesBeforeThePolicyIsAppliedAreRealizedOnceItIs) {
   EXPECT_EQ(from_vm("10.0.0.3").rule_id, 10u);
 }
 
+// exclude_vm_ids across nesting: "prod" nests "web" and excludes vm-canary.
+// The canary is in web (rule 20 matches it) but never in prod (rule 10,
+// first, names prod): the sink excludes its addresses from prod in the DFW.
+TEST_F(DfwSinkTest, AnExcludedVmInANestedGroupIsNotMatchedByRulesNamingTheParent) {
+  Policy p;
+  Group web;
+  web.id = "web";
+  web.criteria = {CriteriaExpression{.all_of = {Criterion{.key = CriterionKey::kTag, .op = CriterionOperator::kEquals,
+                                                          .scope = "tier", .values = {"web"}}}}};
+  Group prod;
+  prod.id = "prod";
+  prod.groups = {"web"};
+  prod.exclude_vm_ids = {"vm-canary"};
+  p.groups = {web, prod};
+  Section s;
+  s.id = "s";
+  Rule to_prod;
+  to_prod.id = 10;
+  to_prod.sources.groups = {"prod"};
+  to_prod.action = RuleAction::kDrop;
+  Rule to_web;
+  to_web.id = 20;
+  to_web.sources.groups = {"web"};
+  to_web.action = RuleAction::kDrop;
+  s.rules = {to_prod, to_web};
+  p.categories[static_cast<int>(Category::kApplication)] = {s};
+  p.default_action = RuleAction::kAllow;
+  p.default_rule_id = 9999;
+  ASSERT_TRUE(dfw_->apply(p, {kVnic}).ok());
+  ASSERT_TRUE(inventory_->set_groups(p).ok());
+  const Tag tier_web{.scope = "tier", .value = "web"};
+  auto vm = [](const char* id, std::uint32_t vnic, const char* address, std::vector<Tag> tags) {
+    return VmSpec{.id = id, .tags = std::move(tags), .vnics = {{.id = vnic, .addresses = {parse_ip(address).value()}}}};
+  };
+  ASSERT_TRUE(inventory_->upsert_vm(vm("vm-a", 10, "10.0.0.10", {tier_web})).ok());
+  ASSERT_TRUE(inventory_->upsert_vm(vm("vm-canary", 11, "10.0.0.11", {tier_web})).ok());
+  EXPECT_EQ(from_vm("10.0.0.10").rule_id, 10u);
+  EXPECT_EQ(from_vm("10.0.0.11").rule_id, 20u) << "in web, excluded from prod";
+  EXPECT_EQ(dfw_->group_exclusions(), (std::map<std::string, std::vector<Cidr>>{
+                                          {"prod", {parse_cidr("10.0.0.11/32").value()}}}));
+  // A learned address of the canary is excluded too; its removal ends that.
+  ASSERT_TRUE(inventory_->add_address(11, parse_ip("10.0.0.111").value(), AddressSource::kLearned).ok());
+  EXPECT_EQ(from_vm("10.0.0.111").rule_id, 20u);
+  ASSERT_TRUE(inventory_->remove_address(11, parse_ip("10.0.0.111").value(), AddressSource::kLearned).ok());
+  EXPECT_EQ(from_vm("10.0.0.111").rule_id, 9999u);
+  // The canary untagged: in neither group.
+  ASSERT_TRUE(inventory_->remove_tag("vm-canary", tier_web).ok());
+  EXPECT_EQ(from_vm("10.0.0.11").rule_id, 9999u);
+  // Its address moves to vm-a's vNIC (the canary gone): the exclusion ends
+  // and the address is prod's through web.
+  ASSERT_TRUE(inventory_->remove_vm("vm-canary").ok());
+  EXPECT_TRUE(dfw_->group_exclusions().empty());
+  ASSERT_TRUE(inventory_->add_address(10, parse_ip("10.0.0.11").value(), AddressSource::kLearned).ok());
+  EXPECT_EQ(from_vm("10.0.0.11").rule_id, 10u);
+  // A new policy (same groups, a rule changed) keeps the exclusions: the
+  // canary comes back and is excluded again, then the DFW re-applies.
+  ASSERT_TRUE(inventory_->remove_address(10, parse_ip("10.0.0.11").value(), AddressSource::kLearned).ok());
+  ASSERT_TRUE(inventory_->upsert_vm(vm("vm-canary", 11, "10.0.0.11", {tier_web})).ok());
+  p.categories[static_cast<int>(Category::kApplication)][0].rules[1].id = 21;
+  ASSERT_TRUE(dfw_->apply(p, {kVnic}).ok());
+  EXPECT_EQ(from_vm("10.0.0.11").rule_id, 21u);
+  EXPECT_EQ(from_vm("10.0.0.10").rule_id, 10u);
+  // A policy whose group structure changes (a full compile) carries them too.
+  p.groups.push_back(Group{.id = "spare"});
+  ASSERT_TRUE(dfw_->apply(p, {kVnic}).ok());
+  ASSERT_TRUE(inventory_->set_groups(p).ok());
+  EXPECT_EQ(from_vm("10.0.0.11").rule_id, 21u);
+  EXPECT_EQ(from_vm("10.0.0.10").rule_id, 10u);
+}
+
 }  // namespace
 }  // namespace fw
