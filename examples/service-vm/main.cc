@@ -89,6 +89,10 @@ std::vector<OptionSpec> option_specs(Options& o) {
        [&o](std::string_view v) -> OptionError {
          return fw::cli::parse_count(v, 1, 16u << 20, o.scanner.reassembly.max_out_of_order_bytes);
        }},
+      {"ooo-total-bytes", "N", "out-of-order TCP bytes queued over all flows (default 67108864)",
+       [&o](std::string_view v) -> OptionError {
+         return fw::cli::parse_count(v, 1, std::size_t{1} << 34, o.scanner.max_out_of_order_bytes_total);
+       }},
       {"unscannable", "allow|block", "verdict of flows that cannot be scanned and of IP fragments (default allow)",
        [&o](std::string_view v) -> OptionError {
          if (v == "allow") o.scanner.unscannable_blocks = false;

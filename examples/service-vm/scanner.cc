@@ -50,6 +50,7 @@ Scanner::Scanner(std::shared_ptr<const SignatureDatabase> database, const Scanne
       options_(options),
       sink_(std::move(sink)),
       scratch_(std::move(scratch)),
+      budget_{.max_bytes = options.max_out_of_order_bytes_total},
       table_(options.max_flows) {}
 
 Scanner::~Scanner() {
@@ -212,7 +213,10 @@ Flow* Scanner::create_flow(const FlowKey& key, bool client_is_low, std::uint64_t
   }
   Flow* flow = table_.insert(key, now_ns);
   flow->client_is_low = client_is_low;
-  for (auto& d : flow->dir) d.tcp.set_limits(options_.reassembly);
+  for (auto& d : flow->dir) {
+    d.tcp.set_limits(options_.reassembly);
+    d.tcp.set_budget(&budget_);
+  }
   ++stats_.flows;
   return flow;
 }

@@ -52,6 +52,8 @@ struct ScannerOptions {
   // A flow without a frame for this long ends (reported with kIdle).
   std::uint64_t idle_timeout_ns = 120'000'000'000ULL;
   ReassemblyLimits reassembly;
+  // Out-of-order bytes queued over all flows of this scanner (one thread).
+  std::size_t max_out_of_order_bytes_total = 64u << 20;
   // Verdict for flows that cannot be scanned (reassembly overflow) and for
   // IP fragments: false = allow (fail open), true = block (fail closed).
   bool unscannable_blocks = false;
@@ -118,6 +120,7 @@ class Scanner {
 
   const ScannerStats& stats() const noexcept { return stats_; }
   std::size_t flow_count() const noexcept { return table_.size(); }
+  std::size_t out_of_order_bytes() const noexcept { return budget_.used_bytes; }
   const SignatureDatabase& database() const noexcept { return *database_; }
 
  private:
@@ -143,6 +146,7 @@ class Scanner {
   ScannerOptions options_;
   FlowSink sink_;
   ScratchPtr scratch_;
+  OutOfOrderBudget budget_;  // before table_: the flows' reassemblers point to it
   FlowTable table_;
   ScannerStats stats_;
   std::vector<std::uint8_t> nsh_buffer_;

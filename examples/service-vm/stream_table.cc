@@ -134,7 +134,8 @@ TcpReassembler::Result TcpReassembler::on_segment(std::uint32_t seq, std::uint8_
     }
   }
   if (queue_.size() + 1 > limits_.max_out_of_order_segments ||
-      queued_bytes_ + payload.size() > limits_.max_out_of_order_bytes) {
+      queued_bytes_ + payload.size() > limits_.max_out_of_order_bytes ||
+      (budget_ != nullptr && budget_->used_bytes + payload.size() > budget_->max_bytes)) {
     return Result::kOverflow;
   }
   auto position = std::find_if(queue_.begin(), queue_.end(), [&](const Segment& s) {
@@ -142,6 +143,7 @@ TcpReassembler::Result TcpReassembler::on_segment(std::uint32_t seq, std::uint8_
   });
   queue_.insert(position, Segment{data_seq, {payload.begin(), payload.end()}});
   queued_bytes_ += payload.size();
+  if (budget_ != nullptr) budget_->used_bytes += payload.size();
   return Result::kOk;
 }
 
@@ -164,11 +166,13 @@ void TcpReassembler::drain(const Deliver& deliver) {
     Segment front = std::move(queue_.front());
     queue_.erase(queue_.begin());
     queued_bytes_ -= front.bytes.size();
+    if (budget_ != nullptr) budget_->used_bytes -= front.bytes.size();
     deliver_from(front.seq, front.bytes, deliver);
   }
 }
 
 void TcpReassembler::clear() noexcept {
+  if (budget_ != nullptr) budget_->used_bytes -= queued_bytes_;
   queue_.clear();
   queue_.shrink_to_fit();
   queued_bytes_ = 0;

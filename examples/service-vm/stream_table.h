@@ -62,9 +62,22 @@ struct ReassemblyLimits {
   std::uint32_t max_gap = 1u << 20;
 };
 
+// Out-of-order bytes queued by every direction of every flow of one
+// scanner: the bound that keeps max_flows x max_out_of_order_bytes from being
+// the memory a hostile input can pin.
+struct OutOfOrderBudget {
+  std::size_t max_bytes = 64u << 20;
+  std::size_t used_bytes = 0;
+};
+
 // One direction of a TCP stream.
 class TcpReassembler {
  public:
+  TcpReassembler() = default;
+  ~TcpReassembler() { clear(); }
+  TcpReassembler(const TcpReassembler&) = delete;
+  TcpReassembler& operator=(const TcpReassembler&) = delete;
+
   enum class Result : std::uint8_t {
     kOk,        // accepted (delivered, queued, or a harmless duplicate)
     kOverflow,  // did not fit the out-of-order queue: stop scanning this flow
@@ -88,6 +101,9 @@ class TcpReassembler {
   // and overlaps).
   std::uint64_t duplicate_bytes() const noexcept { return duplicate_bytes_; }
   void set_limits(const ReassemblyLimits& limits) { limits_ = limits; }
+  // Queued bytes are also counted in `budget` (shared by one thread's
+  // reassemblers; may be null). A segment that does not fit it overflows.
+  void set_budget(OutOfOrderBudget* budget) { budget_ = budget; }
   // Drops the queue (the flow is no longer scanned).
   void clear() noexcept;
 
@@ -100,6 +116,7 @@ class TcpReassembler {
   void drain(const Deliver& deliver);
 
   ReassemblyLimits limits_;
+  OutOfOrderBudget* budget_ = nullptr;
   bool started_ = false;
   bool fin_seen_ = false;
   std::uint32_t next_seq_ = 0;

@@ -280,6 +280,28 @@ TEST_F(ScannerTest, OutOfOrderOverflowGivesTheUnscannableVerdict) {
   }
 }
 
+TEST_F(ScannerTest, OutOfOrderBytesAreBoundedOverAllFlows) {
+  ScannerOptions options;
+  options.max_out_of_order_bytes_total = 10;
+  make_scanner(options);
+  handshake(1);
+  handshake(2);
+  handshake(3);
+  send(tcp(true, 1, 110, kPshAck, "12345678"));  // flow 1 queues 8 bytes
+  EXPECT_EQ(scanner->out_of_order_bytes(), 8u);
+  FrameVerdict v = send(tcp(true, 2, 110, kPshAck, "abcde"));  // 13 > 10: flow 2 gives up
+  EXPECT_EQ(v.reason, VerdictReason::kUnscannable);
+  EXPECT_EQ(scanner->out_of_order_bytes(), 8u);
+  send(tcp(true, 3, 110, kPshAck, "xy"));  // 10: fits
+  EXPECT_EQ(scanner->out_of_order_bytes(), 10u);
+  send(tcp(true, 1, 101, kPshAck, "/etc/pass"));  // fills flow 1's gap: queue delivered
+  EXPECT_EQ(scanner->out_of_order_bytes(), 2u);
+  EXPECT_TRUE(reports[1].empty()) << "flow 1 is still open and scanned";
+  send(tcp(true, 3, 101, fw::kTcpRst));  // a flow that ends releases its queue
+  EXPECT_EQ(scanner->out_of_order_bytes(), 0u);
+  EXPECT_EQ(scanner->stats().flows_unscannable, 1u);
+}
+
 TEST_F(ScannerTest, FlowLimitEvictsTheLeastRecentlyActive) {
   ScannerOptions options;
   options.max_flows = 2;
