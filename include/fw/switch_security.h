@@ -68,6 +68,7 @@
 
 #include "fw/address.h"
 #include "fw/status.h"
+#include "fw/verdict.h"
 
 namespace fw {
 
@@ -96,6 +97,23 @@ inline constexpr std::size_t kSwitchSecurityReasonCount =
     static_cast<std::size_t>(SwitchSecurityReason::kCount);
 // "source-mac", "source-ip", ... (kebab-case, stable).
 std::string_view switch_security_reason_name(SwitchSecurityReason r) noexcept;
+// The Verdict::reason of a slot-1 drop: DropReason::kSpoofGuard for a
+// source (MAC, IP, ARP sender, ND target or link-layer address) the vNIC
+// does not own or has not bound — learning and the address limit included;
+// DropReason::kRule for rogue DHCP servers and routers and a filter on the
+// wrong vNIC (policy, not spoofing).
+constexpr DropReason switch_security_drop_reason(SwitchSecurityReason r) noexcept {
+  switch (r) {
+    case SwitchSecurityReason::kRogueDhcpServer:
+    case SwitchSecurityReason::kRogueRouter:
+    case SwitchSecurityReason::kWrongVnic:
+    case SwitchSecurityReason::kNone:
+    case SwitchSecurityReason::kCount:
+      return DropReason::kRule;
+    default:
+      return DropReason::kSpoofGuard;
+  }
+}
 
 enum class BindingMode : std::uint8_t {
   kTrustOnFirstUse = 0,  // learn from ARP, ND (NA, DAD) and DHCP ACKs, up to the bound

@@ -216,7 +216,7 @@ class SwitchSecurityFilter final : public Filter {
 
     void drop(Verdict& v, SwitchSecurityReason r) noexcept {
       counters.c[static_cast<std::size_t>(r)].add(1);
-      decide(v, ctx, Action::kDrop, static_cast<std::uint32_t>(r), DropReason::kRule);
+      decide(v, ctx, Action::kDrop, static_cast<std::uint32_t>(r), switch_security_drop_reason(r));
     }
     const TableEntry* find(const IpAddress& a) const noexcept {
       return table != nullptr ? table->find(a) : nullptr;

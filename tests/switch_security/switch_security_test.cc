@@ -135,12 +135,15 @@ class SwitchSecurityTest : public ::testing::Test {
 };
 
 ::testing::AssertionResult dropped(const Verdict& v, R reason) {
-  if (v.action == Action::kDrop && v.slot == kSlotSwitchSecurity && v.reason == DropReason::kRule &&
-      v.rule_id == static_cast<std::uint32_t>(reason))
+  // Spoofing drops say so (DropReason::kSpoofGuard, "spoof-guard"); rogue
+  // servers and routers are policy (kRule).
+  const bool spoof = reason != R::kRogueDhcpServer && reason != R::kRogueRouter && reason != R::kWrongVnic;
+  if (v.action == Action::kDrop && v.slot == kSlotSwitchSecurity &&
+      v.reason == (spoof ? DropReason::kSpoofGuard : DropReason::kRule) && v.rule_id == static_cast<std::uint32_t>(reason))
     return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
-         << "verdict " << action_name(v.action) << " slot " << int(v.slot) << " rule " << v.rule_id
-         << ", expected drop by switch security for " << switch_security_reason_name(reason);
+         << "verdict " << action_name(v.action) << " slot " << int(v.slot) << " rule " << v.rule_id << " reason "
+         << drop_reason_name(v.reason) << ", expected drop by switch security for " << switch_security_reason_name(reason);
 }
 ::testing::AssertionResult passed(const Verdict& v) {
   if (v.action == Action::kPass) return ::testing::AssertionSuccess();
