@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <cstdint>
 #include <map>
@@ -35,6 +37,8 @@
 #include "fw/policy.h"
 #include "fw/engine.h"
 #include "fw/l2_acl.h"
+#include "fw/nsh.h"
+#include "fw/service.h"
 
 namespace fwctl {
 namespace {
@@ -55,6 +59,9 @@ struct ReplayOptions {
   std::string policy_path;                 // empty: no DFW (slot 2)
   std::string verdicts_path;               // empty: none; "-": stdout
   std::string ct_states_path;              // empty: none; "-": stdout
+  std::string redirect_policy_path;        // empty: no service insertion (slot 4)
+  std::string service_out_path;            // empty: none; pcap of what services receive
+  std::vector<std::string> services_down;  // "PROFILE:POSITION" instances marked down
   bool quiet = false;                      // no summary, progress or notes
   bool progress = false;                   // progress even when stderr is not a TTY
 };
@@ -107,6 +114,31 @@ std::vector<OptionSpec> replay_option_specs(ReplayOptions& options) {
          options.ct_states_path = v;
          return std::nullopt;
        }},
+      {.name = "redirect-policy",
+       .value_name = "FILE",
+       .help = "redirect policy (text, JSON or binary fw.v1.RedirectPolicy) for slot 4; every "
+               "redirected packet is handed back at once, as if each service allowed it "
+               "(without --policy: a stateful DFW that allows everything)",
+       .apply = [&options](std::string_view v) -> OptionError {
+         options.redirect_policy_path = v;
+         return std::nullopt;
+       }},
+      {.name = "service-out",
+       .value_name = "PCAP",
+       .help = "write every frame handed to a service to PCAP, behind Ethernet + NSH for "
+               "profiles that ask for NSH (e.g. input for examples/service-vm)",
+       .apply = [&options](std::string_view v) -> OptionError {
+         options.service_out_path = v;
+         return std::nullopt;
+       }},
+      {.name = "service-down",
+       .value_name = "PROFILE:POS",
+       .help = "mark instance POS (0-based) of a profile down before the replay (repeatable)",
+       .apply = [&options](std::string_view v) -> OptionError {
+         if (v.find(':') == std::string_view::npos) return std::string("want PROFILE:POSITION");
+         options.services_down.emplace_back(v);
+         return std::nullopt;
+       }},
       {.name = "progress",
        .value_name = "",
        .help = "report progress every second even when stderr is not a terminal",
@@ -128,7 +160,8 @@ void print_replay_help(std::FILE* out, std::span<const OptionSpec> specs) {
   fmt::print(out,
              "Usage: fwctl replay --pcap FILE [--vnic-mac MAC] [--config FILE]\n"
              "                    [--policy FILE] [--verdicts OUT] [--ct-states OUT]\n"
-             "                    [--progress] [--quiet]\n"
+             "                    [--redirect-policy FILE [--service-out PCAP]\n"
+             "                     [--service-down PROFILE:POS]...] [--progress] [--quiet]\n"
              "\n"
              "Replays a capture through the filter chain of one vNIC and prints what it\n"
              "decided. Frames whose source MAC is the vNIC's MAC go from the VM (from-vm);\n"
@@ -186,6 +219,7 @@ struct Burst {
   std::array<std::vector<std::uint8_t>, kReplayBurst> storage;
   std::array<fw::Frame, kReplayBurst> frames;
   std::array<fw::Verdict, kReplayBurst> verdicts;
+  std::array<std::vector<std::uint32_t>, kReplayBurst> via;  // services visited, in order
   std::uint64_t now_ns = 0;  // timestamp of the burst's last frame
 };
 
@@ -203,6 +237,48 @@ std::string direction_columns(const std::array<std::uint64_t, fw::kDirectionCoun
   return fmt::format("{:>12}{:>12}{:>12}", by_direction[0] + by_direction[1], by_direction[0],
                      by_direction[1]);
 }
+
+// A classic pcap file (microsecond timestamps, Ethernet link type) written
+// frame by frame: what the simulated services receive.
+class PcapWriter {
+ public:
+  static fw::StatusOr<std::unique_ptr<PcapWriter>> open(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    if (f == nullptr) return fw::io_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));
+    auto w = std::unique_ptr<PcapWriter>(new PcapWriter(f, path));
+    const std::uint32_t header[6] = {0xa1b2c3d4u, 2u | (4u << 16), 0, 0, 262144, 1};
+    w->put(header, sizeof header);
+    return w;
+  }
+  ~PcapWriter() { close().ignore_error(); }
+  void write(std::uint64_t ts_ns, std::span<const std::uint8_t> frame) {
+    const std::uint32_t record[4] = {static_cast<std::uint32_t>(ts_ns / 1000000000u),
+                                     static_cast<std::uint32_t>(ts_ns % 1000000000u / 1000u),
+                                     static_cast<std::uint32_t>(frame.size()),
+                                     static_cast<std::uint32_t>(frame.size())};
+    put(record, sizeof record);
+    put(frame.data(), frame.size());
+    ++frames_;
+  }
+  std::uint64_t frames() const noexcept { return frames_; }
+  fw::Status close() {
+    if (file_ == nullptr) return fw::Status::Ok();
+    const bool bad = failed_ || std::fclose(file_) != 0;
+    file_ = nullptr;
+    if (bad) return fw::io_error(fmt::format("writing '{}' failed", path_));
+    return fw::Status::Ok();
+  }
+
+ private:
+  PcapWriter(std::FILE* f, std::string path) : file_(f), path_(std::move(path)) {}
+  void put(const void* p, std::size_t n) {
+    if (!failed_ && std::fwrite(p, 1, n, file_) != n) failed_ = true;
+  }
+  std::FILE* file_;
+  std::string path_;
+  bool failed_ = false;
+  std::uint64_t frames_ = 0;
+};
 
 class Replayer {
  public:
@@ -224,6 +300,8 @@ class Replayer {
   }
   fw::Status install_chain();
   fw::Status install_policy();
+  fw::Status install_services();
+  void to_services(std::size_t n);
   void append(const CapturedFrame& frame, fw::Direction direction);
   void flush();
   std::string rule_label(std::uint8_t slot, std::uint32_t rule_id) const;
@@ -235,6 +313,10 @@ class Replayer {
   std::optional<fw::ChainConfig> chain_config_;
   std::optional<fw::Policy> policy_;
   std::unique_ptr<fw::Dfw> dfw_;  // slot 2 control (it keeps no datapath state of its own)
+  std::optional<fw::RedirectPolicy> redirect_policy_;
+  std::unique_ptr<fw::ServiceInsertion> service_;  // slot 4 control
+  std::unique_ptr<PcapWriter> service_out_;
+  std::vector<std::uint8_t> nsh_buffer_;
   std::unique_ptr<PcapSource> source_;
   std::unique_ptr<VerdictLog> verdict_log_;
   std::unique_ptr<CtStateLog> ct_state_log_;
@@ -246,6 +328,7 @@ class Replayer {
   Burst burst_;
   ReplayTally tally_;
   std::uint64_t packets_done_ = 0;
+  std::uint64_t captured_bytes_ = 0;
 };
 
 // Installs the chain configuration and keeps a handle on the installed L2
@@ -268,6 +351,73 @@ fw::Status Replayer::install_policy() {
   return dfw_->apply(*policy_, {kVnicId});
 }
 
+// Installs the redirect policy in slot 4 (pinning flows in slot 2's table).
+fw::Status Replayer::install_services() {
+  if (!redirect_policy_) return fw::Status::Ok();
+  auto service = fw::ServiceInsertion::create(*engine_, {.connections = dfw_->shared_connections()});
+  if (!service.ok()) return service.status();
+  service_ = std::move(*service);
+  if (fw::Status s = service_->apply(*redirect_policy_, {kVnicId}); !s.ok()) return s;
+  for (const std::string& down : options_.services_down) {
+    const std::size_t colon = down.rfind(':');
+    std::size_t position = 0;
+    const std::string digits = down.substr(colon + 1);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 3)
+      return fw::invalid_argument("--service-down " + down + ": POSITION must be a number");
+    position = std::stoul(digits);
+    if (fw::Status s = service_->set_instance_health(down.substr(0, colon), position, false); !s.ok())
+      return fw::Status(s.code(), "--service-down " + down + ": " + s.message());
+  }
+  return fw::Status::Ok();
+}
+
+// Hands every redirected packet of the burst to its service and back (the
+// simulated services allow everything), hop after hop, until none is left
+// redirected. Each engine call's verdicts are tallied, as the engine counts
+// every call.
+void Replayer::to_services(std::size_t n) {
+  std::array<std::uint16_t, kReplayBurst> pending;
+  std::array<fw::Frame, kReplayBurst> frames;
+  std::array<fw::Verdict, kReplayBurst> verdicts;
+  for (std::size_t hop = 0; hop <= fw::kMaxChainLength; ++hop) {
+    std::size_t m = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      if (burst_.verdicts[i].action == fw::Action::kRedirect) pending[m++] = static_cast<std::uint16_t>(i);
+    if (m == 0) return;
+    for (std::size_t k = 0; k < m; ++k) {
+      const std::uint16_t i = pending[k];
+      const fw::Verdict& v = burst_.verdicts[i];
+      burst_.via[i].push_back(v.service);
+      frames[k] = burst_.frames[i];
+      verdicts[k] = v;
+      if (!service_out_) continue;
+      if (service_->encapsulation(v) != fw::ServiceEncapsulation::kNsh) {
+        service_out_->write(burst_.now_ns, burst_.frames[i]);
+        continue;
+      }
+      fw::StatusOr<fw::ServiceMetadata> md = service_->metadata(kVnicId, v);
+      if (!md.ok()) {
+        service_out_->write(burst_.now_ns, burst_.frames[i]);
+        continue;
+      }
+      const fw::NshContext ctx = fw::nsh_context(*md);
+      const fw::NshOptions nsh_options{.framing = fw::NshFraming::kEthernetNsh,
+                                       .dst_mac = fw::MacAddress::from_u64(0x02fe00000000ULL | (v.service & 0xffffffu)),
+                                       .src_mac = vnic_mac_};
+      nsh_buffer_.resize(fw::nsh_encapsulated_size(ctx, burst_.frames[i].size(), nsh_options));
+      const fw::NshWriteResult w = fw::nsh_encapsulate(ctx, burst_.frames[i], nsh_buffer_, nsh_options);
+      if (w.ok()) service_out_->write(burst_.now_ns, std::span(nsh_buffer_).first(w.bytes));
+    }
+    engine_->resume(*worker_, kVnicId, burst_.direction, std::span(frames.data(), m), std::span(verdicts.data(), m),
+                    {.now_ns = burst_.now_ns});
+    for (std::size_t k = 0; k < m; ++k) {
+      const std::uint16_t i = pending[k];
+      burst_.verdicts[i] = verdicts[k];
+      tally_.add(burst_.direction, frames[k].size(), verdicts[k], true);
+    }
+  }
+}
+
 void Replayer::append(const CapturedFrame& frame, fw::Direction direction) {
   if (burst_.size == kReplayBurst || (burst_.size != 0 && burst_.direction != direction)) {
     flush();
@@ -278,6 +428,7 @@ void Replayer::append(const CapturedFrame& frame, fw::Direction direction) {
   // (the connection table needs a clock that never goes backwards).
   burst_.now_ns = std::max(burst_.now_ns, frame.timestamp_ns);
   burst_.storage[burst_.size].assign(frame.bytes.begin(), frame.bytes.end());
+  captured_bytes_ += frame.bytes.size();
   ++burst_.size;
 }
 
@@ -291,9 +442,13 @@ void Replayer::flush() {
   engine_->process(*worker_, kVnicId, burst_.direction, std::span(burst_.frames.data(), n),
                    std::span(burst_.verdicts.data(), n), {.now_ns = burst_.now_ns});
   for (std::size_t i = 0; i < n; ++i) {
-    ++packets_done_;
     tally_.add(burst_.direction, burst_.frames[i].size(), burst_.verdicts[i]);
-    if (verdict_log_) verdict_log_->write(packets_done_, burst_.direction, burst_.verdicts[i]);
+    burst_.via[i].clear();
+  }
+  if (service_) to_services(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    ++packets_done_;
+    if (verdict_log_) verdict_log_->write(packets_done_, burst_.direction, burst_.verdicts[i], burst_.via[i]);
     if (ct_state_log_) ct_state_log_->write(packets_done_, burst_.verdicts[i].ct_state);
   }
   burst_.size = 0;
@@ -310,6 +465,23 @@ int Replayer::run() {
     fw::StatusOr<fw::Policy> policy = fw::load_policy(options_.policy_path);
     if (!policy.ok()) return fail(fmt::format("bad policy: {}", policy.status().message()));
     policy_ = std::move(*policy);
+  }
+  if (!options_.redirect_policy_path.empty()) {
+    fw::StatusOr<fw::RedirectPolicy> rp = fw::load_redirect_policy(options_.redirect_policy_path);
+    if (!rp.ok()) return fail(fmt::format("bad redirect policy: {}", rp.status().message()));
+    redirect_policy_ = std::move(*rp);
+    if (!policy_) {
+      // Flows are pinned to service instances in slot 2's connection table.
+      policy_ = fw::Policy{};
+      note("--redirect-policy without --policy: slot 2 is a stateful DFW that allows everything");
+    }
+  } else if (!options_.service_out_path.empty() || !options_.services_down.empty()) {
+    return fail("--service-out and --service-down need --redirect-policy");
+  }
+  if (!options_.service_out_path.empty()) {
+    auto out = PcapWriter::open(options_.service_out_path);
+    if (!out.ok()) return fail(out.status().message());
+    service_out_ = std::move(*out);
   }
   {
     auto source = PcapSource::open(options_.pcap_path);
@@ -368,6 +540,9 @@ int Replayer::run() {
   if (fw::Status s = install_policy(); !s.ok()) {
     return fail(fmt::format("bad policy '{}': {}", options_.policy_path, s.to_string()));
   }
+  if (fw::Status s = install_services(); !s.ok()) {
+    return fail(fmt::format("bad redirect policy '{}': {}", options_.redirect_policy_path, s.to_string()));
+  }
   // The worker is created once the chain is configured: the replay changes
   // no configuration while frames flow.
   {
@@ -407,6 +582,12 @@ int Replayer::finish_and_report(std::optional<std::string> capture_error) {
   }
   if (ct_state_log_) {
     if (fw::Status s = ct_state_log_->close(); !s.ok()) {
+      runtime_error(kCommand, s.message());
+      exit_code = kExitRuntimeError;
+    }
+  }
+  if (service_out_) {
+    if (fw::Status s = service_out_->close(); !s.ok()) {
       runtime_error(kCommand, s.message());
       exit_code = kExitRuntimeError;
     }
@@ -487,8 +668,7 @@ void Replayer::print_summary(std::FILE* out, const fw::VnicStats& stats,
     fmt::print(out, "{:<32}{}\n", label, direction_columns({a, b}));
   };
 
-  fmt::print(out, "capture   {}: {} frames, {} bytes\n", options_.pcap_path,
-             from_vm.packets + to_vm.packets, from_vm.bytes + to_vm.bytes);
+  fmt::print(out, "capture   {}: {} frames, {} bytes\n", options_.pcap_path, packets_done_, captured_bytes_);
   fmt::print(out, "vnic      {} mac {} ({})\n", kVnicId, vnic_mac_.to_string(), vnic_mac_origin_);
   std::string slots;
   for (std::size_t s = 0; s < fw::kNumSlots; ++s) {
@@ -501,8 +681,9 @@ void Replayer::print_summary(std::FILE* out, const fw::VnicStats& stats,
              options_.policy_path.empty() ? "" : fmt::format(", policy '{}'", options_.policy_path));
 
   fmt::print(out, "\n{:<32}{:>12}{:>12}{:>12}\n", "", "total", "from-vm", "to-vm");
-  row("packets", from_vm.packets, to_vm.packets);
-  row("bytes", from_vm.bytes, to_vm.bytes);
+  row("packets", from_vm.packets - from_vm.reinjected, to_vm.packets - to_vm.reinjected);
+  if (service_) row("back from services", from_vm.reinjected, to_vm.reinjected);
+  row(service_ ? "bytes (with those back)" : "bytes", from_vm.bytes, to_vm.bytes);
   for (std::size_t a = 0; a < fw::kActionCount; ++a) {
     row(fw::action_name(static_cast<fw::Action>(a)), from_vm.verdicts[a], to_vm.verdicts[a]);
   }
@@ -537,6 +718,22 @@ void Replayer::print_summary(std::FILE* out, const fw::VnicStats& stats,
   }
   if (tally_.deciders().empty()) fmt::print(out, "  (none)\n");
 
+  if (service_) {
+    const fw::ServiceStats st = service_->stats();
+    fmt::print(out, "services (slot {}, every service allowing what it gets){}\n", fw::kSlotServiceInsertion,
+               service_out_ ? fmt::format("; {} frames written to '{}'", service_out_->frames(),
+                                          options_.service_out_path)
+                            : "");
+    fmt::print(out, "  {:<30}{:>12}{:>12}{:>12}{:>12}\n", "profile/endpoint", "redirected", "skipped", "dropped",
+               "flows");
+    for (const fw::ServiceProfileStats& p : st.profiles) {
+      for (const fw::ServiceInstanceStats& i : p.instances) {
+        fmt::print(out, "  {:<30}{:>12}{:>12}{:>12}{:>12}\n",
+                   fmt::format("{}/{}{}", p.id, i.endpoint, i.healthy ? "" : " (down)"), i.redirected, i.skipped,
+                   i.dropped_down, i.flows_pinned);
+      }
+    }
+  }
   if (l2_acl_) {
     fmt::print(out, "l2-acl rule hits (slot {} filter counters)\n", fw::kSlotL2Acl);
     for (const fw::RuleHits& hits : l2_acl_->rule_hits()) {

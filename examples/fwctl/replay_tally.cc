@@ -5,9 +5,10 @@
 namespace fwctl {
 
 void ReplayTally::add(fw::Direction direction, std::size_t frame_bytes,
-                      const fw::Verdict& verdict) {
+                      const fw::Verdict& verdict, bool reinjected) {
   DirectionTally& tally = directions_[static_cast<std::size_t>(direction)];
   ++tally.packets;
+  if (reinjected) ++tally.reinjected;
   tally.bytes += frame_bytes;
   auto action = static_cast<std::size_t>(verdict.action);
   if (action < fw::kActionCount) ++tally.actions[action];
@@ -41,7 +42,7 @@ std::vector<std::string> ReplayTally::compare(const fw::VnicStats& stats,
     const fw::DirectionStats& engine = stats[d];
     check(d, "packets", mine.packets, engine.packets);
     check(d, "bytes", mine.bytes, engine.bytes);
-    check(d, "reinjected", 0, engine.reinjected);
+    check(d, "reinjected", mine.reinjected, engine.reinjected);
     for (std::size_t a = 0; a < fw::kActionCount; ++a) {
       check(d, fw::action_name(static_cast<fw::Action>(a)), mine.actions[a], engine.verdicts[a]);
     }

@@ -29,7 +29,8 @@ struct Decider {
 };
 
 struct DirectionTally {
-  std::uint64_t packets = 0;
+  std::uint64_t packets = 0;     // engine calls' frames, resumed ones included
+  std::uint64_t reinjected = 0;  // of which handed back by a service (Engine::resume)
   std::uint64_t bytes = 0;
   std::array<std::uint64_t, fw::kActionCount> actions{};
   std::array<std::uint64_t, fw::kDropReasonCount> drops{};  // kDrop + kReject by reason
@@ -40,7 +41,9 @@ struct DirectionTally {
 
 class ReplayTally {
  public:
-  void add(fw::Direction direction, std::size_t frame_bytes, const fw::Verdict& verdict);
+  // One verdict of one engine call: `reinjected` for Engine::resume().
+  void add(fw::Direction direction, std::size_t frame_bytes, const fw::Verdict& verdict,
+           bool reinjected = false);
 
   const DirectionTally& operator[](fw::Direction d) const noexcept {
     return directions_[static_cast<std::size_t>(d)];

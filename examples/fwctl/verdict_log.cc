@@ -59,7 +59,7 @@ fw::StatusOr<std::unique_ptr<VerdictLog>> VerdictLog::open(const std::string& pa
 }
 
 void VerdictLog::write(std::uint64_t packet_number, fw::Direction direction,
-                       const fw::Verdict& verdict) {
+                       const fw::Verdict& verdict, std::span<const std::uint32_t> via) {
   auto out = std::back_inserter(file_->buffer());
   fmt::format_to(out, "{} {} {} slot=", packet_number, fw::direction_name(direction),
                  fw::action_name(verdict.action));
@@ -83,7 +83,9 @@ void VerdictLog::write(std::uint64_t packet_number, fw::Direction direction,
   } else {
     fmt::format_to(out, " parse={}", fw::parse_error_name(verdict.parse_error));
   }
-  fmt::format_to(out, " gen={}\n", verdict.generation);
+  fmt::format_to(out, " gen={}", verdict.generation);
+  for (std::size_t i = 0; i < via.size(); ++i) fmt::format_to(out, "{}{}", i == 0 ? " via=" : ",", via[i]);
+  fmt::format_to(out, "\n");
   file_->line_done();
 }
 

@@ -4,7 +4,9 @@
 // One line per packet, in capture order (format in docs/fwctl.md):
 //   <n> <from-vm|to-vm> <action> slot=<slot|-> rule=<id|-> reason=<name|-> parse=<name|-> gen=<g>
 // n is 1-based; "-" marks an absent field (no deciding slot, no rule, no
-// drop reason, no parse error).
+// drop reason, no parse error). A packet that visited services (--redirect-
+// policy) ends its line with " via=<endpoint>,<endpoint>..." in the order
+// it visited them; the line's verdict is the one after the last service.
 //
 // And the per-packet connection-state file of `fwctl replay --ct-states
 // OUT` (CtStateLog), in the format of Open vSwitch's `ovstest
@@ -18,6 +20,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -62,7 +65,8 @@ class VerdictLog {
   // `path` "-" writes to stdout.
   static fw::StatusOr<std::unique_ptr<VerdictLog>> open(const std::string& path);
 
-  void write(std::uint64_t packet_number, fw::Direction direction, const fw::Verdict& verdict);
+  void write(std::uint64_t packet_number, fw::Direction direction, const fw::Verdict& verdict,
+             std::span<const std::uint32_t> via = {});
   // Flushes and reports a write error (disk full, closed pipe) once.
   fw::Status close() { return file_->close(); }
   bool is_stdout() const noexcept { return file_->is_stdout(); }

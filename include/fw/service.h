@@ -268,6 +268,10 @@ class ServiceInsertion {
   Status set_group_addresses(const std::string& group_id, std::vector<Cidr> addresses);
   Status add_group_addresses(const std::string& group_id, const std::vector<Cidr>& cidrs);
   Status remove_group_addresses(const std::string& group_id, const std::vector<Cidr>& cidrs);
+  // Addresses excluded from a group (fw::Dfw::add_group_exclusions): the
+  // inventory's exclude_vm_ids across nesting, through the group sink.
+  Status add_group_exclusions(const std::string& group_id, const std::vector<Cidr>& cidrs);
+  Status remove_group_exclusions(const std::string& group_id, const std::vector<Cidr>& cidrs);
 
   // Health of an instance by its position in the profile's `instances`:
   // lock-free, seen by the next packet. kNotFound for an unknown profile or
