@@ -113,7 +113,8 @@ TEST(ServiceInsertionConcurrency, TwoWorkersPinEachFlowOnce) {
     }
   }
   std::uint64_t pins = 0;
-  for (const auto& i : service->stats().profiles.at(0).instances) pins += i.flows_pinned;
+  const ServiceStats stats = service->stats();
+  for (const auto& i : stats.profiles.at(0).instances) pins += i.flows_pinned;
   EXPECT_EQ(pins, static_cast<std::uint64_t>(kFlows)) << "a flow was pinned twice";
 }
 
