@@ -159,7 +159,8 @@ void SocketServer::serve_connection(int fd) {
     if (sink_) sink_(flow, end);
   };
   auto scanner = Scanner::create(database_, options_.scanner, locked_sink);
-  if (!scanner.ok()) {
+  if (!scanner.ok()) {  // out of memory for a scratch: the client sees the close
+    ++connections_refused_;
     close(fd);
     return;
   }

@@ -90,8 +90,8 @@ TEST_F(ServiceVmTest, SampleCaptureGivesTheDocumentedVerdicts) {
 }
 
 TEST_F(ServiceVmTest, FailClosedBlocksFlowsThatCannotBeScanned) {
-  // With a one-segment out-of-order queue flow 3 still fits; a zero-byte
-  // queue (1 byte) makes its out-of-order segment overflow.
+  // With --ooo-bytes 1 the out-of-order half of flow 3's response does not
+  // fit the queue: the flow is unscannable, and fails closed.
   RunResult r = run({"--signatures", kSampleSignatures, "--pcap", kSampleCapture, "--quiet",
                      "--ooo-bytes", "1", "--unscannable", "block"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
