@@ -76,9 +76,11 @@
 //
 // Thread-safety: every method may be called from any thread; control
 // methods are serialised by the object's mutex (never taken on the
-// datapath). set_instance_health(), set_flow_verdict() and
-// count_service_drop() are cheap and lock-free (atomics), callable from
-// datapath threads between bursts. apply() waits for an RCU grace period
+// datapath). set_flow_verdict(), count_service_drop(), metadata() and
+// encapsulation() take no control-plane lock (atomics and the connection
+// table's shard lock): callable from datapath threads between bursts.
+// set_instance_health() holds the mutex briefly (a map lookup); the health
+// it sets is an atomic the next packet reads. apply() waits for an RCU grace period
 // (Engine::set_filters): never call it from inside a filter's process().
 // The ServiceInsertion must outlive its use of the Engine; installed filters
 // keep what they need alive on their own.
@@ -274,7 +276,7 @@ class ServiceInsertion {
   Status remove_group_exclusions(const std::string& group_id, const std::vector<Cidr>& cidrs);
 
   // Health of an instance by its position in the profile's `instances`:
-  // lock-free, seen by the next packet. kNotFound for an unknown profile or
+  // seen by the next packet. kNotFound for an unknown profile or
   // position. Health outlives apply() by (profile id, position).
   Status set_instance_health(const std::string& profile_id, std::size_t position, bool healthy);
   // Runs `probe(profile id, position, endpoint)` for every instance of the
