@@ -1,7 +1,7 @@
 // service-vm — a small NFV appliance on libfw: scans redirected traffic with
 // Hyperscan and returns allow/block per flow. See docs/service-vm.md.
 //
-//   service-vm --signatures FILE --pcap FILE [--nsh] [options]
+//   service-vm --signatures FILE --pcap FILE [options]
 //   service-vm --signatures FILE --socket PATH [--nsh] [options]
 //   service-vm --signatures FILE --check
 //
@@ -66,7 +66,7 @@ std::vector<OptionSpec> option_specs(Options& o) {
        [&o](std::string_view v) -> OptionError { o.pcap_path = v; return std::nullopt; }},
       {"socket", "PATH", "serve frames on a Unix SOCK_SEQPACKET socket until SIGINT/SIGTERM",
        [&o](std::string_view v) -> OptionError { o.socket_path = v; return std::nullopt; }},
-      {"nsh", "", "frames carry an NSH header (Ethernet 0x894F, or bare NSH on the socket)",
+      {"nsh", "", "frames not of EtherType 0x894F (always decapsulated) start with a bare NSH header",
        [&o](std::string_view) -> OptionError { o.scanner.nsh = true; return std::nullopt; }},
       {"check", "", "compile the signatures, print how many, and exit",
        [&o](std::string_view) -> OptionError { o.check = true; return std::nullopt; }},

@@ -5,8 +5,9 @@
 //
 // Accepted input:
 //   - Ethernet, EtherType 0x894F, then NSH, then the inner packet; or
-//   - NSH at the start of the message (socket messages), recognised when the
-//     bytes do not carry EtherType 0x894F at offset 12.
+//   - NSH at the start of the message (socket messages), when the bytes do
+//     not carry EtherType 0x894F at offset 12 (the caller decides that bare
+//     NSH is expected: ScannerOptions::nsh).
 // NSH: base header (4 bytes: version 0, Length in 4-byte words in the low 6
 // bits of byte 1, MD type, Next Protocol), service path header (4 bytes: SPI
 // 24 bits, SI 8 bits), context headers up to Length * 4 bytes in all.

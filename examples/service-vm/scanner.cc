@@ -280,7 +280,11 @@ FrameVerdict Scanner::process(std::span<const std::uint8_t> frame, std::uint64_t
   ++stats_.frames;
   expire_idle(now_ns, kExpiryBudgetPerFrame);
 
-  if (options_.nsh) {
+  // Ethernet + NSH (EtherType 0x894F) is always decapsulated; with the nsh
+  // option, a frame without it starts with a bare NSH header.
+  const bool ethernet_nsh = frame.size() >= 14 && frame[12] == (kEtherTypeNsh >> 8) &&
+                            frame[13] == (kEtherTypeNsh & 0xff);
+  if (options_.nsh || ethernet_nsh) {
     std::span<const std::uint8_t> inner;
     if (!strip_nsh(frame, nsh_buffer_, inner, verdict.nsh).empty()) {
       ++stats_.malformed;

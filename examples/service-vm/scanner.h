@@ -9,7 +9,9 @@
 //   scanner->finish();  // reports every flow still open
 //
 // What happens to a frame:
-//   - (--nsh) the NSH header is stripped (nsh_strip.h);
+//   - an NSH header is stripped (nsh_strip.h): always behind Ethernet
+//     EtherType 0x894F; with ScannerOptions::nsh also a bare NSH at the
+//     start of a frame without that EtherType;
 //   - fw::parse_frame; a frame that does not parse gets block/malformed;
 //   - not TCP or UDP over IPv4/IPv6: allow/not-inspected; an IP fragment:
 //     the unscannable verdict with reason fragment (fragments are not
@@ -57,7 +59,8 @@ struct ScannerOptions {
   // Verdict for flows that cannot be scanned (reassembly overflow) and for
   // IP fragments: false = allow (fail open), true = block (fail closed).
   bool unscannable_blocks = false;
-  // Frames carry an NSH header to strip first.
+  // Frames that are not Ethernet + NSH (EtherType 0x894F, always
+  // decapsulated) start with a bare NSH header (socket messages).
   bool nsh = false;
   // Time every Hyperscan call (ScannerStats::scan_ns); two clock reads per call.
   bool measure_scan_time = true;

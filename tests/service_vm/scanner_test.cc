@@ -437,6 +437,27 @@ TEST(NshStrip, Errors) {
             std::string::npos);
 }
 
+TEST_F(ScannerTest, EthernetNshIsDecapsulatedWithoutTheOptionPlainFramesStayPlain) {
+  Bytes inner = tcp(true, 40010, 101, kPshAck, "GET /etc/passwd");
+  Bytes frame = {2, 0, 0, 0, 0, 9, 2, 0, 0, 0, 0, 8, 0x89, 0x4f};
+  Bytes nsh = nsh_header(3, 2, 0x64, 254);
+  frame.insert(frame.end(), nsh.begin(), nsh.end());
+  frame.insert(frame.end(), inner.begin(), inner.end());
+  FrameVerdict v = send(frame);
+  EXPECT_EQ(v.action, Action::kBlock);
+  EXPECT_EQ(v.match.signature_id, 1001u);
+  EXPECT_TRUE(v.has_nsh);
+  EXPECT_EQ(v.nsh.service_path, 0x64feu);
+  // A plain frame of the same flow is the same flow.
+  v = send(tcp(false, 40010, 501, kPshAck, "HTTP/1.1 403\r\n"));
+  EXPECT_EQ(v.action, Action::kBlock);
+  EXPECT_FALSE(v.has_nsh);
+  // A bad NSH behind 0x894F is malformed.
+  Bytes bad = {2, 0, 0, 0, 0, 9, 2, 0, 0, 0, 0, 8, 0x89, 0x4f, 0x40, 0xc2};
+  v = send(bad);
+  EXPECT_EQ(v.reason, VerdictReason::kMalformed);
+}
+
 TEST_F(ScannerTest, NshFramesAreScannedAndBadNshIsBlocked) {
   ScannerOptions options;
   options.nsh = true;
