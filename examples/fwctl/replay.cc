@@ -7,6 +7,8 @@
 // every other frame is delivered to it (kToVm). Frames go to the engine in
 // capture order, in bursts of up to kReplayBurst consecutive frames of the
 // same direction, as a vswitch polling one queue per direction would.
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <array>
@@ -62,6 +64,7 @@ struct ReplayOptions {
   std::string redirect_policy_path;        // empty: no service insertion (slot 4)
   std::string service_out_path;            // empty: none; pcap of what services receive
   std::vector<std::string> services_down;  // "PROFILE:POSITION" instances marked down
+  std::string service_socket_path;         // empty: services allow everything
   bool quiet = false;                      // no summary, progress or notes
   bool progress = false;                   // progress even when stderr is not a TTY
 };
@@ -131,6 +134,15 @@ std::vector<OptionSpec> replay_option_specs(ReplayOptions& options) {
          options.service_out_path = v;
          return std::nullopt;
        }},
+      {.name = "service-socket",
+       .value_name = "PATH",
+       .help = "hand every redirected frame to the service at the Unix SOCK_SEQPACKET socket PATH "
+               "(examples/service-vm --socket) and act on its verdict: block drops the packet and "
+               "blocks its flow (a flow verdict), allow hands it back",
+       .apply = [&options](std::string_view v) -> OptionError {
+         options.service_socket_path = v;
+         return std::nullopt;
+       }},
       {.name = "service-down",
        .value_name = "PROFILE:POS",
        .help = "mark instance POS (0-based) of a profile down before the replay (repeatable)",
@@ -161,7 +173,8 @@ void print_replay_help(std::FILE* out, std::span<const OptionSpec> specs) {
              "Usage: fwctl replay --pcap FILE [--vnic-mac MAC] [--config FILE]\n"
              "                    [--policy FILE] [--verdicts OUT] [--ct-states OUT]\n"
              "                    [--redirect-policy FILE [--service-out PCAP]\n"
-             "                     [--service-down PROFILE:POS]...] [--progress] [--quiet]\n"
+             "                     [--service-socket PATH] [--service-down PROFILE:POS]...]\n"
+             "                    [--progress] [--quiet]\n"
              "\n"
              "Replays a capture through the filter chain of one vNIC and prints what it\n"
              "decided. Frames whose source MAC is the vNIC's MAC go from the VM (from-vm);\n"
@@ -280,6 +293,51 @@ class PcapWriter {
   std::uint64_t frames_ = 0;
 };
 
+// A connection to a service speaking examples/service-vm's socket protocol
+// (docs/service-vm.md): one frame per message out, one 64-byte verdict
+// record back, byte 1 = 0 allow, 1 block.
+class ServiceSocket {
+ public:
+  static fw::StatusOr<std::unique_ptr<ServiceSocket>> connect(const std::string& path) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.size() >= sizeof address.sun_path)
+      return fw::invalid_argument(fmt::format("--service-socket {}: path too long", path));
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0) return fw::io_error(fmt::format("socket: {}", std::strerror(errno)));
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+      const int e = errno;
+      ::close(fd);
+      return fw::io_error(fmt::format("cannot connect to the service at '{}': {}", path, std::strerror(e)));
+    }
+    return std::unique_ptr<ServiceSocket>(new ServiceSocket(fd, path));
+  }
+  ~ServiceSocket() { ::close(fd_); }
+  // The service's answer for one frame: true = block.
+  fw::StatusOr<bool> ask(std::span<const std::uint8_t> frame) {
+    if (::send(fd_, frame.data(), frame.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(frame.size()))
+      return fw::io_error(fmt::format("sending a frame to '{}': {}", path_, std::strerror(errno)));
+    std::array<std::uint8_t, 128> record;
+    const ssize_t got = ::recv(fd_, record.data(), record.size(), 0);
+    if (got < 0) return fw::io_error(fmt::format("reading a verdict from '{}': {}", path_, std::strerror(errno)));
+    if (got != 64 || record[0] != 1)
+      return fw::io_error(fmt::format("'{}' answered {} bytes, not a 64-byte version-1 verdict record", path_, got));
+    if (record[1] > 1) return fw::io_error(fmt::format("'{}' answered action {}", path_, record[1]));
+    ++frames_;
+    if (record[1] == 1) ++blocked_;
+    return record[1] == 1;
+  }
+  std::uint64_t frames() const noexcept { return frames_; }
+  std::uint64_t blocked() const noexcept { return blocked_; }
+
+ private:
+  ServiceSocket(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_;
+  std::string path_;
+  std::uint64_t frames_ = 0, blocked_ = 0;
+};
+
 class Replayer {
  public:
   explicit Replayer(const ReplayOptions& options) : options_(options) {}
@@ -302,6 +360,7 @@ class Replayer {
   fw::Status install_policy();
   fw::Status install_services();
   void to_services(std::size_t n);
+  std::span<const std::uint8_t> wire_frame(std::size_t i, const fw::Verdict& v);
   void append(const CapturedFrame& frame, fw::Direction direction);
   void flush();
   std::string rule_label(std::uint8_t slot, std::uint32_t rule_id) const;
@@ -316,6 +375,8 @@ class Replayer {
   std::optional<fw::RedirectPolicy> redirect_policy_;
   std::unique_ptr<fw::ServiceInsertion> service_;  // slot 4 control
   std::unique_ptr<PcapWriter> service_out_;
+  std::unique_ptr<ServiceSocket> service_socket_;
+  std::optional<std::string> service_error_;  // the socket failed: the replay stops
   std::vector<std::uint8_t> nsh_buffer_;
   std::unique_ptr<PcapSource> source_;
   std::unique_ptr<VerdictLog> verdict_log_;
@@ -329,6 +390,7 @@ class Replayer {
   ReplayTally tally_;
   std::uint64_t packets_done_ = 0;
   std::uint64_t captured_bytes_ = 0;
+  std::array<std::uint64_t, fw::kDirectionCount> service_drops_{};  // packets a service dropped
 };
 
 // Installs the chain configuration and keeps a handle on the installed L2
@@ -375,6 +437,30 @@ fw::Status Replayer::install_services() {
 // simulated services allow everything), hop after hop, until none is left
 // redirected. Each engine call's verdicts are tallied, as the engine counts
 // every call.
+// The frame as the service receives it: as captured, or behind Ethernet +
+// NSH with libfw's metadata when the instance's profile asks for NSH.
+std::span<const std::uint8_t> Replayer::wire_frame(std::size_t i, const fw::Verdict& v) {
+  const fw::Frame frame = burst_.frames[i];
+  if (service_->encapsulation(v) != fw::ServiceEncapsulation::kNsh) return frame;
+  fw::StatusOr<fw::ServiceMetadata> md = service_->metadata(kVnicId, v);
+  if (!md.ok()) return frame;
+  const fw::NshContext ctx = fw::nsh_context(*md);
+  const fw::NshOptions nsh_options{.framing = fw::NshFraming::kEthernetNsh,
+                                   .dst_mac = fw::MacAddress::from_u64(0x02fe00000000ULL | (v.service & 0xffffffu)),
+                                   .src_mac = vnic_mac_};
+  nsh_buffer_.resize(fw::nsh_encapsulated_size(ctx, frame.size(), nsh_options));
+  const fw::NshWriteResult w = fw::nsh_encapsulate(ctx, frame, nsh_buffer_, nsh_options);
+  if (!w.ok()) return frame;
+  return std::span<const std::uint8_t>(nsh_buffer_).first(w.bytes);
+}
+
+// Hands every redirected packet of the burst to its service and back, hop
+// after hop, until none is left redirected. Without --service-socket each
+// service allows everything. With it, the service's answer decides: block
+// drops the packet (a drop the host decides: reason service-drop, reported
+// with count_service_drop) and blocks its flow (set_flow_verdict), allow
+// hands it back. Each engine call's verdicts are tallied, as the engine
+// counts every call; the host's drops are not engine verdicts.
 void Replayer::to_services(std::size_t n) {
   std::array<std::uint16_t, kReplayBurst> pending;
   std::array<fw::Frame, kReplayBurst> frames;
@@ -384,33 +470,35 @@ void Replayer::to_services(std::size_t n) {
     for (std::size_t i = 0; i < n; ++i)
       if (burst_.verdicts[i].action == fw::Action::kRedirect) pending[m++] = static_cast<std::uint16_t>(i);
     if (m == 0) return;
+    std::size_t back = 0;
     for (std::size_t k = 0; k < m; ++k) {
       const std::uint16_t i = pending[k];
-      const fw::Verdict& v = burst_.verdicts[i];
+      fw::Verdict& v = burst_.verdicts[i];
       burst_.via[i].push_back(v.service);
-      frames[k] = burst_.frames[i];
-      verdicts[k] = v;
-      if (!service_out_) continue;
-      if (service_->encapsulation(v) != fw::ServiceEncapsulation::kNsh) {
-        service_out_->write(burst_.now_ns, burst_.frames[i]);
-        continue;
+      const std::span<const std::uint8_t> wire = wire_frame(i, v);
+      if (service_out_) service_out_->write(burst_.now_ns, wire);
+      if (service_socket_ && !service_error_) {
+        fw::StatusOr<bool> blocked = service_socket_->ask(wire);
+        if (!blocked.ok()) {
+          service_error_ = blocked.status().message();
+        } else if (*blocked) {
+          service_->count_service_drop(v);
+          // The flow may already be gone (a TCP RST closed it): nothing to block then.
+          (void)service_->set_flow_verdict(kVnicId, burst_.frames[i], fw::FlowVerdict::kBlock);
+          v.action = fw::Action::kDrop;
+          v.reason = fw::DropReason::kServiceDrop;
+          ++service_drops_[static_cast<std::size_t>(burst_.direction)];
+          continue;
+        }
       }
-      fw::StatusOr<fw::ServiceMetadata> md = service_->metadata(kVnicId, v);
-      if (!md.ok()) {
-        service_out_->write(burst_.now_ns, burst_.frames[i]);
-        continue;
-      }
-      const fw::NshContext ctx = fw::nsh_context(*md);
-      const fw::NshOptions nsh_options{.framing = fw::NshFraming::kEthernetNsh,
-                                       .dst_mac = fw::MacAddress::from_u64(0x02fe00000000ULL | (v.service & 0xffffffu)),
-                                       .src_mac = vnic_mac_};
-      nsh_buffer_.resize(fw::nsh_encapsulated_size(ctx, burst_.frames[i].size(), nsh_options));
-      const fw::NshWriteResult w = fw::nsh_encapsulate(ctx, burst_.frames[i], nsh_buffer_, nsh_options);
-      if (w.ok()) service_out_->write(burst_.now_ns, std::span(nsh_buffer_).first(w.bytes));
+      frames[back] = burst_.frames[i];
+      verdicts[back] = v;
+      pending[back++] = i;
     }
-    engine_->resume(*worker_, kVnicId, burst_.direction, std::span(frames.data(), m), std::span(verdicts.data(), m),
-                    {.now_ns = burst_.now_ns});
-    for (std::size_t k = 0; k < m; ++k) {
+    if (back == 0) continue;
+    engine_->resume(*worker_, kVnicId, burst_.direction, std::span(frames.data(), back),
+                    std::span(verdicts.data(), back), {.now_ns = burst_.now_ns});
+    for (std::size_t k = 0; k < back; ++k) {
       const std::uint16_t i = pending[k];
       burst_.verdicts[i] = verdicts[k];
       tally_.add(burst_.direction, frames[k].size(), verdicts[k], true);
@@ -475,8 +563,14 @@ int Replayer::run() {
       policy_ = fw::Policy{};
       note("--redirect-policy without --policy: slot 2 is a stateful DFW that allows everything");
     }
-  } else if (!options_.service_out_path.empty() || !options_.services_down.empty()) {
-    return fail("--service-out and --service-down need --redirect-policy");
+  } else if (!options_.service_out_path.empty() || !options_.services_down.empty() ||
+             !options_.service_socket_path.empty()) {
+    return fail("--service-out, --service-socket and --service-down need --redirect-policy");
+  }
+  if (!options_.service_socket_path.empty()) {
+    auto socket = ServiceSocket::connect(options_.service_socket_path);
+    if (!socket.ok()) return fail(socket.status().message());
+    service_socket_ = std::move(*socket);
   }
   if (!options_.service_out_path.empty()) {
     auto out = PcapWriter::open(options_.service_out_path);
@@ -554,7 +648,7 @@ int Replayer::run() {
   ProgressReporter progress(!options_.quiet &&
                             (options_.progress || isatty(STDERR_FILENO) == 1));
   std::uint64_t frames_read = 0;
-  for (; next == PcapSource::Next::kFrame; next = source_->next(frame)) {
+  for (; next == PcapSource::Next::kFrame && !service_error_; next = source_->next(frame)) {
     ++frames_read;
     append(frame, direction_of(frame.bytes, vnic_mac_));
     // The clock is read every 4096 frames: often enough for one report a
@@ -568,6 +662,10 @@ int Replayer::run() {
   if (next == PcapSource::Next::kError) {
     capture_error = fmt::format("capture '{}': read error after {} frames: {}",
                                 options_.pcap_path, frames_read, source_->error());
+  }
+  if (service_error_) {
+    capture_error = fmt::format("the service failed after {} frames of the capture: {}", frames_read,
+                                *service_error_);
   }
   return finish_and_report(std::move(capture_error));
 }
@@ -720,19 +818,26 @@ void Replayer::print_summary(std::FILE* out, const fw::VnicStats& stats,
 
   if (service_) {
     const fw::ServiceStats st = service_->stats();
-    fmt::print(out, "services (slot {}, every service allowing what it gets){}\n", fw::kSlotServiceInsertion,
+    fmt::print(out, "services (slot {}, {}){}\n", fw::kSlotServiceInsertion,
+               service_socket_ ? fmt::format("the service at '{}' deciding", options_.service_socket_path)
+                               : std::string("every service allowing what it gets"),
                service_out_ ? fmt::format("; {} frames written to '{}'", service_out_->frames(),
                                           options_.service_out_path)
                             : "");
-    fmt::print(out, "  {:<30}{:>12}{:>12}{:>12}{:>12}\n", "profile/endpoint", "redirected", "skipped", "dropped",
-               "flows");
+    if (service_socket_)
+      row("  dropped by the service", service_drops_[0], service_drops_[1]);
+    fmt::print(out, "  {:<30}{:>12}{:>12}{:>12}{:>12}{:>12}\n", "profile/endpoint", "redirected", "skipped",
+               "down-drop", "svc-drop", "flows");
     for (const fw::ServiceProfileStats& p : st.profiles) {
       for (const fw::ServiceInstanceStats& i : p.instances) {
-        fmt::print(out, "  {:<30}{:>12}{:>12}{:>12}{:>12}\n",
+        fmt::print(out, "  {:<30}{:>12}{:>12}{:>12}{:>12}{:>12}\n",
                    fmt::format("{}/{}{}", p.id, i.endpoint, i.healthy ? "" : " (down)"), i.redirected, i.skipped,
-                   i.dropped_down, i.flows_pinned);
+                   i.dropped_down, i.dropped_by_service, i.flows_pinned);
       }
     }
+    if (st.flows_blocked != 0)
+      fmt::print(out, "  flows blocked by the service: {}, later packets dropped without visiting it: {}\n",
+                 st.flows_blocked, st.packets_flow_blocked);
   }
   if (l2_acl_) {
     fmt::print(out, "l2-acl rule hits (slot {} filter counters)\n", fw::kSlotL2Acl);

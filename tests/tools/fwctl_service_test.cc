@@ -2,9 +2,15 @@
 // policy (examples/data/redirect-policy.textpb) on a committed TCP capture;
 // each packet's path through the services, failure policies, and the
 // frames the services receive (--service-out), NSH included.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -25,6 +31,7 @@ const std::string kFwctl = FWCTL_PATH;
 const fs::path kData = FWCTL_DATA_DIR;
 const std::string kCapture = (kData / "tcp-split-handshake.pcap").string();
 const std::string kRedirect = (kData / "redirect-policy.textpb").string();
+const std::string kServiceVm = SERVICE_VM_PATH;
 
 class FwctlServiceTest : public ::testing::Test {
  protected:
@@ -125,7 +132,7 @@ TEST_F(FwctlServiceTest, ServiceOutHoldsWhatEachServiceReceivedNshForNgfw) {
 TEST_F(FwctlServiceTest, BadInputsFailWithClearErrors) {
   RunResult r = run({"replay", "--pcap", kCapture, "--service-out", "x.pcap"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("--service-out and --service-down need --redirect-policy"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--service-out, --service-socket and --service-down need --redirect-policy"), std::string::npos) << r.err;
   r = run({"replay", "--pcap", kCapture, "--redirect-policy", "missing.textpb"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("bad redirect policy"), std::string::npos) << r.err;
@@ -134,6 +141,49 @@ TEST_F(FwctlServiceTest, BadInputsFailWithClearErrors) {
   EXPECT_NE(r.err.find("no profile nope"), std::string::npos) << r.err;
   r = run({"replay", "--pcap", kCapture, "--redirect-policy", kRedirect, "--service-down", "ids"});
   EXPECT_EQ(r.exit_code, 2);
+}
+
+// fwctl as the host of examples/service-vm: each redirected frame goes to
+// the service over its Unix socket; the service's block stops the packet and
+// blocks the flow; its allow hands the packet back.
+TEST_F(FwctlServiceTest, TheServiceVmDecidesOverItsSocket) {
+  const std::string socket_path = (scratch_.path() / "ids.sock").string();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const std::string signatures = (kData / ".." / "service-vm" / "signatures.sample").string();
+    std::freopen("/dev/null", "w", stdout);
+    execl(kServiceVm.c_str(), kServiceVm.c_str(), "--signatures", signatures.c_str(), "--socket",
+          socket_path.c_str(), "--quiet", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 500 && !fs::exists(socket_path); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(fs::exists(socket_path)) << "service-vm did not start";
+  const RunResult r = run({"replay", "--pcap", (kData / "service-vm-sample.pcap").string(), "--redirect-policy",
+                           (kData / "redirect-to-ids.textpb").string(), "--service-socket", socket_path, "--verdicts",
+                           "-", "--quiet"});
+  kill(child, SIGTERM);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::size_t service_drops = 0, flow_blocks = 0, passes = 0;
+  for (const std::string& line : split_lines(r.out)) {
+    if (line.find("reason=service-drop") != std::string::npos) ++service_drops;
+    if (line.find("reason=service-flow-block") != std::string::npos) ++flow_blocks;
+    if (line.find(" pass ") != std::string::npos) ++passes;
+  }
+  // The sample holds 7 flows, 4 of which carry a block signature: each is
+  // dropped by the service once (the frame that completes the match), and
+  // its later packets by the flow verdict without visiting the service.
+  EXPECT_EQ(service_drops, 4u) << r.out;
+  EXPECT_GE(flow_blocks, 4u) << r.out;
+  EXPECT_EQ(service_drops + flow_blocks + passes, split_lines(r.out).size()) << r.out;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "service-vm exit status " << status;
+  // No service listening: a clear error.
+  const RunResult none = run({"replay", "--pcap", kCapture, "--redirect-policy", kRedirect, "--service-socket",
+                              (scratch_.path() / "nobody.sock").string()});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.err.find("cannot connect to the service"), std::string::npos) << none.err;
 }
 
 }  // namespace
