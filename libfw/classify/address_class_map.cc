@@ -29,13 +29,8 @@ std::uint32_t AddressClassMap::hash_atoms(std::span<const AtomId> atoms) noexcep
   return static_cast<std::uint32_t>(h ^ (h >> 32));
 }
 
-AddressClassMap::AddressClassMap()
-    : table_chunks_(std::make_unique<Table*[]>(kMaxTableChunks)),
-      class_chunks_(std::make_unique<ClassRecord*[]>(kMaxClassChunks)) {
-  for (Trie* t : {&v4_, &v6_}) {
-    t->root = std::make_unique<std::atomic<std::uint32_t>[]>(1u << kRootStride);
-    for (std::size_t i = 0; i < (1u << kRootStride); ++i) t->root[i].store(kEmptyClass, std::memory_order_relaxed);
-  }
+AddressClassMap::AddressClassMap() {
+  v4_root_ = root_of(v4_);
   v4_.width = 32;
   v6_.width = 128;
   const ClassId empty = intern({});
@@ -45,18 +40,31 @@ AddressClassMap::AddressClassMap()
 
 AddressClassMap::~AddressClassMap() = default;
 
+std::atomic<std::uint32_t>* AddressClassMap::root_of(Trie& trie) {
+  std::atomic<std::uint32_t>* root = trie.root.load(std::memory_order_relaxed);
+  if (root != nullptr) return root;
+  trie.storage = std::make_unique<std::atomic<std::uint32_t>[]>(1u << kRootStride);
+  for (std::size_t i = 0; i < (1u << kRootStride); ++i) trie.storage[i].store(kEmptyClass, std::memory_order_relaxed);
+  root = trie.storage.get();
+  trie.root.store(root, std::memory_order_release);
+  return root;
+}
+
 // Everything the map holds: roots, table and class chunks as allocated
-// (whole chunks), the chunk pointer arrays, class atom arrays, interning.
+// (whole chunks), class atom arrays, interning.
 std::size_t AddressClassMap::memory_bytes() const noexcept {
-  return 2 * (std::size_t{1} << kRootStride) * sizeof(std::uint32_t) +
-         table_storage_.size() * kTablesPerChunk * sizeof(Table) +
-         class_storage_.size() * kClassesPerChunk * sizeof(ClassRecord) +
-         (kMaxTableChunks + kMaxClassChunks) * sizeof(void*) + atom_bytes_ +
+  const std::size_t roots = (v4_.storage ? 1 : 0) + (v6_.storage ? 1 : 0);
+  return sizeof(*this) + roots * (std::size_t{1} << kRootStride) * sizeof(std::uint32_t) +
+         (((std::size_t{1} << table_chunk_count_) - 1) << kFirstTablesLog2) * sizeof(Table) +
+         (((std::size_t{1} << class_chunk_count_) - 1) << kFirstClassesLog2) * sizeof(ClassRecord) +
+         atom_bytes_ + atom_storage_.capacity() * sizeof(atom_storage_[0]) +
          intern_slots_.capacity() * sizeof(ClassId) + class_hashes_.capacity() * sizeof(std::uint32_t);
 }
 
 ClassId AddressClassMap::lookup_v6(const std::uint8_t b[16]) const noexcept {
-  std::uint32_t e = v6_.root[(std::uint32_t{b[0]} << 8) | b[1]].load(std::memory_order_acquire);
+  const std::atomic<std::uint32_t>* root = v6_.root.load(std::memory_order_acquire);
+  if (root == nullptr) return kEmptyClass;
+  std::uint32_t e = root[(std::uint32_t{b[0]} << 8) | b[1]].load(std::memory_order_acquire);
   for (int i = 2; (e & kChildBit) && i < 16; ++i) e = table(e)[b[i]].load(std::memory_order_acquire);
   return e;
 }
@@ -73,7 +81,7 @@ void AddressClassMap::lookup_burst_v4(std::span<const std::uint32_t> in,
     const std::uint32_t* const a = in.data() + at;
     ClassId* const o = out.data() + at;
     for (std::size_t i = 0; i < n; ++i) {
-      entry[i] = &v4_.root[a[i] >> 16];
+      entry[i] = &v4_root_[a[i] >> 16];
       __builtin_prefetch(entry[i]);
     }
     for (std::size_t i = 0; i < n; ++i) {
@@ -105,15 +113,18 @@ bool AddressClassMap::contains(ClassId c, AtomId atom) const noexcept {
 
 std::uint32_t AddressClassMap::new_table(std::uint32_t fill) {
   const std::uint32_t index = table_count_;
-  if (index % kTablesPerChunk == 0) {
+  const ChunkSlot slot = chunk_slot(index, kFirstTablesLog2);
+  assert(slot.chunk < kMaxChunks);  // 134M tables: 134 GiB
+  if (slot.chunk >= table_chunk_count_) {
     // Chunks never move, so a published table index stays valid for readers.
-    table_storage_.push_back(std::make_unique<Table[]>(kTablesPerChunk));
-    table_chunks_[index / kTablesPerChunk] = table_storage_.back().get();
+    table_storage_[slot.chunk] = std::make_unique<Table[]>(std::size_t{1} << (kFirstTablesLog2 + slot.chunk));
+    table_chunks_[slot.chunk] = table_storage_[slot.chunk].get();
+    table_chunk_count_ = slot.chunk + 1;
   }
-  Table& t = table_chunks_[index / kTablesPerChunk][index % kTablesPerChunk];
+  Table& t = table_chunks_[slot.chunk][slot.offset];
   for (auto& e : t.e) e.store(fill, std::memory_order_relaxed);
   ++table_count_;
-  return index | kChildBit;
+  return kChildBit | (slot.chunk << kTableChunkShift) | slot.offset;
 }
 
 // Copies `atoms` only when the class is new.
@@ -139,23 +150,26 @@ ClassId AddressClassMap::intern(const std::vector<AtomId>& atoms) {
     if (std::equal(have.begin(), have.end(), atoms.begin(), atoms.end())) return c;
   }
   const ClassId id = class_count_;
-  if (id % kClassesPerChunk == 0) {
-    class_storage_.push_back(std::make_unique<ClassRecord[]>(kClassesPerChunk));
-    class_chunks_[id / kClassesPerChunk] = class_storage_.back().get();
+  const ChunkSlot where = chunk_slot(id, kFirstClassesLog2);
+  if (where.chunk >= class_chunk_count_) {
+    class_storage_[where.chunk] = std::make_unique<ClassRecord[]>(std::size_t{1} << (kFirstClassesLog2 + where.chunk));
+    class_chunks_[where.chunk] = class_storage_[where.chunk].get();
+    class_chunk_count_ = where.chunk + 1;
   }
   // Class atom arrays are packed into large chunks (they are read on every
   // lookup: neighbours in memory, fewer cache and TLB misses than one heap
   // block each). Chunks never move.
-  constexpr std::size_t kAtomChunk = 1u << 16;
+  // Chunks double from 1Ki atoms up to 64Ki (a small map holds little).
   if (atom_chunk_free_ < atoms.size()) {
-    const std::size_t size = std::max(kAtomChunk, atoms.size());
+    const std::size_t grown = std::clamp<std::size_t>(atom_bytes_ / sizeof(AtomId), 1u << 10, 1u << 16);
+    const std::size_t size = std::max(grown, atoms.size());
     atom_storage_.push_back(std::make_unique<AtomId[]>(size));
     atom_chunk_next_ = atom_storage_.back().get();
     atom_chunk_free_ = size;
     atom_bytes_ += size * sizeof(AtomId);
   }
   std::copy(atoms.begin(), atoms.end(), atom_chunk_next_);
-  ClassRecord& r = class_chunks_[id / kClassesPerChunk][id % kClassesPerChunk];
+  ClassRecord& r = class_chunks_[where.chunk][where.offset];
   r.atoms = atom_chunk_next_;
   r.count = static_cast<std::uint32_t>(atoms.size());
   atom_chunk_next_ += atoms.size();
@@ -222,7 +236,7 @@ void AddressClassMap::update_table(std::atomic<std::uint32_t>* entries, int stri
 
 void AddressClassMap::update(Trie& trie, Key lo, Key hi, AtomId atom, bool present) {
   ClassFn memo;
-  update_table(trie.root.get(), kRootStride, 0, 0, trie.width, lo, hi, atom, present, memo);
+  update_table(root_of(trie), kRootStride, 0, 0, trie.width, lo, hi, atom, present, memo);
 }
 
 bool AddressClassMap::range_of(const Cidr& c, Key& lo, Key& hi, int& width) {

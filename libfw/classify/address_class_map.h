@@ -79,7 +79,7 @@ class AddressClassMap {
 
   // --- datapath ---
   ClassId lookup_v4(std::uint32_t host_order) const noexcept {
-    std::uint32_t e = v4_.root[host_order >> 16].load(std::memory_order_acquire);
+    std::uint32_t e = v4_root_[host_order >> 16].load(std::memory_order_acquire);
     if (e & kChildBit) {
       e = table(e)[(host_order >> 8) & 0xff].load(std::memory_order_acquire);
       if (e & kChildBit) e = table(e)[host_order & 0xff].load(std::memory_order_acquire);
@@ -109,17 +109,33 @@ class AddressClassMap {
  private:
   static constexpr std::uint32_t kChildBit = 0x80000000u;
   static constexpr ClassId kNoClass = 0xffffffffu;  // an empty intern slot
-  static constexpr std::size_t kTablesPerChunk = 1024;
-  static constexpr std::size_t kMaxTableChunks = 1u << 16;  // 64M tables
-  static constexpr std::size_t kClassesPerChunk = 4096;
-  static constexpr std::size_t kMaxClassChunks = 1u << 16;  // 256M classes
+  // Tables and class records live in chunks that never move (a published
+  // index stays valid for readers) and grow geometrically: chunk k holds
+  // kFirst << k items, so a small map holds small chunks and the chunk
+  // directory is a fixed array of a few pointers (an index's chunk is a
+  // bit scan, no load).
+  static constexpr int kFirstTablesLog2 = 4;    // 16 tables (16 KiB)
+  static constexpr int kFirstClassesLog2 = 8;   // 256 class records
+  static constexpr std::size_t kMaxChunks = 23;  // 2^26 tables in the last; 2^30 class records
+  struct ChunkSlot {
+    std::uint32_t chunk, offset;
+  };
+  static ChunkSlot chunk_slot(std::uint32_t index, int first_log2) noexcept {
+    const std::uint32_t q = (index >> first_log2) + 1;
+    const auto k = static_cast<std::uint32_t>(31 - __builtin_clz(q));
+    return {k, index - (((1u << k) - 1) << first_log2)};
+  }
 
   struct Table {
     std::atomic<std::uint32_t> e[256];
   };
   struct Trie {
     int width = 32;  // address bits
-    std::unique_ptr<std::atomic<std::uint32_t>[]> root;  // 65536 entries
+    // 65536 entries. IPv4's from construction; IPv6's from its first add
+    // (published with release: a lookup before it finds no root, the empty
+    // class), so a map without IPv6 does not hold 256 KiB for it.
+    std::unique_ptr<std::atomic<std::uint32_t>[]> storage;
+    std::atomic<std::atomic<std::uint32_t>*> root{nullptr};
   };
   struct ClassRecord {
     const AtomId* atoms = nullptr;
@@ -129,14 +145,20 @@ class AddressClassMap {
   using Key = unsigned __int128;
   using ClassFn = std::unordered_map<ClassId, ClassId>;
 
+  // A child entry names its table by chunk and offset (kChildBit | chunk <<
+  // kTableChunkShift | offset): two shifts and masks, as cheap as a flat
+  // index into fixed-size chunks.
+  static constexpr int kTableChunkShift = 26;
   std::atomic<std::uint32_t>* table(std::uint32_t entry) const noexcept {
-    const std::uint32_t index = entry & ~kChildBit;
-    return table_chunks_[index / kTablesPerChunk][index % kTablesPerChunk].e;
+    return table_chunks_[(entry >> kTableChunkShift) & 0x1f][entry & ((1u << kTableChunkShift) - 1)].e;
   }
   const ClassRecord& class_record(ClassId c) const noexcept {
-    return class_chunks_[c / kClassesPerChunk][c % kClassesPerChunk];
+    const ChunkSlot s = chunk_slot(c, kFirstClassesLog2);
+    return class_chunks_[s.chunk][s.offset];
   }
 
+  // The trie's root, created on first use (control thread).
+  std::atomic<std::uint32_t>* root_of(Trie& trie);
   std::uint32_t new_table(std::uint32_t fill);
   ClassId intern(const std::vector<AtomId>& atoms);
   ClassId with_atom(ClassId c, AtomId atom, bool present, ClassFn& memo);
@@ -150,12 +172,15 @@ class AddressClassMap {
 
   Trie v4_;
   Trie v6_;
-  std::unique_ptr<Table*[]> table_chunks_;
-  std::vector<std::unique_ptr<Table[]>> table_storage_;
+  const std::atomic<std::uint32_t>* v4_root_ = nullptr;  // = v4_.root, fixed at construction
+  Table* table_chunks_[kMaxChunks] = {};
+  std::unique_ptr<Table[]> table_storage_[kMaxChunks];
+  std::size_t table_chunk_count_ = 0;
   std::uint32_t table_count_ = 0;
 
-  std::unique_ptr<ClassRecord*[]> class_chunks_;
-  std::vector<std::unique_ptr<ClassRecord[]>> class_storage_;
+  ClassRecord* class_chunks_[kMaxChunks] = {};
+  std::unique_ptr<ClassRecord[]> class_storage_[kMaxChunks];
+  std::size_t class_chunk_count_ = 0;
   std::vector<std::unique_ptr<AtomId[]>> atom_storage_;  // chunks of class atom arrays
   AtomId* atom_chunk_next_ = nullptr;
   std::size_t atom_chunk_free_ = 0;

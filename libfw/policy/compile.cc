@@ -400,7 +400,82 @@ struct CompiledPolicy::Shared {
 // the lineage's group state exists.
 struct CompiledPolicy::Builder {
   static void build(CompiledPolicy& cp, const CompileInput& input, const CompiledPolicy* previous);
+  // A new list over `positions` (ascending), its RuleIndexes taken from a
+  // list of `previous` with the same match content (in `reusable`, by
+  // content hash) or built; owned by cp.lists_ and findable by positions.
+  static RuleList* make_list(CompiledPolicy& cp, std::vector<std::uint32_t> positions,
+                             const CompiledPolicy* previous,
+                             const std::unordered_multimap<std::uint64_t, const RuleList*>& reusable,
+                             CompileStats* stats);
 };
+
+namespace {
+std::uint64_t positions_hash(const std::vector<std::uint32_t>& positions) {
+  return ListHash{}(positions);
+}
+}  // namespace
+
+CompiledPolicy::RuleList* CompiledPolicy::Builder::make_list(
+    CompiledPolicy& cp, std::vector<std::uint32_t> positions, const CompiledPolicy* previous,
+    const std::unordered_multimap<std::uint64_t, const RuleList*>& reusable, CompileStats* stats) {
+  Shared& sh = *cp.shared_;
+  auto same_content = [&](const RuleList& old, std::uint32_t app_begin) {
+    if (old.app_begin != app_begin || old.positions.size() != positions.size()) return false;
+    for (std::size_t i = 0; i < positions.size(); ++i) {
+      const std::uint32_t a = positions[i], b = old.positions[i];
+      if (cp.spec_hashes_[a] != previous->spec_hashes_[b] || !spec_equal(cp.specs_[a], previous->specs_[b]))
+        return false;
+    }
+    return true;
+  };
+  auto list = std::make_unique<RuleList>();
+  list->app_begin = static_cast<std::uint32_t>(positions.size());
+  for (std::size_t i = 0; i < positions.size(); ++i) {
+    if (cp.rules_[positions[i]].category == Category::kApplication) {
+      list->app_begin = static_cast<std::uint32_t>(i);
+      break;
+    }
+  }
+  std::uint64_t h = mix(0x6c62272e07bb0142ull, list->app_begin);
+  for (std::uint32_t p : positions) h = mix(h, cp.spec_hashes_[p]);
+  list->content_hash = h;
+  if (previous) {
+    auto [first, last] = reusable.equal_range(h);
+    for (auto r = first; r != last; ++r) {
+      if (same_content(*r->second, list->app_begin)) {
+        list->built = r->second->built;
+        if (stats) ++stats->lists_reused;
+        break;
+      }
+    }
+  }
+  if (!list->built) {
+    std::vector<RuleSpec> subset;
+    subset.reserve(positions.size());
+    for (std::uint32_t p : positions) subset.push_back(cp.specs_[p]);
+    auto built = std::make_shared<ListIndex>();
+    built->index = std::make_unique<classify::RuleIndex>(subset, sh.infos, sh.map);
+    // The Application suffix is searched only after a jump, and jumps sit
+    // before app_begin: a list without one needs no second index (for a
+    // policy all in the Application category it would be a full copy).
+    const bool has_jump = std::any_of(positions.begin(), positions.begin() + list->app_begin, [&](std::uint32_t p) {
+      return cp.rules_[p].rule->action == RuleAction::kJumpToApplication;
+    });
+    if (has_jump)
+      built->app_index = std::make_unique<classify::RuleIndex>(
+          std::span<const RuleSpec>(subset).subspan(list->app_begin), sh.infos, sh.map);
+    list->built = std::move(built);
+    if (stats) ++stats->lists_built;
+  }
+  list->index = list->built->index.get();
+  list->app_index = list->built->app_index.get();  // null: no jump in this list
+  const std::uint64_t key = positions_hash(positions);
+  list->positions = std::move(positions);
+  RuleList* raw = list.get();
+  cp.lists_.push_back(std::move(list));
+  cp.list_by_positions_.emplace(key, raw);
+  return raw;
+}
 
 CompiledPolicy::~CompiledPolicy() = default;
 
@@ -492,19 +567,31 @@ void CompiledPolicy::Builder::build(CompiledPolicy& cp, const CompileInput& inpu
   std::vector<std::uint8_t> everywhere(rule_count, 0);
   std::vector<std::set<std::uint32_t>> applied(rule_count);
   std::set<std::uint32_t> known(input.vnics.begin(), input.vnics.end());
+  cp.applied_by_group_.assign(group_count, {});
   for (std::size_t p = 0; p < rule_count; ++p) {
     const Rule& rule = *cp.rules_[p].rule;
     everywhere[p] = rule.applied_to_groups.empty() && rule.applied_to_vnics.empty();
     applied[p].insert(rule.applied_to_vnics.begin(), rule.applied_to_vnics.end());
     for (const std::string& g : rule.applied_to_groups) {
-      const auto& members = group_vnics[sh.group_index.at(g)];
+      const std::size_t gi = sh.group_index.at(g);
+      const auto& members = group_vnics[gi];
       applied[p].insert(members.begin(), members.end());
+      if (!never[p] && (cp.applied_by_group_[gi].empty() || cp.applied_by_group_[gi].back() != p))
+        cp.applied_by_group_[gi].push_back(static_cast<std::uint32_t>(p));
     }
-    // A vNIC named by an applied-to gets its own lists even if the caller
-    // did not list it: the lists of unknown vNICs hold only rules applied
-    // everywhere.
-    known.insert(applied[p].begin(), applied[p].end());
+    if (!never[p])
+      for (std::uint32_t v : applied[p]) cp.static_applied_[v].push_back(static_cast<std::uint32_t>(p));
   }
+  // Dynamic members (the inventory's): rules applied to their groups.
+  for (const auto& [id, vnics] : input.group_vnics) {
+    auto it = sh.group_index.find(id);
+    if (it == sh.group_index.end()) continue;
+    for (std::uint32_t p : cp.applied_by_group_[it->second]) applied[p].insert(vnics.begin(), vnics.end());
+  }
+  // A vNIC named by an applied-to gets its own lists even if the caller
+  // did not list it: the lists of unknown vNICs hold only rules applied
+  // everywhere.
+  for (std::size_t p = 0; p < rule_count; ++p) known.insert(applied[p].begin(), applied[p].end());
 
   if (sh.deferred_blocks) {
     sh.map.add_all(deferred_blocks);
@@ -515,71 +602,11 @@ void CompiledPolicy::Builder::build(CompiledPolicy& cp, const CompileInput& inpu
   std::unordered_multimap<std::uint64_t, const RuleList*> reusable;
   if (previous)
     for (const auto& list : previous->lists_) reusable.emplace(list->content_hash, list.get());
-  auto same_content = [&](const RuleList& old, const std::vector<std::uint32_t>& positions, std::uint32_t app_begin) {
-    if (old.app_begin != app_begin || old.positions.size() != positions.size()) return false;
-    for (std::size_t i = 0; i < positions.size(); ++i) {
-      const std::uint32_t a = positions[i], b = old.positions[i];
-      if (cp.spec_hashes_[a] != previous->spec_hashes_[b] || !spec_equal(cp.specs_[a], previous->specs_[b]))
-        return false;
-    }
-    return true;
-  };
-  std::unordered_map<std::vector<std::uint32_t>, RuleList*, ListHash> lists;
   auto intern = [&](std::vector<std::uint32_t> positions) -> const RuleList* {
-    auto it = lists.find(positions);
-    if (it != lists.end()) return it->second;
-    auto list = std::make_unique<RuleList>();
-    list->app_begin = static_cast<std::uint32_t>(positions.size());
-    for (std::size_t i = 0; i < positions.size(); ++i) {
-      if (cp.rules_[positions[i]].category == Category::kApplication) {
-        list->app_begin = static_cast<std::uint32_t>(i);
-        break;
-      }
-    }
-    std::uint64_t h = mix(0x6c62272e07bb0142ull, list->app_begin);
-    for (std::uint32_t p : positions) h = mix(h, cp.spec_hashes_[p]);
-    list->content_hash = h;
-    auto [first, last] = reusable.equal_range(h);
-    for (auto r = first; r != last; ++r) {
-      if (same_content(*r->second, positions, list->app_begin)) {
-        list->built = r->second->built;
-        ++cp.stats_.lists_reused;
-        break;
-      }
-    }
-    if (!list->built) {
-      std::vector<RuleSpec> subset;
-      subset.reserve(positions.size());
-      for (std::uint32_t p : positions) subset.push_back(cp.specs_[p]);
-      auto built = std::make_shared<ListIndex>();
-      built->index = std::make_unique<classify::RuleIndex>(subset, sh.infos, sh.map);
-      // The Application suffix is searched only after a jump, and jumps sit
-      // before app_begin: a list without one needs no second index (for a
-      // policy all in the Application category it would be a full copy).
-      const bool has_jump = std::any_of(positions.begin(), positions.begin() + list->app_begin, [&](std::uint32_t p) {
-        return cp.rules_[p].rule->action == RuleAction::kJumpToApplication;
-      });
-      if (has_jump)
-        built->app_index = std::make_unique<classify::RuleIndex>(
-            std::span<const RuleSpec>(subset).subspan(list->app_begin), sh.infos, sh.map);
-      list->built = std::move(built);
-      ++cp.stats_.lists_built;
-    }
-    list->index = list->built->index.get();
-    list->app_index = list->built->app_index.get();  // null: no jump in this list
-    list->positions = positions;
-    RuleList* raw = list.get();
-    cp.lists_.push_back(std::move(list));
-    lists.emplace(std::move(positions), raw);
-    return raw;
+    if (const RuleList* found = cp.find_list(positions)) return found;
+    return make_list(cp, std::move(positions), previous, reusable, &cp.stats_);
   };
-  auto direction_ok = [&](std::size_t p, Direction d) {
-    switch (cp.rules_[p].rule->direction) {
-      case RuleDirection::kIn: return d == Direction::kToVm;
-      case RuleDirection::kOut: return d == Direction::kFromVm;
-      default: return true;
-    }
-  };
+  auto direction_ok = [&](std::size_t p, Direction d) { return cp.direction_ok(static_cast<std::uint32_t>(p), d); };
   for (Direction d : {Direction::kFromVm, Direction::kToVm}) {
     const auto di = static_cast<std::size_t>(d);
     std::vector<std::uint32_t> positions;
@@ -712,6 +739,67 @@ StatusOr<std::unique_ptr<CompiledPolicy>> recompile(const CompiledPolicy& previo
   return cp;
 }
 
+bool CompiledPolicy::direction_ok(std::uint32_t position, Direction d) const noexcept {
+  switch (rules_[position].rule->direction) {
+    case RuleDirection::kIn: return d == Direction::kToVm;
+    case RuleDirection::kOut: return d == Direction::kFromVm;
+    default: return true;
+  }
+}
+
+const CompiledPolicy::RuleList* CompiledPolicy::find_list(const std::vector<std::uint32_t>& positions) const noexcept {
+  auto [first, last] = list_by_positions_.equal_range(positions_hash(positions));
+  for (auto it = first; it != last; ++it)
+    if (it->second->positions == positions) return it->second;
+  return nullptr;
+}
+
+CompiledPolicy::VnicLists CompiledPolicy::lists_of(std::uint32_t vnic) const noexcept {
+  VnicLists out;
+  for (Direction d : {Direction::kFromVm, Direction::kToVm}) out.by_direction[static_cast<std::size_t>(d)] = &list_for(vnic, d);
+  return out;
+}
+
+bool CompiledPolicy::has_group(std::string_view group) const {
+  return shared_->group_index.contains(std::string(group));
+}
+
+bool CompiledPolicy::applies_to_group(std::string_view group) const {
+  auto it = shared_->group_index.find(std::string(group));
+  return it != shared_->group_index.end() && !applied_by_group_[it->second].empty();
+}
+
+CompiledPolicy::VnicLists CompiledPolicy::lists_with_groups(std::uint32_t vnic, std::span<const std::string> groups) {
+  // Every source is ascending already; gather, then sort and fold.
+  std::vector<const std::vector<std::uint32_t>*> sources;
+  if (auto it = static_applied_.find(vnic); it != static_applied_.end()) sources.push_back(&it->second);
+  for (const std::string& g : groups) {
+    auto it = shared_->group_index.find(g);
+    if (it != shared_->group_index.end() && !applied_by_group_[it->second].empty())
+      sources.push_back(&applied_by_group_[it->second]);
+  }
+  VnicLists out;
+  std::vector<std::uint32_t> positions;
+  for (Direction d : {Direction::kFromVm, Direction::kToVm}) {
+    const auto di = static_cast<std::size_t>(d);
+    positions = unknown_[di]->positions;  // the rules applied everywhere
+    for (const std::vector<std::uint32_t>* source : sources)
+      for (std::uint32_t p : *source)
+        if (direction_ok(p, d)) positions.push_back(p);
+    std::sort(positions.begin(), positions.end());
+    positions.erase(std::unique(positions.begin(), positions.end()), positions.end());
+    const RuleList* list = find_list(positions);
+    if (list != nullptr) {
+      ++dynamic_stats_.lists_found;
+    } else {
+      list = Builder::make_list(*this, positions, nullptr, {}, nullptr);
+      ++dynamic_stats_.lists_built;
+    }
+    out.by_direction[di] = list;
+  }
+  return out;
+}
+
 Decision CompiledPolicy::default_decision() const noexcept { return default_decision_; }
 
 Decision CompiledPolicy::decision_of(std::uint32_t position) const noexcept { return decisions_[position]; }
@@ -740,16 +828,45 @@ Decision CompiledPolicy::decide(std::uint32_t vnic, Direction direction,
   return resolve(list, list.index->classify(*map_, key), key);
 }
 
+Decision CompiledPolicy::decide(const VnicLists& lists, Direction direction,
+                                const classify::LookupKey& key) const noexcept {
+  const RuleList& list = *lists.by_direction[static_cast<std::size_t>(direction) & 1];
+  return resolve(list, list.index->classify(*map_, key), key);
+}
+
 void CompiledPolicy::decide_burst(std::uint32_t vnic, Direction direction,
                                   std::span<const classify::LookupKey> keys,
                                   std::span<Decision> out) const noexcept {
-  const RuleList& list = list_for(vnic, direction);
+  decide_burst_in(list_for(vnic, direction), keys, out);
+}
+
+void CompiledPolicy::decide_burst(const VnicLists& lists, Direction direction,
+                                  std::span<const classify::LookupKey> keys,
+                                  std::span<Decision> out) const noexcept {
+  decide_burst_in(*lists.by_direction[static_cast<std::size_t>(direction) & 1], keys, out);
+}
+
+void CompiledPolicy::decide_burst_in(const RuleList& list, std::span<const classify::LookupKey> keys,
+                                     std::span<Decision> out) const noexcept {
   constexpr std::size_t kChunk = 64;
   std::uint32_t first[kChunk];
   for (std::size_t at = 0; at < keys.size(); at += kChunk) {
     const std::size_t n = std::min(kChunk, keys.size() - at);
     list.index->classify(*map_, keys.subspan(at, n), std::span<std::uint32_t>(first, n));
-    for (std::size_t i = 0; i < n; ++i) out[at + i] = resolve(list, first[i], keys[at + i]);
+    // The common case inline (a match on a rule that is not a jump): two
+    // loads and the decision's copy; the default rule and jumps in resolve().
+    const std::uint32_t* const positions = list.positions.data();
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint32_t r = first[i];
+      if (r != classify::kNoMatch) {
+        const std::uint32_t position = positions[r];
+        if (!is_jump_[position]) {
+          out[at + i] = decisions_[position];
+          continue;
+        }
+      }
+      out[at + i] = resolve(list, r, keys[at + i]);
+    }
   }
 }
 
