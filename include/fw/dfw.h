@@ -68,6 +68,13 @@
 //     update the address-class map in place, and the next lookup of each
 //     changed address sees the new membership (docs/classifier.md). add and
 //     remove cost the size of the delta, never the group's size.
+//   - update_group_vnics() (dynamic applied-to: vNICs that joined or left a
+//     group, from the inventory) recomputes the rule lists of the vNICs it
+//     names only, when a rule is applied to the group, and re-installs slot
+//     2 on the vNICs whose lists changed, in one engine generation; other
+//     vNICs keep their filter. No recompile; the Dfw's policy generation
+//     does not move (established connections keep their decision, as for
+//     address changes).
 //
 // Counters: packets and bytes per rule and per direction (and for the
 // default rule), counted by each worker in its own cells without atomic
@@ -133,6 +140,28 @@ struct DfwApplyStats {
   std::uint64_t generation = 0;  // the engine generation that published it
 };
 
+// vNICs that joined / left a group, as the inventory evaluates it (criteria,
+// VM members, nesting and exclusions applied): rules applied to the group
+// apply to the joined vNICs and no longer to the left ones.
+struct GroupVnicChange {
+  std::string group_id;
+  std::vector<std::uint32_t> joined;
+  std::vector<std::uint32_t> left;
+};
+
+// What the last successful update_group_vnics() did.
+struct DfwAppliedToStats {
+  std::size_t vnics_reinstalled = 0;  // vNICs whose rule lists changed: new slot-2 filter
+  std::size_t vnics_unchanged = 0;    // named vNICs whose lists stayed the same
+  // Named vNICs whose lists changed but that have no filter of the applied
+  // policy (not in the last apply()'s list, or detached from the engine):
+  // nothing installed; the membership is kept for the next apply().
+  std::size_t vnics_skipped = 0;
+  std::size_t lists_built = 0;   // new rule lists (one classifier index each)
+  std::size_t lists_found = 0;   // lists that existed with the same rules
+  std::uint64_t generation = 0;  // the engine generation published; 0 when none
+};
+
 struct DfwOptions {
   // Track connections (the NSX DFW). false: every packet is classified on
   // its own, as if every section were stateless; no table is allocated.
@@ -195,6 +224,34 @@ class Dfw {
   Status add_group_exclusions(const std::string& group_id, const std::vector<Cidr>& cidrs);
   Status remove_group_exclusions(const std::string& group_id, const std::vector<Cidr>& cidrs);
   std::map<std::string, std::vector<Cidr>> group_exclusions() const;
+
+  // Dynamic applied-to: vNICs that joined / left groups (the inventory's DFW
+  // sink calls this; docs/groups.md). A rule whose applied_to_groups names
+  // a group applies to its static vNIC members and to the vNICs joined here.
+  // For each vNIC named, if a rule is applied to the group, the vNIC's rule
+  // lists are recomputed (rules applied everywhere, to the vNIC, to its
+  // static groups and to its joined groups, in policy order) and, when they
+  // changed, its slot-2 filter is replaced — all such vNICs in ONE engine
+  // generation (Engine::set_filters); no other vNIC's filter is touched and
+  // nothing is recompiled. Connections already admitted keep their
+  // decision (as for address changes); new connections see the new lists.
+  // Only vNICs the last apply() installed the policy on are re-installed;
+  // others (and detached ones) are skipped and counted, their membership
+  // kept for the next apply(), which always includes every joined vNIC.
+  // Set semantics: joining twice or leaving what was not joined is a no-op,
+  // so a batch handed again after an error converges. Memberships of groups
+  // a later apply()'s policy drops are forgotten.
+  // Cost: per named vNIC, the merge of its rule positions (its list
+  // length), plus one classifier index for each list no vNIC had yet (a
+  // vNIC joining a group often gets a list another vNIC already has); plus
+  // Engine::set_filters once. Lists made here live until the next apply().
+  // kFailedPrecondition before the first apply(), kNotFound for a group the
+  // applied policy lacks (nothing changes then); an engine error (nothing
+  // installed, the membership is kept: a retry installs it).
+  Status update_group_vnics(const std::vector<GroupVnicChange>& changes);
+  // The dynamic member vNICs of every group that has some, sorted.
+  std::map<std::string, std::vector<std::uint32_t>> group_vnics() const;
+  DfwAppliedToStats last_applied_to_update() const;
 
   // Hits of every enabled rule of the applied policy in evaluation order,
   // then the default rule. Empty before the first apply().

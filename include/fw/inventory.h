@@ -146,13 +146,17 @@ struct GroupMember {
 // A group's dynamic addresses that changed (host CIDRs: /32, /128).
 // For a group with exclude_vm_ids, also the addresses of its excluded VMs
 // that changed: the DFW excludes them from the group whatever contributes
-// them (nested groups included; Dfw::add_group_exclusions).
+// them (nested groups included; Dfw::add_group_exclusions). And the member
+// vNICs that joined or left the group, for rules applied to it (dynamic
+// applied-to; Dfw::update_group_vnics).
 struct GroupDelta {
   std::string group_id;
   std::vector<Cidr> added;
   std::vector<Cidr> removed;
   std::vector<Cidr> excluded_added;
   std::vector<Cidr> excluded_removed;
+  std::vector<std::uint32_t> vnics_joined;  // sorted
+  std::vector<std::uint32_t> vnics_left;    // sorted
 };
 
 // Receives address deltas. apply() gets every changed group of one
@@ -167,9 +171,12 @@ class GroupSink {
 
 // A sink that drives fw::Dfw: each delta becomes the DFW's
 // remove_group_addresses / add_group_addresses (cost: the delta's size),
-// live for the next packet, no recompilation. Before the DFW's first apply
-// it fails with kFailedPrecondition, for a group the DFW's policy does not
-// have with kNotFound. The DFW must outlive the sink.
+// live for the next packet, no recompilation; the vNICs that joined or left
+// groups become one Dfw::update_group_vnics call per batch, which
+// re-installs slot 2 on the vNICs whose applied rules changed, only them,
+// in one engine generation. Before the DFW's first apply it fails with
+// kFailedPrecondition, for a group the DFW's policy does not have with
+// kNotFound. The DFW must outlive the sink.
 // Thread-safety: called by the inventory (one thread at a time).
 std::unique_ptr<GroupSink> make_dfw_group_sink(Dfw& dfw);
 
@@ -200,6 +207,8 @@ struct InventoryStats {
   std::uint64_t group_evaluations = 0;  // (group, vNIC) membership checks
   std::uint64_t addresses_added = 0;    // CIDRs handed to the sink as added
   std::uint64_t addresses_removed = 0;  // ... as removed
+  std::uint64_t vnics_joined = 0;       // (group, vNIC) joins handed to the sink
+  std::uint64_t vnics_left = 0;         // ... leaves
   std::uint64_t sink_failures = 0;
 };
 

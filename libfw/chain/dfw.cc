@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <mutex>
 #include <new>
+#include <set>
 #include <unordered_map>
 
 #include "fw/chain.h"
@@ -167,10 +168,23 @@ class DfwFilter final : public Filter {
             std::uint32_t default_slot, std::shared_ptr<const RuleCounterStore> counters,
             StatefulState stateful)
       : compiled_(std::move(compiled)),
-        slot_of_position_(std::move(slot_of_position)),
+        slot_of_position_owner_(std::make_shared<const std::vector<std::uint32_t>>(std::move(slot_of_position))),
+        slot_of_position_(slot_of_position_owner_->data()),
         default_slot_(default_slot),
         counters_(std::move(counters)),
         stateful_(std::move(stateful)) {}
+  // `base`'s policy, counters and state, deciding with `pinned` lists
+  // whatever vNIC it is installed on (dynamic applied-to: one vNIC's lists
+  // changed; Dfw::update_group_vnics). Shares everything with `base`.
+  DfwFilter(const DfwFilter& base, const CompiledPolicy::VnicLists& pinned)
+      : compiled_(base.compiled_),
+        slot_of_position_owner_(base.slot_of_position_owner_),
+        slot_of_position_(base.slot_of_position_),
+        default_slot_(base.default_slot_),
+        counters_(base.counters_),
+        stateful_(base.stateful_),
+        pinned_(pinned),
+        has_pinned_(true) {}
 
   std::string_view kind() const noexcept override { return "dfw"; }
 
@@ -278,7 +292,10 @@ class DfwFilter final : public Filter {
       key.src_port = v.has_l4 ? v.src_port : 0;
       key.dst_port = v.has_l4 ? v.dst_port : 0;
     }
-    compiled_->decide_burst(ctx.vnic_id, ctx.direction, std::span(keys, n), std::span(decisions, n));
+    if (has_pinned_)
+      compiled_->decide_burst(pinned_, ctx.direction, std::span(keys, n), std::span(decisions, n));
+    else
+      compiled_->decide_burst(ctx.vnic_id, ctx.direction, std::span(keys, n), std::span(decisions, n));
     for (std::size_t k = 0; k < n; ++k) {
       const std::uint16_t i = index[k];
       const policy_compile::Decision& d = decisions[k];
@@ -342,7 +359,8 @@ class DfwFilter final : public Filter {
       const Direction original = r.direction == CtDirection::kOriginal
                                      ? ctx.direction
                                      : (ctx.direction == Direction::kFromVm ? Direction::kToVm : Direction::kFromVm);
-      const policy_compile::Decision d = compiled_->decide(ctx.vnic_id, original, key);
+      const policy_compile::Decision d =
+          has_pinned_ ? compiled_->decide(pinned_, original, key) : compiled_->decide(ctx.vnic_id, original, key);
       if (d.action == RuleAction::kAllow) {
         if (!newer) table.update_admission(r.conn, {.rule_id = d.rule_id, .generation = stateful_.generation});
         r.rule_id = d.rule_id;
@@ -481,10 +499,18 @@ class DfwFilter final : public Filter {
   }
 
   std::shared_ptr<const CompiledPolicy> compiled_;
-  std::vector<std::uint32_t> slot_of_position_;
+  // Shared with the pinned filters made from this one (O(rules) each otherwise).
+  std::shared_ptr<const std::vector<std::uint32_t>> slot_of_position_owner_;
+  const std::uint32_t* slot_of_position_;
   std::uint32_t default_slot_;
   std::shared_ptr<const RuleCounterStore> counters_;
   StatefulState stateful_;
+  CompiledPolicy::VnicLists pinned_;  // valid when has_pinned_
+  bool has_pinned_ = false;
+};
+
+struct VnicListsHash {
+  std::size_t operator()(const CompiledPolicy::VnicLists& l) const noexcept { return l.hash(); }
 };
 
 }  // namespace
@@ -502,6 +528,26 @@ struct Dfw::Impl {
   std::shared_ptr<RuleCounterStore> counters;
   std::unordered_map<std::uint32_t, std::uint32_t> counter_slot;  // rule id -> slot, never forgotten
   DfwApplyStats last;
+
+  // Dynamic applied-to (update_group_vnics). vnic_groups: vNIC -> the
+  // groups (ids, sorted) the inventory says it is a member of, for every
+  // group of the applied policy. installed: the vNICs of the last apply()
+  // -> the lists their installed filter decides with. base_filter: the
+  // last apply()'s filter; pinned: filters made from it per distinct pair
+  // of lists (shared by the vNICs that have that pair), until the next apply.
+  std::unordered_map<std::uint32_t, std::vector<std::string>> vnic_groups;
+  std::unordered_map<std::uint32_t, CompiledPolicy::VnicLists> installed;
+  std::shared_ptr<const DfwFilter> base_filter;
+  std::unordered_map<CompiledPolicy::VnicLists, std::shared_ptr<const DfwFilter>, VnicListsHash> pinned;
+  DfwAppliedToStats last_applied_to;
+
+  std::map<std::string, std::vector<std::uint32_t>> members_by_group() const {
+    std::map<std::string, std::vector<std::uint32_t>> out;
+    for (const auto& [vnic, groups] : vnic_groups)
+      for (const std::string& g : groups) out[g].push_back(vnic);
+    for (auto& [g, vnics] : out) std::sort(vnics.begin(), vnics.end());
+    return out;
+  }
 
   // The slot of `rule_id`, handing out the next one for a new id.
   std::uint32_t slot_for(std::uint32_t rule_id) {
@@ -555,7 +601,16 @@ Status Dfw::apply(const Policy& policy, const std::vector<std::uint32_t>& vnic_i
                               std::to_string(impl_->table->options().zones - 1) +
                               " (one per vNIC id); raise DfwOptions::conntrack.zones");
   }
-  policy_compile::CompileInput input{.policy = &policy, .vnics = vnic_ids, .vnic_addresses = impl_->vnic_addresses};
+  // Dynamic applied-to members of the groups the new policy keeps (the
+  // others are forgotten once it is applied).
+  std::set<std::string_view> kept_groups;
+  for (const Group& g : policy.groups) kept_groups.insert(g.id);
+  std::map<std::string, std::vector<std::uint32_t>> group_vnics = impl_->members_by_group();
+  std::erase_if(group_vnics, [&](const auto& entry) { return !kept_groups.contains(entry.first); });
+  policy_compile::CompileInput input{.policy = &policy,
+                                     .vnics = vnic_ids,
+                                     .vnic_addresses = impl_->vnic_addresses,
+                                     .group_vnics = std::move(group_vnics)};
   auto compiled = impl_->current ? policy_compile::recompile(*impl_->current, input) : policy_compile::compile(input);
   if (!compiled.ok()) return compiled.status();
   std::shared_ptr<CompiledPolicy> shared(std::move(*compiled));
@@ -594,9 +649,100 @@ Status Dfw::apply(const Policy& policy, const std::vector<std::uint32_t>& vnic_i
                               .lists_reused = st.lists_reused,
                               .atoms_added = st.atoms_added,
                               .generation = impl_->engine.generation()};
+  impl_->installed.clear();
+  for (std::uint32_t vnic : vnic_ids) impl_->installed[vnic] = shared->lists_of(vnic);
+  impl_->base_filter = std::move(filter);
+  impl_->pinned.clear();
+  for (auto it = impl_->vnic_groups.begin(); it != impl_->vnic_groups.end();) {
+    std::erase_if(it->second, [&](const std::string& g) { return !kept_groups.contains(g); });
+    it = it->second.empty() ? impl_->vnic_groups.erase(it) : std::next(it);
+  }
   impl_->current = std::move(shared);
   ++impl_->policy_generation;
   return Status::Ok();
+}
+
+Status Dfw::update_group_vnics(const std::vector<GroupVnicChange>& changes) {
+  std::lock_guard lock(impl_->mutex);
+  Impl& m = *impl_;
+  if (!m.current) return failed_precondition("no policy applied yet");
+  CompiledPolicy& cp = *m.current;
+  for (const GroupVnicChange& c : changes)
+    if (!cp.has_group(c.group_id)) return not_found("update_group_vnics: unknown group " + c.group_id);
+  // Membership first (set semantics), then the vNICs whose lists may move:
+  // those named for a group some rule is applied to.
+  std::set<std::uint32_t> affected;
+  for (const GroupVnicChange& c : changes) {
+    const bool applied = cp.applies_to_group(c.group_id);
+    for (std::uint32_t vnic : c.joined) {
+      std::vector<std::string>& groups = m.vnic_groups[vnic];
+      auto at = std::lower_bound(groups.begin(), groups.end(), c.group_id);
+      if (at == groups.end() || *at != c.group_id) groups.insert(at, c.group_id);
+      if (applied) affected.insert(vnic);
+    }
+    for (std::uint32_t vnic : c.left) {
+      if (auto it = m.vnic_groups.find(vnic); it != m.vnic_groups.end()) {
+        std::vector<std::string>& groups = it->second;
+        auto at = std::lower_bound(groups.begin(), groups.end(), c.group_id);
+        if (at != groups.end() && *at == c.group_id) groups.erase(at);
+        if (groups.empty()) m.vnic_groups.erase(it);
+      }
+      if (applied) affected.insert(vnic);
+    }
+  }
+  DfwAppliedToStats stats;
+  const CompiledPolicy::DynamicListStats lists_before = cp.dynamic_list_stats();
+  std::vector<FilterChange> filters;
+  std::vector<std::pair<std::uint32_t, CompiledPolicy::VnicLists>> now_installed;
+  static const std::vector<std::string> kNoGroups;
+  for (std::uint32_t vnic : affected) {
+    auto inst = m.installed.find(vnic);
+    if (inst == m.installed.end()) {
+      ++stats.vnics_skipped;  // the applied policy is not installed on it
+      continue;
+    }
+    auto groups = m.vnic_groups.find(vnic);
+    const CompiledPolicy::VnicLists lists =
+        cp.lists_with_groups(vnic, groups == m.vnic_groups.end() ? kNoGroups : groups->second);
+    if (lists == inst->second) {
+      ++stats.vnics_unchanged;
+      continue;
+    }
+    if (!m.engine.describe_chain(vnic).ok()) {
+      ++stats.vnics_skipped;  // detached since the apply
+      continue;
+    }
+    std::shared_ptr<const DfwFilter> filter;
+    if (lists == cp.lists_of(vnic)) {
+      filter = m.base_filter;  // back to its compiled lists
+    } else {
+      std::shared_ptr<const DfwFilter>& made = m.pinned[lists];
+      if (!made) made = std::make_shared<DfwFilter>(*m.base_filter, lists);
+      filter = made;
+    }
+    filters.push_back({.vnic_id = vnic, .slot = kSlotDfw, .filter = std::move(filter)});
+    now_installed.emplace_back(vnic, lists);
+  }
+  if (!filters.empty()) {
+    if (Status s = m.engine.set_filters(filters); !s.ok()) return s;
+    stats.generation = m.engine.generation();
+  }
+  for (const auto& [vnic, lists] : now_installed) m.installed[vnic] = lists;
+  stats.vnics_reinstalled = now_installed.size();
+  stats.lists_built = cp.dynamic_list_stats().lists_built - lists_before.lists_built;
+  stats.lists_found = cp.dynamic_list_stats().lists_found - lists_before.lists_found;
+  m.last_applied_to = stats;
+  return Status::Ok();
+}
+
+std::map<std::string, std::vector<std::uint32_t>> Dfw::group_vnics() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->members_by_group();
+}
+
+DfwAppliedToStats Dfw::last_applied_to_update() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->last_applied_to;
 }
 
 DfwApplyStats Dfw::last_apply() const {

@@ -1,7 +1,9 @@
 // The GroupSink that drives fw::Dfw (fw/inventory.h): each delta becomes
 // Dfw::remove_group_addresses / add_group_addresses (and, for groups with
 // exclude_vm_ids, add/remove_group_exclusions), which cost the size of the
-// delta, never the group's size, and are live for the next lookup.
+// delta, never the group's size, and are live for the next lookup; the
+// vNICs that joined / left groups become one Dfw::update_group_vnics call
+// (dynamic applied-to: only the vNICs whose rules change get a new filter).
 #include "fw/dfw.h"
 #include "fw/inventory.h"
 
@@ -29,6 +31,18 @@ class DfwGroupSink final : public GroupSink {
     }
     for (const GroupDelta& d : deltas) {
       if (Status s = call(&Dfw::remove_group_exclusions, d.group_id, d.excluded_removed); !s.ok()) return s;
+    }
+    // Applied-to last, in one call: the vNICs whose rules change get their
+    // new filter in one engine generation, with the groups' addresses
+    // already in place.
+    std::vector<GroupVnicChange> members;
+    for (const GroupDelta& d : deltas) {
+      if (d.vnics_joined.empty() && d.vnics_left.empty()) continue;
+      members.push_back({.group_id = d.group_id, .joined = d.vnics_joined, .left = d.vnics_left});
+    }
+    if (!members.empty()) {
+      Status s = dfw_.update_group_vnics(members);
+      if (!s.ok()) return Status(s.code(), "dfw applied-to: " + s.message());
     }
     return Status::Ok();
   }

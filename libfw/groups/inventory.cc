@@ -98,6 +98,9 @@ struct GroupRecord {
   // sink last saw of those that changed, as for counts / pending.
   std::unordered_map<IpAddress, std::uint32_t, IpHash> excluded;
   std::unordered_map<IpAddress, bool, IpHash> excluded_pending;
+  // Member vNICs whose membership changed since the sink last accepted a
+  // batch -> whether the sink last saw them as members (as `pending`).
+  std::unordered_map<std::uint32_t, bool> vnics_pending;
   bool dirty = false;
   bool changed = false;  // listed in Impl::changed (take_changed_groups)
 };
@@ -277,14 +280,26 @@ struct Inventory::Impl {
     changed.push_back(g);
   }
 
+  // Remembers what the sink last saw of vNIC `id` in group g.
+  void note_member_change(std::uint32_t g, std::uint32_t id, bool was_member) {
+    GroupRecord& group = groups[g];
+    group.vnics_pending.try_emplace(id, was_member);
+    if (!group.dirty) {
+      group.dirty = true;
+      dirty.push_back(g);
+    }
+  }
+
   void join(std::uint32_t g, VnicRecord& n) {
     mark_changed(g);
+    note_member_change(g, n.id, false);
     groups[g].members.insert(n.id);
     n.groups.push_back(g);
     for (const VnicAddress& a : n.addresses) inc(g, a.address);
   }
   void leave(std::uint32_t g, VnicRecord& n) {
     mark_changed(g);
+    note_member_change(g, n.id, true);
     groups[g].members.erase(n.id);
     n.groups.erase(std::find(n.groups.begin(), n.groups.end(), g));
     for (const VnicAddress& a : n.addresses) dec(g, a.address);
@@ -418,7 +433,16 @@ struct Inventory::Impl {
         if (now && !was) d.excluded_added.push_back(host_cidr(a));
         else if (!now && was) d.excluded_removed.push_back(host_cidr(a));
       }
-      if (d.added.empty() && d.removed.empty() && d.excluded_added.empty() && d.excluded_removed.empty()) continue;
+      for (const auto& [id, was] : group.vnics_pending) {
+        const bool now = group.members.contains(id);
+        if (now && !was) d.vnics_joined.push_back(id);
+        else if (!now && was) d.vnics_left.push_back(id);
+      }
+      if (d.added.empty() && d.removed.empty() && d.excluded_added.empty() && d.excluded_removed.empty() &&
+          d.vnics_joined.empty() && d.vnics_left.empty())
+        continue;
+      std::sort(d.vnics_joined.begin(), d.vnics_joined.end());
+      std::sort(d.vnics_left.begin(), d.vnics_left.end());
       auto by_address = [](const Cidr& x, const Cidr& y) { return ip_less(x.address, y.address); };
       std::sort(d.added.begin(), d.added.end(), by_address);
       std::sort(d.removed.begin(), d.removed.end(), by_address);
@@ -437,10 +461,13 @@ struct Inventory::Impl {
     for (const GroupDelta& d : deltas) {
       stats.addresses_added += d.added.size();
       stats.addresses_removed += d.removed.size();
+      stats.vnics_joined += d.vnics_joined.size();
+      stats.vnics_left += d.vnics_left.size();
     }
     for (std::uint32_t g : dirty) {
       groups[g].pending.clear();
       groups[g].excluded_pending.clear();
+      groups[g].vnics_pending.clear();
       groups[g].dirty = false;
     }
     dirty.clear();
@@ -565,6 +592,12 @@ StatusOr<std::uint64_t> Inventory::set_groups(const Policy& policy) {
     for (const auto& [a, n] : old.counts) view[a] = true;
     for (const auto& [a, was] : old.pending) view[a] = was;
   }
+  StringMap<std::unordered_map<std::uint32_t, bool>> seen_members;
+  for (GroupRecord& old : m.groups) {
+    auto& view = seen_members[old.id];
+    for (std::uint32_t id : old.members) view[id] = true;
+    for (const auto& [id, was] : old.vnics_pending) view[id] = was;
+  }
   StringMap<std::unordered_map<IpAddress, bool, IpHash>> seen_excluded;
   for (GroupRecord& old : m.groups) {
     auto& view = seen_excluded[old.id];
@@ -626,7 +659,17 @@ StatusOr<std::uint64_t> Inventory::set_groups(const Policy& policy) {
     for (const auto& [a, present] : was_excluded->second) {
       if (present && !group.excluded.contains(a)) group.excluded_pending.emplace(a, true);
     }
-    if ((!group.pending.empty() || !group.excluded_pending.empty()) && !group.dirty) {
+    group.vnics_pending.clear();
+    const auto& was_member = seen_members.at(group.id);
+    for (std::uint32_t id : group.members) {
+      auto v = was_member.find(id);
+      if (v == was_member.end() || !v->second) group.vnics_pending.emplace(id, false);
+    }
+    for (const auto& [id, present] : was_member) {
+      if (present && !group.members.contains(id)) group.vnics_pending.emplace(id, true);
+    }
+    if ((!group.pending.empty() || !group.excluded_pending.empty() || !group.vnics_pending.empty()) &&
+        !group.dirty) {
       group.dirty = true;
       m.dirty.push_back(g);
     }

@@ -34,9 +34,22 @@
 // while the lineage lives (unused ones cost map memory and classes only,
 // never answers); a full compile starts a fresh lineage.
 //
-// Not yet: dynamic membership (Group::criteria, vm_ids, exclude_vm_ids) is
-// the inventory's job (groups-and-feed component) and is ignored here; the
-// addresses it resolves arrive through the group address calls.
+// Dynamic membership (Group::criteria, vm_ids, exclude_vm_ids) is the
+// inventory's job and is ignored here: the addresses it resolves arrive
+// through the group address calls, the member vNICs (for applied-to)
+// through CompileInput::group_vnics at compile time and lists_with_groups()
+// after it.
+//
+// Dynamic applied-to: a rule applied to group G applies to G's static vNIC
+// members (vnic_ids, nested included) and to the vNICs CompileInput::
+// group_vnics lists for G. When a vNIC's dynamic groups change between
+// compiles, lists_with_groups() gives the vNIC's new pair of lists — an
+// existing list when one has the same rules, else a list built then (the
+// cost of one list: the merge of the vNIC's rule positions plus, for a new
+// list, one RuleIndex over its rules) — and the DFW slot pins them in a
+// filter installed on that vNIC only (decide()/decide_burst() with
+// VnicLists). Lists built this way belong to the policy and live as long
+// as it does; a recompile may reuse them by content.
 //
 // Thread-safety: decide()/decide_burst() from any number of threads,
 // concurrently with ONE control thread per lineage calling the membership
@@ -47,6 +60,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -89,6 +103,12 @@ struct CompileInput {
   std::map<std::string, std::vector<Cidr>> group_addresses;
   // Addresses excluded through the API per group id (as add_group_exclusions()).
   std::map<std::string, std::vector<Cidr>> group_exclusions;
+  // Member vNICs of groups as the inventory evaluates them (criteria, VM
+  // members, nesting and exclusions applied), per group id: rules applied
+  // to a group apply to these vNICs too. Not propagated through nesting
+  // (the inventory's membership of a group already holds its nested
+  // groups' members, minus its exclusions). Ids the policy lacks are ignored.
+  std::map<std::string, std::vector<std::uint32_t>> group_vnics;
 };
 
 // What building a CompiledPolicy cost (compile_stats()).
@@ -118,7 +138,30 @@ StatusOr<std::unique_ptr<CompiledPolicy>> compile(const CompileInput& input);
 StatusOr<std::unique_ptr<CompiledPolicy>> recompile(const CompiledPolicy& previous, const CompileInput& input);
 
 class CompiledPolicy {
+ private:
+  struct RuleList;
+
  public:
+  // A vNIC's rule lists, one per direction: a handle a filter pins so that
+  // the vNIC is decided by lists other than its compiled ones (dynamic
+  // applied-to). Valid while this policy lives.
+  class VnicLists {
+   public:
+    friend bool operator==(const VnicLists&, const VnicLists&) = default;
+    std::size_t hash() const noexcept {
+      return std::hash<const void*>{}(by_direction[0]) * 31 + std::hash<const void*>{}(by_direction[1]);
+    }
+
+   private:
+    friend class CompiledPolicy;
+    std::array<const RuleList*, kDirectionCount> by_direction{};
+  };
+  // What lists_with_groups() cost since the policy was built.
+  struct DynamicListStats {
+    std::size_t lists_built = 0;  // new lists (one RuleIndex each)
+    std::size_t lists_found = 0;  // lists that existed with the same rules
+  };
+
   ~CompiledPolicy();
   CompiledPolicy(const CompiledPolicy&) = delete;
   CompiledPolicy& operator=(const CompiledPolicy&) = delete;
@@ -129,6 +172,29 @@ class CompiledPolicy {
   // keys.size(). This is what the DFW slot calls.
   void decide_burst(std::uint32_t vnic, Direction direction, std::span<const classify::LookupKey> keys,
                     std::span<Decision> out) const noexcept;
+  // The same with pinned lists (from lists_of() / lists_with_groups() of
+  // this policy).
+  Decision decide(const VnicLists& lists, Direction direction, const classify::LookupKey& key) const noexcept;
+  void decide_burst(const VnicLists& lists, Direction direction, std::span<const classify::LookupKey> keys,
+                    std::span<Decision> out) const noexcept;
+
+  // --- dynamic applied-to ---
+  // The lists decide(vnic, ...) uses: the vNIC's compiled lists, or those of
+  // vNICs not known.
+  VnicLists lists_of(std::uint32_t vnic) const noexcept;
+  // Whether the policy has `group`; whether an enabled rule names it in
+  // applied_to_groups.
+  bool has_group(std::string_view group) const;
+  bool applies_to_group(std::string_view group) const;
+  // The lists of `vnic` when its dynamic groups (CompileInput::group_vnics
+  // membership) are `groups`: the rules applied everywhere, to the vNIC, to
+  // a group it is a static member of, or to one of `groups` (ids the policy
+  // lacks are ignored). Finds the list with those rules or builds it. Cost:
+  // sorting the vNIC's rule positions, plus one RuleIndex for a new list.
+  // Control thread only (as the membership calls); the datapath may decide
+  // with other lists meanwhile — the new list is added, nothing moves.
+  VnicLists lists_with_groups(std::uint32_t vnic, std::span<const std::string> groups);
+  const DynamicListStats& dynamic_list_stats() const noexcept { return dynamic_stats_; }
   // Number of distinct rule lists (RuleIndexes) over all vNICs and both
   // directions, the lists of vNICs not known included.
   std::size_t rule_lists() const noexcept { return lists_.size(); }
@@ -198,6 +264,11 @@ class CompiledPolicy {
   };
 
   const RuleList& list_for(std::uint32_t vnic, Direction direction) const noexcept;
+  void decide_burst_in(const RuleList& list, std::span<const classify::LookupKey> keys,
+                       std::span<Decision> out) const noexcept;
+  bool direction_ok(std::uint32_t position, Direction d) const noexcept;
+  // The list with exactly `positions` (ascending), or nullptr.
+  const RuleList* find_list(const std::vector<std::uint32_t>& positions) const noexcept;
   // The decision for a first match at index `r` of `list` (kNoMatch: the
   // default rule), following a jump to the Application category.
   Decision resolve(const RuleList& list, std::uint32_t r, const classify::LookupKey& key) const noexcept;
@@ -222,6 +293,15 @@ class CompiledPolicy {
   std::unordered_map<std::uint32_t, std::array<const RuleList*, kDirectionCount>> by_vnic_;
   std::array<const RuleList*, kDirectionCount> unknown_{};
   CompileStats stats_;
+  // Dynamic applied-to: positions (ascending, rules that can match) of the
+  // rules naming each group (by group index) in applied_to_groups, and of
+  // the rules applied statically to each vNIC named by an applied-to
+  // (applied_to_vnics, static group members); every list by a hash of its
+  // positions, to find one again.
+  std::vector<std::vector<std::uint32_t>> applied_by_group_;
+  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> static_applied_;
+  std::unordered_multimap<std::uint64_t, const RuleList*> list_by_positions_;
+  DynamicListStats dynamic_stats_;
 };
 
 }  // namespace fw::policy_compile
