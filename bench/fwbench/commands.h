@@ -11,5 +11,7 @@ namespace fwbench {
 int run_classbench(std::span<const std::string_view> args);
 // fwbench membership: tag change to enforcement at scale (membership_cmd.cc).
 int run_membership(std::span<const std::string_view> args);
+// fwbench conntrack: connection table and stateful DFW at scale (conntrack_cmd.cc).
+int run_conntrack(std::span<const std::string_view> args);
 
 }  // namespace fwbench

@@ -2,6 +2,7 @@
 //
 //   fwbench classbench RULES TRACE [options]
 //   fwbench membership [options]
+//   fwbench conntrack [options]
 //   fwbench --help
 #include <array>
 #include <exception>
@@ -18,12 +19,14 @@ namespace {
 
 int run_help(std::span<const std::string_view> args);
 
-// The subcommand table; `conntrack` will be a row here.
+// The subcommand table.
 constexpr std::array kSubcommands = {
     Subcommand{"classbench", "rule classification on ClassBench rules and traces, vs DPDK rte_acl",
                run_classbench},
     Subcommand{"membership", "tag change to enforcement: latency, burst throughput, memory at 100k VMs",
                run_membership},
+    Subcommand{"conntrack", "connection table and stateful DFW: new/s, established pps, SYN flood, workers",
+               run_conntrack},
     Subcommand{"help", "show this help", run_help},
 };
 
