@@ -26,6 +26,7 @@
 #include "fw/chain.h"
 #include "fw/engine.h"
 #include "fw/filter.h"
+#include "libfw/chain/switch_security_dhcpv6.h"
 #include "libfw/core/counter.h"
 #include "libfw/core/rcu.h"
 
@@ -33,6 +34,7 @@ namespace fw {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+namespace ssi = switch_security_internal;
 
 constexpr std::uint8_t kIcmpv6RouterAdvertisement = 134;
 constexpr std::uint8_t kIcmpv6NeighborSolicitation = 135;
@@ -106,8 +108,8 @@ struct BindingTable {
 enum class CandidateKind : std::uint8_t {
   kClaim = 0,   // ARP sender IP / NA target not yet bound
   kProbe,       // ARP probe target / DAD target (tentative address)
-  kDhcpAck,     // yiaddr of an ACK towards the VM; lease_seconds valid
-  kDhcpRelease, // ciaddr of a RELEASE from the VM
+  kDhcpAck,     // yiaddr of an ACK (IPv6: an address of a REPLY) towards the VM; lease_seconds valid
+  kDhcpRelease, // ciaddr of a RELEASE from the VM (IPv6: RELEASE/DECLINE, or a REPLY's lifetime 0)
   kRefresh,     // a learned binding the VM used again in ARP/ND
 };
 
@@ -295,6 +297,12 @@ class SwitchSecurityFilter final : public Filter {
 
     SwitchSecurityReason check_ipv6(const PacketView& p) noexcept {
       const bool unspecified = is_zero(p.src_ip);
+      // DHCPv6: anything from the server/relay port, or to the client port,
+      // is the server side (ADVERTISE, REPLY, RECONFIGURE, RELAY-REPL...).
+      if (p.protocol == kIpProtoUdp && p.has_l4 &&
+          (p.src_port == ssi::kDhcpv6ServerPort || p.dst_port == ssi::kDhcpv6ClientPort) &&
+          !f.trusted_dhcp_server_)
+        return SwitchSecurityReason::kRogueDhcpServer;
       if (p.is_nd) {
         const auto type = static_cast<std::uint8_t>(p.dst_port >> 8);
         if ((type == kIcmpv6RouterAdvertisement || type == kIcmpv6Redirect) && !f.trusted_router_)
@@ -321,11 +329,60 @@ class SwitchSecurityFilter final : public Filter {
         return mld_report ? SwitchSecurityReason::kNone : SwitchSecurityReason::kSourceIp;
       }
       if (find(p.src_ip) == nullptr && !free_pass(p.src_ip)) return SwitchSecurityReason::kSourceIp;
+      if (f.learning_ && is_dhcpv6(p, ssi::kDhcpv6ClientPort, ssi::kDhcpv6ServerPort)) snoop_dhcpv6_release(p);
       return SwitchSecurityReason::kNone;
     }
 
-    // Towards the VM: a DHCP ACK for this vNIC's MAC teaches yiaddr.
+    // A whole (unfragmented) UDP datagram between the given ports.
+    static bool is_dhcpv6(const PacketView& p, std::uint16_t src_port, std::uint16_t dst_port) noexcept {
+      return p.l3 == L3Kind::kIpv6 && p.protocol == kIpProtoUdp && p.has_l4 && !p.is_fragment &&
+             p.src_port == src_port && p.dst_port == dst_port;
+    }
+
+    // From the VM: a RELEASE or DECLINE gives up the addresses of its IAs.
+    void snoop_dhcpv6_release(const PacketView& p) noexcept {
+      ssi::Dhcpv6Message m;
+      if (ssi::parse_dhcpv6(p.payload(), m) != ssi::Dhcpv6Result::kOk) return;
+      if (m.type != ssi::kDhcpv6Release && m.type != ssi::kDhcpv6Decline) return;
+      for (std::size_t i = 0; i < m.lease_count; ++i) {
+        const IpAddress& a = m.leases[i].address;
+        if (const TableEntry* e = find(a); e != nullptr && e->learned) enqueue(a, CandidateKind::kDhcpRelease);
+      }
+    }
+
+    // Towards the VM: a DHCPv6 REPLY for this vNIC (sent to its MAC, or
+    // naming its MAC in the client's DUID) teaches the addresses of its
+    // IA_NA / IA_TA options, with the valid lifetime as the binding's; a
+    // valid lifetime of 0 (the server withdrawing an address) unlearns.
+    void snoop_dhcpv6_reply(const PacketView& p) noexcept {
+      ssi::Dhcpv6Message m;
+      if (ssi::parse_dhcpv6(p.payload(), m) != ssi::Dhcpv6Result::kOk) return;
+      if (m.type != ssi::kDhcpv6Reply || m.status != 0 || m.lease_count == 0) return;
+      if (p.dst_mac != ctx.vnic_mac && !(m.has_client_link_address && m.client_link_address == ctx.vnic_mac)) return;
+      for (std::size_t i = 0; i < m.lease_count; ++i) {
+        const IpAddress& a = m.leases[i].address;
+        if (is_zero(a) || a.bytes[0] == 0xff || free_pass(a)) continue;  // unspecified, multicast, free link-local
+        const TableEntry* e = find(a);
+        if (m.leases[i].valid_lifetime == 0) {
+          if (e != nullptr && e->learned) enqueue(a, CandidateKind::kDhcpRelease);
+          continue;
+        }
+        if (e != nullptr && !e->learned) continue;  // declared: nothing to learn
+        if (e == nullptr && full()) {
+          counters.c[static_cast<std::size_t>(SwitchSecurityReason::kAddressLimit)].add(1);
+          continue;
+        }
+        enqueue(a, CandidateKind::kDhcpAck, m.leases[i].valid_lifetime);
+      }
+    }
+
+    // Towards the VM: a DHCP ACK for this vNIC's MAC teaches yiaddr; so does
+    // a DHCPv6 REPLY its addresses.
     void snoop_to_vm(const PacketView& p) noexcept {
+      if (is_dhcpv6(p, ssi::kDhcpv6ServerPort, ssi::kDhcpv6ClientPort)) {
+        snoop_dhcpv6_reply(p);
+        return;
+      }
       if (!p.is_dhcp || p.dhcp.op != kDhcpBootReply || p.dhcp.message_type != kDhcpAck) return;
       if (p.dhcp.client_mac != ctx.vnic_mac || p.dhcp.your_ip.family != IpFamily::kIpv4 ||
           is_zero(p.dhcp.your_ip))

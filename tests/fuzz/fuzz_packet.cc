@@ -10,6 +10,7 @@
 #include <span>
 
 #include "fw/packet.h"
+#include "libfw/chain/switch_security_dhcpv6.h"
 
 namespace {
 
@@ -59,6 +60,24 @@ void check_view(const fw::PacketView& v, std::span<const std::uint8_t> frame, fw
     for (std::uint8_t b : frame.subspan(v.tunnel.inner_offset, v.tunnel.inner_length)) sink = sink ^ b;
 }
 
+// Switch security's DHCPv6 reader (slot 1 runs it on UDP payloads between
+// ports 546 and 547): never reads outside `bytes`, and what it returns is
+// bounded.
+void check_dhcpv6(std::span<const std::uint8_t> bytes) {
+  namespace ssi = fw::switch_security_internal;
+  static ssi::Dhcpv6Message m;  // reused, as the reader must reset it
+  const ssi::Dhcpv6Result r = ssi::parse_dhcpv6(bytes, m);
+  require(static_cast<int>(r) <= static_cast<int>(ssi::Dhcpv6Result::kBadOption), "DHCPv6 result in range");
+  require(m.lease_count <= ssi::kMaxDhcpv6Leases, "DHCPv6 leases bounded");
+  if (r == ssi::Dhcpv6Result::kOk) require(bytes.size() >= 4 && m.type == bytes[0], "DHCPv6 type is the first byte");
+}
+
+void check_dhcpv6_of(const fw::PacketView& v, fw::ParseError err) {
+  if (err != fw::ParseError::kOk || v.protocol != fw::kIpProtoUdp || !v.has_l4) return;
+  const auto port = [](std::uint16_t p) { return p == 546 || p == 547; };
+  if (port(v.src_port) || port(v.dst_port)) check_dhcpv6(v.payload());
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -68,10 +87,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static fw::PacketView outer;
   const fw::ParseError outer_err = fw::parse_frame(frame, outer, {.decapsulate = false});
   check_view(outer, frame, outer_err);
+  check_dhcpv6_of(outer, outer_err);
 
   static fw::PacketView inner;
   const fw::ParseError inner_err = fw::parse_frame(frame, inner, {.decapsulate = true});
   check_view(inner, frame, inner_err);
+  check_dhcpv6_of(inner, inner_err);
+  // And the input itself as a DHCPv6 message, so the reader is reached
+  // whether or not the input is a whole packet.
+  check_dhcpv6(frame);
 
   // Decapsulation can only change the result once a tunnel has been found.
   if (outer.tunnel.kind == fw::TunnelKind::kNone) require(inner_err == outer_err, "modes agree without a tunnel");

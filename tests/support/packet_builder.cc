@@ -64,6 +64,76 @@ void pad_ipv6_options(Bytes& options) {
 
 }  // namespace
 
+// ---- DHCPv6 -------------------------------------------------------------------
+
+namespace {
+Bytes concat(std::initializer_list<Bytes> parts) {
+  Bytes out;
+  for (const Bytes& b : parts) out.insert(out.end(), b.begin(), b.end());
+  return out;
+}
+}  // namespace
+
+Bytes dhcpv6_option(std::uint16_t code, std::span<const std::uint8_t> body, std::optional<std::uint16_t> length) {
+  Bytes out;
+  append16(out, code);
+  append16(out, length.value_or(static_cast<std::uint16_t>(body.size())));
+  out.insert(out.end(), body.begin(), body.end());
+  return out;
+}
+
+Bytes dhcpv6_message(std::uint8_t type, std::uint32_t transaction_id, std::initializer_list<Bytes> options) {
+  Bytes out{type, static_cast<std::uint8_t>(transaction_id >> 16), static_cast<std::uint8_t>(transaction_id >> 8),
+            static_cast<std::uint8_t>(transaction_id)};
+  const Bytes rest = concat(options);
+  out.insert(out.end(), rest.begin(), rest.end());
+  return out;
+}
+
+Bytes dhcpv6_ia_na(std::uint32_t iaid, std::initializer_list<Bytes> options, std::uint32_t t1, std::uint32_t t2) {
+  Bytes body;
+  append32(body, iaid);
+  append32(body, t1);
+  append32(body, t2);
+  const Bytes rest = concat(options);
+  body.insert(body.end(), rest.begin(), rest.end());
+  return dhcpv6_option(3, body);
+}
+
+Bytes dhcpv6_ia_ta(std::uint32_t iaid, std::initializer_list<Bytes> options) {
+  Bytes body;
+  append32(body, iaid);
+  const Bytes rest = concat(options);
+  body.insert(body.end(), rest.begin(), rest.end());
+  return dhcpv6_option(4, body);
+}
+
+Bytes dhcpv6_ia_address(std::string_view address, std::uint32_t preferred, std::uint32_t valid,
+                        std::initializer_list<Bytes> options) {
+  const IpAddress a = ip_or_throw(address, IpFamily::kIpv6);
+  Bytes body(a.bytes.begin(), a.bytes.end());
+  append32(body, preferred);
+  append32(body, valid);
+  const Bytes rest = concat(options);
+  body.insert(body.end(), rest.begin(), rest.end());
+  return dhcpv6_option(5, body);
+}
+
+Bytes dhcpv6_client_id_ll(std::string_view mac) {
+  const MacAddress m = mac_or_throw(mac);
+  Bytes duid;
+  append16(duid, 3);  // DUID-LL
+  append16(duid, 1);  // Ethernet
+  duid.insert(duid.end(), m.bytes.begin(), m.bytes.end());
+  return dhcpv6_option(1, duid);
+}
+
+Bytes dhcpv6_status(std::uint16_t status) {
+  Bytes body;
+  append16(body, status);
+  return dhcpv6_option(13, body);
+}
+
 std::uint16_t internet_checksum(std::span<const std::uint8_t> bytes, std::uint32_t initial) {
   std::uint64_t sum = initial;
   for (std::size_t i = 0; i + 1 < bytes.size(); i += 2) sum += (std::uint32_t{bytes[i]} << 8) | bytes[i + 1];

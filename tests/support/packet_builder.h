@@ -320,6 +320,29 @@ class PacketBuilder {
 // The Internet checksum (RFC 1071) of `bytes`, folded and complemented.
 std::uint16_t internet_checksum(std::span<const std::uint8_t> bytes, std::uint32_t initial = 0);
 
+// ---- DHCPv6 (RFC 8415) messages, for .udp(547, 546).payload(...) -----------
+//
+//   Bytes reply = dhcpv6_message(7, 0x1234, {dhcpv6_client_id_ll("02:00:00:00:00:01"),
+//       dhcpv6_ia_na(1, {dhcpv6_ia_address("2001:db8::20", 1800, 3600)})});
+//
+// Any option: code, 16-bit length (the body's, unless `length` says
+// otherwise: a wrong one builds a malformed option), body.
+Bytes dhcpv6_option(std::uint16_t code, std::span<const std::uint8_t> body,
+                    std::optional<std::uint16_t> length = {});
+// Message type, 24-bit transaction id, then the options back to back.
+Bytes dhcpv6_message(std::uint8_t type, std::uint32_t transaction_id, std::initializer_list<Bytes> options);
+// IA_NA (3): IAID, T1, T2, options. IA_TA (4): IAID, options.
+Bytes dhcpv6_ia_na(std::uint32_t iaid, std::initializer_list<Bytes> options, std::uint32_t t1 = 0,
+                   std::uint32_t t2 = 0);
+Bytes dhcpv6_ia_ta(std::uint32_t iaid, std::initializer_list<Bytes> options);
+// IAADDR (5): IPv6 address, preferred and valid lifetimes, options.
+Bytes dhcpv6_ia_address(std::string_view address, std::uint32_t preferred, std::uint32_t valid,
+                        std::initializer_list<Bytes> options = {});
+// Client Identifier (1) holding a DUID-LL (type 3) of an Ethernet address.
+Bytes dhcpv6_client_id_ll(std::string_view mac);
+// Status Code (13) with an empty message.
+Bytes dhcpv6_status(std::uint16_t status);
+
 // ---- captures ---------------------------------------------------------------
 
 struct PcapFrame {
