@@ -266,11 +266,61 @@ class DfwFilter final : public Filter {
     count(ctx, slot_of(d), ctx.packets[i].length);
   }
 
+  // Packets of a burst that found no connection after a first packet of
+  // the burst (process_stateful), ascending: looked up again in packet
+  // order between the creates, so that each sees the table as it would
+  // have alone (a deferred echo reply marks its connection replied before
+  // a later request of the burst attaches to it).
+  struct Deferred {
+    const std::uint16_t* index = nullptr;
+    std::size_t count = 0;
+    std::size_t done = 0;  // looked up again so far
+  };
+  void relook_deferred(const BurstContext& ctx, Deferred& d, std::size_t before, CtResult* results) const noexcept {
+    std::size_t end = d.done;
+    while (end < d.count && d.index[end] < before) ++end;
+    if (end == d.done) return;
+    stateful_.table->lookup(static_cast<std::uint16_t>(ctx.vnic_id), ctx.packets,
+                            std::span<const std::uint16_t>(d.index + d.done, end - d.done), ctx.now_ns,
+                            std::span<CtResult>(results, ctx.packets.size()));
+    d.done = end;
+  }
+
+  // A first packet whose connection an earlier packet of the burst may have
+  // created (same symmetric hash): looked up again. True when the table
+  // decided it (a packet of that connection, or refused by its tracker),
+  // as it would have alone; false when it is still a first packet.
+  bool decided_by_burst_connection(const BurstContext& ctx, std::uint16_t i, CtResult* results,
+                                   Verdict& v) const noexcept {
+    CtResult& r = results[i];
+    stateful_.table->lookup(static_cast<std::uint16_t>(ctx.vnic_id), ctx.packets, std::span(&i, 1), ctx.now_ns,
+                            std::span<CtResult>(results, ctx.packets.size()));
+    switch (r.outcome) {
+      case CtOutcome::kEstablished:
+      case CtOutcome::kRelated:
+        decide(v, ctx, Action::kPass, r.rule_id);
+        v.ct_state = r.ct_state;
+        count_rule_id(ctx, r.rule_id, ctx.packets[i].length);
+        return true;
+      case CtOutcome::kInvalid:
+        decide(v, ctx, Action::kDrop, kNoRule, DropReason::kConntrackInvalid);
+        v.ct_state = r.ct_state;
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  static bool refused_at_limit(CtReason reason) noexcept {
+    return reason == CtReason::kTableFull || reason == CtReason::kZoneLimit || reason == CtReason::kHalfOpenLimit;
+  }
+
   // Classifies packets[index[k]] in one burst and decides them. With
-  // `results`, the stateful rules: routes[k] says how each got here.
+  // `results`, the stateful rules: routes[k] says how each got here, and
+  // `deferred` (if any) the packets to look up again between the creates.
   void classify_and_decide(const BurstContext& ctx, std::span<const std::uint16_t> index,
                            const Route* routes, CtResult* results,
-                           std::span<Verdict> verdicts) const noexcept {
+                           std::span<Verdict> verdicts, Deferred* deferred = nullptr) const noexcept {
     // Scratch is on the stack (at most kMaxBurst packets reach a filter per
     // call) and deliberately uninitialised: LookupKey and Decision have
     // member initialisers, and value-initialising 256 of each zeroed ~24 KB
@@ -296,6 +346,10 @@ class DfwFilter final : public Filter {
       compiled_->decide_burst(pinned_, ctx.direction, std::span(keys, n), std::span(decisions, n));
     else
       compiled_->decide_burst(ctx.vnic_id, ctx.direction, std::span(keys, n), std::span(decisions, n));
+    // Symmetric hashes of the connections this call created (1024 bits):
+    // a later first packet with one of them may belong to such a connection.
+    std::uint64_t created[16] = {};
+    bool any_created = false;
     for (std::size_t k = 0; k < n; ++k) {
       const std::uint16_t i = index[k];
       const policy_compile::Decision& d = decisions[k];
@@ -306,15 +360,39 @@ class DfwFilter final : public Filter {
       }
       CtResult& r = results[i];
       const bool stateful_allow = d.action == RuleAction::kAllow && !d.stateless;
+      if (routes[k] == Route::kFirst) {
+        if (deferred != nullptr) relook_deferred(ctx, *deferred, i, results);
+        // A drop or a stateless rule would decide it as a first packet;
+        // alone it may have been a packet of a connection created by an
+        // earlier packet of the burst (a reply, say). (A stateful allow
+        // finds out in create().)
+        if (!stateful_allow && any_created && (created[(r.hash >> 6) & 15] >> (r.hash & 63) & 1) &&
+            decided_by_burst_connection(ctx, i, results, v))
+          continue;
+      }
       if (routes[k] == Route::kFirst && stateful_allow) {
         const std::uint16_t zone = static_cast<std::uint16_t>(ctx.vnic_id);
         if (stateful_.table->create(zone, ctx.packets[i], {.rule_id = d.rule_id, .generation = stateful_.generation},
                                     ctx.now_ns, r)) {
-          decide(v, ctx, Action::kPass, d.rule_id);
-        } else {
+          created[(r.hash >> 6) & 15] |= std::uint64_t{1} << (r.hash & 63);
+          any_created = true;
+          if (r.outcome == CtOutcome::kEstablished) {
+            // Attached to the connection an earlier packet of the burst
+            // created: decided by it, as alone.
+            decide(v, ctx, Action::kPass, r.rule_id);
+            count_rule_id(ctx, r.rule_id, ctx.packets[i].length);
+          } else {
+            decide(v, ctx, Action::kPass, d.rule_id);
+            count(ctx, slot_of(d), ctx.packets[i].length);
+          }
+        } else if (refused_at_limit(r.reason)) {
           decide(v, ctx, Action::kDrop, d.rule_id, DropReason::kConntrackFull);
+          count(ctx, slot_of(d), ctx.packets[i].length);
+        } else {
+          // The connection an earlier packet of the burst created refused
+          // this one (its tracker): what the packet would have got alone.
+          decide(v, ctx, Action::kDrop, kNoRule, DropReason::kConntrackInvalid);
         }
-        count(ctx, slot_of(d), ctx.packets[i].length);
       } else if (routes[k] == Route::kCannotOpen && stateful_allow) {
         // A stateful rule would admit it, but not as a first packet (a TCP
         // segment without SYN under TCP strict, an echo reply without a
@@ -465,14 +543,17 @@ class DfwFilter final : public Filter {
       // of one connection the earlier one creates it.
       sort_by_index(classify_index, routes, to_classify);
     }
+    // The packets that waited are looked up again in packet order between
+    // the creates (ascending already, but relooks may have interleaved
+    // them), the rest after the last one.
+    std::sort(deferred, deferred + defers);
+    Deferred pending{.index = deferred, .count = defers};
     if (to_classify > 0)
       classify_and_decide(ctx, std::span<const std::uint16_t>(classify_index, to_classify), routes, results,
-                          verdicts);
+                          verdicts, defers > 0 ? &pending : nullptr);
     if (defers > 0) {
-      // One more round for the packets that waited (ascending already, but
-      // relooks may have interleaved them).
-      std::sort(deferred, deferred + defers);
-      table.lookup(zone, ctx.packets, std::span<const std::uint16_t>(deferred, defers), ctx.now_ns, result_span);
+      relook_deferred(ctx, pending, kMaxBurst, results);
+      // One more round to decide them.
       to_classify = 0;
       relooks = 0;
       may_defer = false;

@@ -219,6 +219,11 @@ CtReason FragmentTable::follow(const FragKey& key, const FragRange& range, std::
   // fragment's connection is unknown.
   if (r == nullptr) return CtReason::kFragmentBeforeFirst;
   if (r->poison != CtReason::kNone) return r->poison;
+  // The first fragment may open a connection that is not committed yet (a
+  // lookup of the same burst): not admitted for now, and nothing recorded,
+  // so that the look-up the DFW repeats after create() finds the fragment
+  // new rather than overlapping itself.
+  if (r->decision.outcome == CtOutcome::kNew && !r->decision.conn.valid()) return CtReason::kFragmentNotAdmitted;
   const CtReason why = add(s, *r, range, now_ns);
   if (why != CtReason::kNone) return why;
   out = r->decision;

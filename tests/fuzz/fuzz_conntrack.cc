@@ -1,5 +1,5 @@
 // fuzz_conntrack: sequences of packets through the connection table (and the
-// reject builder), the table cleared between inputs.
+// reject builder), the table reset between inputs.
 //
 // Input: byte 0 chooses the table's TCP mode (bit 0 strict, bit 1 liberal)
 // and concurrency (bit 2 single-thread); then records of
@@ -8,10 +8,17 @@
 // bit 3 ends the burst after this packet (a burst also ends at 16 packets),
 // bits 4-7 seconds the clock advances before the packet.
 //
-// Checks, besides ASan/UBSan: outcomes and reasons are in range; a kNew
-// packet whose create() succeeded gets a valid handle and is then found by
-// info(); live connections never exceed the capacity; an answer the reject
-// builder writes parses back as a well-formed frame.
+// Each input is one sequence: the table (one per mode, built once) is
+// cleared, the whole sequence runs burst by burst, the table is cleared
+// again and the sequence runs a second time. Checks, besides ASan/UBSan:
+// outcomes and reasons are in range; a kNew packet whose create() succeeded
+// gets a valid handle and is then found by info(); live connections never
+// exceed the capacity; an answer the reject builder writes parses back as a
+// well-formed frame; and the second run decides every packet exactly as
+// the first (outcome, reason, direction, ct_state, create() result), so
+// clear() really resets the table and nothing of one input leaks into the
+// next.
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -53,16 +60,20 @@ std::unique_ptr<fw::ConnTable> make_table(std::uint8_t mode) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  if (size < 1) return 0;
-  // One table per mode, cleared between inputs (as the issue asks: the
-  // table is reset, not rebuilt).
-  static std::array<std::unique_ptr<fw::ConnTable>, 8> tables;
-  const std::uint8_t mode = data[0] & 7;
-  if (!tables[mode]) tables[mode] = make_table(mode);
-  fw::ConnTable& table = *tables[mode];
-  table.clear();
+namespace {
 
+// What one packet got, compared between the two runs of an input.
+struct Decision {
+  fw::CtOutcome outcome;
+  fw::CtReason reason;
+  fw::CtDirection direction;
+  std::uint8_t ct_state;
+  bool created;
+  friend bool operator==(const Decision&, const Decision&) = default;
+};
+
+void run_sequence(fw::ConnTable& table, const std::uint8_t* data, std::size_t size,
+                  std::vector<Decision>& decisions) {
   std::vector<fw::PacketView> views(kBurst);
   std::array<std::uint8_t, kBurst> flags{};
   std::array<fw::CtResult, kBurst> results{};
@@ -79,13 +90,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       fw::CtResult& r = results[i];
       check(static_cast<std::size_t>(r.reason) < fw::kCtReasonCount);
       check(r.outcome <= fw::CtOutcome::kUntracked);
+      bool created = false;
       if (r.outcome == fw::CtOutcome::kNew && (flags[i] & 1)) {
-        if (table.create(zone, views[i], {.rule_id = static_cast<std::uint32_t>(i + 1), .generation = 1}, now_ns, r)) {
+        created = table.create(zone, views[i], {.rule_id = static_cast<std::uint32_t>(i + 1), .generation = 1},
+                               now_ns, r);
+        if (created) {
           check(r.conn.valid());
           fw::ConnInfo info;
           check(table.info(r.conn, info));
         }
       }
+      decisions.push_back({r.outcome, r.reason, r.direction, r.ct_state, created});
       const fw::conntrack::RejectResult rej = fw::conntrack::build_reject(views[i], answer);
       if (rej.status == fw::conntrack::RejectStatus::kBuilt) {
         check(rej.length > 0 && rej.length <= answer.size());
@@ -117,5 +132,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   run_burst();
   table.expire(now_ns + 100'000'000'000, kCapacity);
   check(table.stats().connections <= kCapacity);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 1) return 0;
+  // One table per mode, built once and reset (clear()) before each run.
+  static std::array<std::unique_ptr<fw::ConnTable>, 8> tables;
+  const std::uint8_t mode = data[0] & 7;
+  if (!tables[mode]) tables[mode] = make_table(mode);
+  fw::ConnTable& table = *tables[mode];
+  std::vector<Decision> first, second;
+  table.clear();
+  run_sequence(table, data, size, first);
+  table.clear();
+  check(table.stats().connections == 0);
+  run_sequence(table, data, size, second);
+  check(first == second);
   return 0;
 }
