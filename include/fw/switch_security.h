@@ -32,7 +32,11 @@
 // starts after the poll() that bound it returns. Probes that claim nothing
 // yet (ARP probe from 0.0.0.0, DAD NS from ::) pass and queue their target.
 // A DHCP ACK towards the VM passes (it is the server's) and queues yiaddr,
-// with the lease as lifetime. docs/switch-security.md explains the choice.
+// with the lease as lifetime; a DHCPv6 REPLY towards the VM (to its MAC, or
+// naming its MAC in the client's DUID) queues the addresses of its IA_NA /
+// IA_TA options with their valid lifetimes (0 unlearns), and a DHCPv6
+// RELEASE / DECLINE from the VM unlearns its addresses.
+// docs/switch-security.md explains the choices.
 //
 // Drop verdicts: action kDrop, slot = the filter's slot, reason
 // DropReason::kRule, rule_id = the SwitchSecurityReason value (1..).
@@ -86,7 +90,7 @@ enum class SwitchSecurityReason : std::uint8_t {
   kArpSenderIp,         // ARP sender IP not bound (declared-only, or learning off)
   kNdTarget,            // NA target address not bound
   kNdLinkAddress,       // ND source/target link-layer option is not the vNIC's MAC
-  kRogueDhcpServer,     // DHCP server/relay message (BOOTREPLY or from port 67) from the VM
+  kRogueDhcpServer,     // DHCP server/relay message (BOOTREPLY or from port 67; DHCPv6 from 547 or to 546) from the VM
   kRogueRouter,         // router advertisement or redirect from the VM
   kLearning,            // a claim of an unbound address, queued for learning
   kAddressLimit,        // a claim that would be learned, but the vNIC is at its bound
@@ -116,7 +120,7 @@ constexpr DropReason switch_security_drop_reason(SwitchSecurityReason r) noexcep
 }
 
 enum class BindingMode : std::uint8_t {
-  kTrustOnFirstUse = 0,  // learn from ARP, ND (NA, DAD) and DHCP ACKs, up to the bound
+  kTrustOnFirstUse = 0,  // learn from ARP, ND (NA, DAD), DHCP ACKs and DHCPv6 REPLYs, up to the bound
   kDeclaredOnly,         // only declared addresses pass; nothing is learned
 };
 
