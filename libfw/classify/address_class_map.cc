@@ -29,7 +29,7 @@ std::uint32_t AddressClassMap::hash_atoms(std::span<const AtomId> atoms) noexcep
   return static_cast<std::uint32_t>(h ^ (h >> 32));
 }
 
-AddressClassMap::AddressClassMap() {
+AddressClassMap::AddressClassMap() : table_chunks_(std::make_unique<Table*[]>(kMaxTableChunks)) {
   v4_root_ = root_of(v4_);
   v4_.width = 32;
   v6_.width = 128;
@@ -55,7 +55,7 @@ std::atomic<std::uint32_t>* AddressClassMap::root_of(Trie& trie) {
 std::size_t AddressClassMap::memory_bytes() const noexcept {
   const std::size_t roots = (v4_.storage ? 1 : 0) + (v6_.storage ? 1 : 0);
   return sizeof(*this) + roots * (std::size_t{1} << kRootStride) * sizeof(std::uint32_t) +
-         (((std::size_t{1} << table_chunk_count_) - 1) << kFirstTablesLog2) * sizeof(Table) +
+         kMaxTableChunks * sizeof(Table*) + table_bytes_ + table_storage_.capacity() * sizeof(table_storage_[0]) +
          (((std::size_t{1} << class_chunk_count_) - 1) << kFirstClassesLog2) * sizeof(ClassRecord) +
          atom_bytes_ + atom_storage_.capacity() * sizeof(atom_storage_[0]) +
          intern_slots_.capacity() * sizeof(ClassId) + class_hashes_.capacity() * sizeof(std::uint32_t);
@@ -112,19 +112,22 @@ bool AddressClassMap::contains(ClassId c, AtomId atom) const noexcept {
 }
 
 std::uint32_t AddressClassMap::new_table(std::uint32_t fill) {
-  const std::uint32_t index = table_count_;
-  const ChunkSlot slot = chunk_slot(index, kFirstTablesLog2);
-  assert(slot.chunk < kMaxChunks);  // 134M tables: 134 GiB
-  if (slot.chunk >= table_chunk_count_) {
-    // Chunks never move, so a published table index stays valid for readers.
-    table_storage_[slot.chunk] = std::make_unique<Table[]>(std::size_t{1} << (kFirstTablesLog2 + slot.chunk));
-    table_chunks_[slot.chunk] = table_storage_[slot.chunk].get();
-    table_chunk_count_ = slot.chunk + 1;
+  if (table_chunk_used_ == table_chunk_size_) {
+    // Chunks never move, so a published table stays valid for readers.
+    const std::size_t chunk = table_storage_.size();
+    assert(chunk < kMaxTableChunks);  // 64M tables: 64 GiB
+    table_chunk_size_ = 1u << std::min<std::size_t>(kFirstTablesLog2 + chunk, kMaxTableChunkLog2);
+    table_storage_.push_back(std::make_unique<Table[]>(table_chunk_size_));
+    table_chunks_[chunk] = table_storage_.back().get();
+    table_chunk_used_ = 0;
+    table_bytes_ += std::size_t{table_chunk_size_} * sizeof(Table);
   }
-  Table& t = table_chunks_[slot.chunk][slot.offset];
+  const auto chunk = static_cast<std::uint32_t>(table_storage_.size() - 1);
+  const std::uint32_t offset = table_chunk_used_++;
+  Table& t = table_chunks_[chunk][offset];
   for (auto& e : t.e) e.store(fill, std::memory_order_relaxed);
   ++table_count_;
-  return kChildBit | (slot.chunk << kTableChunkShift) | slot.offset;
+  return kChildBit | (chunk << kMaxTableChunkLog2) | offset;
 }
 
 // Copies `atoms` only when the class is new.

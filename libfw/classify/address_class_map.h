@@ -110,13 +110,16 @@ class AddressClassMap {
   static constexpr std::uint32_t kChildBit = 0x80000000u;
   static constexpr ClassId kNoClass = 0xffffffffu;  // an empty intern slot
   // Tables and class records live in chunks that never move (a published
-  // index stays valid for readers) and grow geometrically: chunk k holds
-  // kFirst << k items, so a small map holds small chunks and the chunk
-  // directory is a fixed array of a few pointers (an index's chunk is a
-  // bit scan, no load).
-  static constexpr int kFirstTablesLog2 = 4;    // 16 tables (16 KiB)
-  static constexpr int kFirstClassesLog2 = 8;   // 256 class records
-  static constexpr std::size_t kMaxChunks = 23;  // 2^26 tables in the last; 2^30 class records
+  // index stays valid for readers), so a small map holds small chunks.
+  // Tables: chunk k holds 16 << k tables up to kMaxTableChunkLog2 (8 MiB),
+  // then every chunk that many: at most one chunk's worth unused, and a
+  // directory of 64 KiB for 64M tables. Class records (16 bytes): chunk k
+  // holds 256 << k, so an id's chunk is a bit scan, no load.
+  static constexpr int kFirstTablesLog2 = 4;
+  static constexpr int kMaxTableChunkLog2 = 13;
+  static constexpr std::size_t kMaxTableChunks = 8192;
+  static constexpr int kFirstClassesLog2 = 8;
+  static constexpr std::size_t kMaxChunks = 23;  // 2^30 class records
   struct ChunkSlot {
     std::uint32_t chunk, offset;
   };
@@ -146,11 +149,10 @@ class AddressClassMap {
   using ClassFn = std::unordered_map<ClassId, ClassId>;
 
   // A child entry names its table by chunk and offset (kChildBit | chunk <<
-  // kTableChunkShift | offset): two shifts and masks, as cheap as a flat
+  // kMaxTableChunkLog2 | offset): a shift and two masks, as cheap as a flat
   // index into fixed-size chunks.
-  static constexpr int kTableChunkShift = 26;
   std::atomic<std::uint32_t>* table(std::uint32_t entry) const noexcept {
-    return table_chunks_[(entry >> kTableChunkShift) & 0x1f][entry & ((1u << kTableChunkShift) - 1)].e;
+    return table_chunks_[(entry & ~kChildBit) >> kMaxTableChunkLog2][entry & ((1u << kMaxTableChunkLog2) - 1)].e;
   }
   const ClassRecord& class_record(ClassId c) const noexcept {
     const ChunkSlot s = chunk_slot(c, kFirstClassesLog2);
@@ -173,9 +175,10 @@ class AddressClassMap {
   Trie v4_;
   Trie v6_;
   const std::atomic<std::uint32_t>* v4_root_ = nullptr;  // = v4_.root, fixed at construction
-  Table* table_chunks_[kMaxChunks] = {};
-  std::unique_ptr<Table[]> table_storage_[kMaxChunks];
-  std::size_t table_chunk_count_ = 0;
+  std::unique_ptr<Table*[]> table_chunks_;  // kMaxTableChunks
+  std::vector<std::unique_ptr<Table[]>> table_storage_;
+  std::uint32_t table_chunk_size_ = 0, table_chunk_used_ = 0;  // of the last chunk
+  std::size_t table_bytes_ = 0;
   std::uint32_t table_count_ = 0;
 
   ClassRecord* class_chunks_[kMaxChunks] = {};

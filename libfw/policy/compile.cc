@@ -225,39 +225,62 @@ std::uint64_t mix(std::uint64_t h, std::uint64_t x) {
   h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
   return h * 0x100000001b3ull;
 }
-std::uint64_t side_hash(std::uint64_t h, const SideSpec& s) {
-  h = mix(h, s.atoms.size());
-  for (AtomId a : s.atoms) h = mix(h, a);
-  h = mix(h, s.negate);
+// A rule's match content as words: per side a header (atom count, negate
+// bit 30, single-IPv4-CIDR bit 31), the atoms, then the CIDR's address and
+// prefix length if any; then the service count and three words per service
+// (protocol + 256 or 0 for any; source first/last; destination first/last).
+// Every field is length-prefixed or fixed, so equal words <=> equal specs.
+constexpr std::uint32_t kSpecNegate = 1u << 30;
+constexpr std::uint32_t kSpecSingleV4 = 1u << 31;
+void encode_side(const SideSpec& s, std::vector<std::uint32_t>& out) {
+  out.push_back(static_cast<std::uint32_t>(s.atoms.size()) | (s.negate ? kSpecNegate : 0) |
+                (s.single_v4_cidr ? kSpecSingleV4 : 0));
+  out.insert(out.end(), s.atoms.begin(), s.atoms.end());
   if (s.single_v4_cidr) {
-    h = mix(h, 1 + s.single_v4_cidr->prefix_length);
-    for (std::uint8_t b : s.single_v4_cidr->address.bytes) h = mix(h, b);
+    out.push_back(s.single_v4_cidr->address.v4_host_order());
+    out.push_back(s.single_v4_cidr->prefix_length);
   }
-  return h;
 }
-std::uint64_t spec_hash(const RuleSpec& r) {
-  std::uint64_t h = side_hash(side_hash(0x51ed270b27ull, r.src), r.dst);
-  h = mix(h, r.services.size());
-  for (const ServiceSpec& s : r.services)
-    h = mix(h, (std::uint64_t{s.protocol ? 256u + *s.protocol : 0u} << 48) ^
-                   (std::uint64_t{s.src_first} << 32) ^ (std::uint64_t{s.src_last} << 16) ^ s.dst_first ^
-                   (std::uint64_t{s.dst_last} << 40));
-  return h;
-}
-bool side_equal(const SideSpec& a, const SideSpec& b) {
-  return a.atoms == b.atoms && a.negate == b.negate && a.single_v4_cidr == b.single_v4_cidr;
-}
-bool spec_equal(const RuleSpec& a, const RuleSpec& b) {
-  if (!side_equal(a.src, b.src) || !side_equal(a.dst, b.dst) || a.services.size() != b.services.size())
-    return false;
-  for (std::size_t i = 0; i < a.services.size(); ++i) {
-    const ServiceSpec& x = a.services[i];
-    const ServiceSpec& y = b.services[i];
-    if (x.protocol != y.protocol || x.src_first != y.src_first || x.src_last != y.src_last ||
-        x.dst_first != y.dst_first || x.dst_last != y.dst_last)
-      return false;
+void encode_spec(const RuleSpec& r, std::vector<std::uint32_t>& out) {
+  encode_side(r.src, out);
+  encode_side(r.dst, out);
+  out.push_back(static_cast<std::uint32_t>(r.services.size()));
+  for (const ServiceSpec& s : r.services) {
+    out.push_back(s.protocol ? 256u + *s.protocol : 0u);
+    out.push_back(std::uint32_t{s.src_first} << 16 | s.src_last);
+    out.push_back(std::uint32_t{s.dst_first} << 16 | s.dst_last);
   }
-  return true;
+}
+const std::uint32_t* decode_side(const std::uint32_t* w, SideSpec& s) {
+  const std::uint32_t header = *w++;
+  const std::uint32_t count = header & ~(kSpecNegate | kSpecSingleV4);
+  s.negate = (header & kSpecNegate) != 0;
+  s.atoms.assign(w, w + count);
+  w += count;
+  if (header & kSpecSingleV4) {
+    s.single_v4_cidr = Cidr{IpAddress::v4(w[0]), static_cast<std::uint8_t>(w[1])};
+    w += 2;
+  }
+  return w;
+}
+RuleSpec decode_spec(std::span<const std::uint32_t> words) {
+  RuleSpec r;
+  const std::uint32_t* w = decode_side(decode_side(words.data(), r.src), r.dst);
+  r.services.resize(*w++);
+  for (ServiceSpec& s : r.services) {
+    if (w[0] != 0) s.protocol = static_cast<std::uint8_t>(w[0] - 256);
+    s.src_first = static_cast<std::uint16_t>(w[1] >> 16);
+    s.src_last = static_cast<std::uint16_t>(w[1]);
+    s.dst_first = static_cast<std::uint16_t>(w[2] >> 16);
+    s.dst_last = static_cast<std::uint16_t>(w[2]);
+    w += 3;
+  }
+  return r;
+}
+std::uint64_t spec_hash(std::span<const std::uint32_t> words) {
+  std::uint64_t h = mix(0x51ed270b27ull, words.size());
+  for (std::uint32_t w : words) h = mix(h, w);
+  return h;
 }
 
 }  // namespace
@@ -278,7 +301,42 @@ struct CompiledPolicy::Shared {
 
   classify::AddressClassMap map;
   std::vector<AtomInfo> infos;  // by AtomId
-  std::map<std::tuple<IpFamily, Key, Key>, AtomId> literal_atoms;
+  // Literal atoms by their range: IPv4 ones (nearly all) in an
+  // open-addressing table of (lo << 32 | hi) keys, 12 bytes a slot at load
+  // at most 1/2, instead of a 100-byte tree node each; IPv6 in a tree.
+  struct V4Literals {
+    static constexpr std::uint64_t kFree = ~std::uint64_t{0};  // no valid range has lo > hi
+    std::vector<std::uint64_t> keys;
+    std::vector<AtomId> atoms;
+    std::size_t size = 0;
+    static std::size_t slot_of(std::uint64_t key, std::size_t mask) {
+      return static_cast<std::size_t>((key * 0x9e3779b97f4a7c15ull) >> 20) & mask;
+    }
+    // The atom of `key`, or the slot to put it in (*found false).
+    std::size_t find(std::uint64_t key, bool* found) const {
+      const std::size_t mask = keys.size() - 1;
+      std::size_t at = slot_of(key, mask);
+      while (keys[at] != kFree && keys[at] != key) at = (at + 1) & mask;
+      *found = keys[at] == key;
+      return at;
+    }
+    void grow() {
+      std::vector<std::uint64_t> old_keys = std::move(keys);
+      std::vector<AtomId> old_atoms = std::move(atoms);
+      const std::size_t n = std::max<std::size_t>(64, 2 * old_keys.size());
+      keys.assign(n, kFree);
+      atoms.assign(n, 0);
+      for (std::size_t i = 0; i < old_keys.size(); ++i) {
+        if (old_keys[i] == kFree) continue;
+        bool found;
+        const std::size_t at = find(old_keys[i], &found);
+        keys[at] = old_keys[i];
+        atoms[at] = old_atoms[i];
+      }
+    }
+  };
+  V4Literals v4_literals;
+  std::map<std::pair<Key, Key>, AtomId> v6_literals;
   std::map<std::uint32_t, AtomId> vnic_atoms;
   std::map<std::uint32_t, std::vector<Cidr>> vnic_addresses;  // as compiled
   std::vector<GroupState> groups;
@@ -313,12 +371,25 @@ struct CompiledPolicy::Shared {
     return *s.atom;
   }
   AtomId literal_atom(IpFamily f, Key lo, Key hi) {
-    auto [it, fresh] = literal_atoms.emplace(std::tuple{f, lo, hi}, 0);
-    if (fresh) {
-      it->second = new_atom(f, hi - lo == ~Key{0} ? hi - lo : hi - lo + 1);
-      add_block(it->second, IpRange{IntervalSet::address_of(f, lo), IntervalSet::address_of(f, hi)});
+    AtomId* slot;
+    if (f == IpFamily::kIpv4) {
+      V4Literals& t = v4_literals;
+      if (2 * (t.size + 1) > t.keys.size()) t.grow();
+      const std::uint64_t key = static_cast<std::uint64_t>(lo) << 32 | static_cast<std::uint64_t>(hi);
+      bool found;
+      const std::size_t at = t.find(key, &found);
+      if (found) return t.atoms[at];
+      t.keys[at] = key;
+      ++t.size;
+      slot = &t.atoms[at];
+    } else {
+      auto [it, fresh] = v6_literals.emplace(std::pair{lo, hi}, 0);
+      if (!fresh) return it->second;
+      slot = &it->second;
     }
-    return it->second;
+    *slot = new_atom(f, hi - lo == ~Key{0} ? hi - lo : hi - lo + 1);
+    add_block(*slot, IpRange{IntervalSet::address_of(f, lo), IntervalSet::address_of(f, hi)});
+    return *slot;
   }
   AtomId vnic_atom(std::uint32_t vnic) {
     auto [it, fresh] = vnic_atoms.emplace(vnic, 0);
@@ -423,8 +494,9 @@ CompiledPolicy::RuleList* CompiledPolicy::Builder::make_list(
     if (old.app_begin != app_begin || old.positions.size() != positions.size()) return false;
     for (std::size_t i = 0; i < positions.size(); ++i) {
       const std::uint32_t a = positions[i], b = old.positions[i];
-      if (cp.spec_hashes_[a] != previous->spec_hashes_[b] || !spec_equal(cp.specs_[a], previous->specs_[b]))
-        return false;
+      if (cp.spec_hashes_[a] != previous->spec_hashes_[b]) return false;
+      const std::span<const std::uint32_t> x = cp.spec_words(a), y = previous->spec_words(b);
+      if (!std::equal(x.begin(), x.end(), y.begin(), y.end())) return false;
     }
     return true;
   };
@@ -452,7 +524,7 @@ CompiledPolicy::RuleList* CompiledPolicy::Builder::make_list(
   if (!list->built) {
     std::vector<RuleSpec> subset;
     subset.reserve(positions.size());
-    for (std::uint32_t p : positions) subset.push_back(cp.specs_[p]);
+    for (std::uint32_t p : positions) subset.push_back(decode_spec(cp.spec_words(p)));
     auto built = std::make_shared<ListIndex>();
     built->index = std::make_unique<classify::RuleIndex>(subset, sh.infos, sh.map);
     // The Application suffix is searched only after a jump, and jumps sit
@@ -539,12 +611,14 @@ void CompiledPolicy::Builder::build(CompiledPolicy& cp, const CompileInput& inpu
   for (std::size_t i = 0; i < policy.services.size(); ++i) service_index.emplace(policy.services[i].id, i);
 
   const std::size_t rule_count = cp.rules_.size();
-  cp.specs_.resize(rule_count);
   cp.spec_hashes_.resize(rule_count);
+  cp.spec_offsets_.assign(1, 0);
+  cp.spec_offsets_.reserve(rule_count + 1);
+  cp.spec_words_.clear();
   std::vector<std::uint8_t> never(rule_count, 0);  // services that match nothing
   for (std::size_t p = 0; p < rule_count; ++p) {
     const Rule& rule = *cp.rules_[p].rule;
-    RuleSpec& spec = cp.specs_[p];
+    RuleSpec spec;
     spec.src = side_spec(rule.sources);
     spec.dst = side_spec(rule.destinations);
     if (!rule.services.empty() || !rule.inline_services.empty()) {
@@ -555,8 +629,11 @@ void CompiledPolicy::Builder::build(CompiledPolicy& cp, const CompileInput& inpu
       // them); an empty list would mean "any" to the classifier.
       never[p] = spec.services.empty();
     }
-    cp.spec_hashes_[p] = spec_hash(spec);
+    encode_spec(spec, cp.spec_words_);
+    cp.spec_offsets_.push_back(static_cast<std::uint32_t>(cp.spec_words_.size()));
+    cp.spec_hashes_[p] = spec_hash(cp.spec_words(static_cast<std::uint32_t>(p)));
   }
+  cp.spec_words_.shrink_to_fit();
 
   // ---- applied-to: static vNIC members of groups, nested included ----
   std::vector<std::set<std::uint32_t>> group_vnics(group_count);

@@ -284,9 +284,18 @@ class CompiledPolicy {
   std::vector<std::uint8_t> is_jump_;
   Decision default_decision_;
   // Match content of each rule by position, kept to tell the next
-  // recompile() which lists it can reuse.
-  std::vector<classify::RuleSpec> specs_;
+  // recompile() which lists it can reuse and to build lists later
+  // (lists_with_groups). Encoded flat, a few words a rule instead of a
+  // RuleSpec and its three heap vectors (compile.cc: encode_spec): rule p
+  // is spec_words_[spec_offsets_[p] .. spec_offsets_[p + 1]); equal words
+  // mean equal match content. Decoded when a list is built.
+  std::vector<std::uint32_t> spec_words_;
+  std::vector<std::uint32_t> spec_offsets_;
   std::vector<std::uint64_t> spec_hashes_;
+  std::span<const std::uint32_t> spec_words(std::uint32_t position) const noexcept {
+    return std::span<const std::uint32_t>(spec_words_).subspan(
+        spec_offsets_[position], spec_offsets_[position + 1] - spec_offsets_[position]);
+  }
   std::shared_ptr<Shared> shared_;
   const classify::AddressClassMap* map_ = nullptr;  // = &shared_->map
   std::vector<std::unique_ptr<RuleList>> lists_;
