@@ -104,20 +104,33 @@ class RuleCounterStore {
 
 // Rule id -> counter slot, read on the datapath for packets the connection
 // table decides (they carry the admitting rule's id, not its position).
-// Open addressing with linear probing over a power-of-two array at most half
-// full; built on the control thread, immutable once a filter holds it. Every
-// id is possible (the default rule is often 0xffffffff), so an empty cell is
-// marked by slot_plus_one == 0, not by a reserved id.
+// Ids below a bound (the ids are dense enough there: policies number their
+// rules mostly 1..n) are looked up in a plain array of slot + 1, 4 bytes
+// per id: for a 10k-rule policy 40 KB, which stays in cache where a hash
+// table of 8-byte cells at most half full did not. Every other id (the default rule is often
+// 0xffffffff) is in an open-addressing table with linear probing over a
+// power-of-two array at most half full. Built on the control thread,
+// immutable once a filter holds it. An empty cell is marked by
+// slot_plus_one == 0, not by a reserved id.
 class RuleSlotMap {
  public:
   static constexpr std::uint32_t kNotFound = 0xffffffffu;
 
   explicit RuleSlotMap(const std::unordered_map<std::uint32_t, std::uint32_t>& slots) {
+    const std::size_t dense_limit = slots.size() * 4 + 4096;
+    std::size_t dense_size = 0;
+    for (const auto& [id, slot] : slots)
+      if (id < dense_limit) dense_size = std::max<std::size_t>(dense_size, std::size_t{id} + 1);
+    dense_.assign(dense_size, 0);
     std::size_t capacity = 16;
     while (capacity < slots.size() * 2) capacity *= 2;
     mask_ = capacity - 1;
     cells_.assign(capacity, Cell{});
     for (const auto& [id, slot] : slots) {
+      if (id < dense_size) {
+        dense_[id] = slot + 1;
+        continue;
+      }
       std::size_t at = hash(id) & mask_;
       while (cells_[at].slot_plus_one != 0) at = (at + 1) & mask_;
       cells_[at] = Cell{.rule_id = id, .slot_plus_one = slot + 1};
@@ -125,6 +138,7 @@ class RuleSlotMap {
   }
 
   std::uint32_t find(std::uint32_t rule_id) const noexcept {
+    if (rule_id < dense_.size()) return dense_[rule_id] - 1;  // 0 - 1 = kNotFound
     for (std::size_t at = hash(rule_id) & mask_;; at = (at + 1) & mask_) {
       const Cell& c = cells_[at];
       if (c.slot_plus_one == 0) return kNotFound;
@@ -140,6 +154,7 @@ class RuleSlotMap {
   static std::size_t hash(std::uint32_t id) noexcept {
     return static_cast<std::size_t>((std::uint64_t{id} * 0x9E3779B97F4A7C15ull) >> 32);
   }
+  std::vector<std::uint32_t> dense_;  // slot + 1 by id, ids < dense_.size()
   std::vector<Cell> cells_;
   std::size_t mask_ = 0;
 };
@@ -534,6 +549,18 @@ class DfwFilter final : public Filter {
           return;
       }
     };
+    // The counter cells of the packets the table decided, one per admitting
+    // rule: with many rules they are cache misses, overlapped here rather
+    // than taken one by one in route().
+    {
+      const std::uint32_t worker = std::min(ctx.worker_index, counters_->workers() - 1);
+      for (const std::uint16_t i : index) {
+        const CtResult& r = results[i];
+        if (r.outcome != CtOutcome::kEstablished && r.outcome != CtOutcome::kRelated) continue;
+        const std::uint32_t slot = stateful_.rule_slots->find(r.rule_id);
+        if (slot != RuleSlotMap::kNotFound) __builtin_prefetch(&counters_->cell(worker, slot), 1, 3);
+      }
+    }
     for (const std::uint16_t i : index) route(i, true);
     if (relooks > 0) {
       // Reset connections: their packets are first packets now (or refused).

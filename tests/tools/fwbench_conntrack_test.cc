@@ -51,7 +51,7 @@ TEST(FwbenchConntrack, TinyRunReportsEveryLine) {
       est_line("tcp", "3000"),
       // Capacities are powers of two: 512 and 4096.
       "memory      512 connections: " + num + " bytes/conn \\(" + num + " MiB\\); 4096 connections: " + num +
-          " bytes/conn \\(" + num + " MiB\\)",
+          " bytes/conn \\(" + num + " MiB\\); each more connection 128\\.0 bytes",
       // 256 entries, 128 established, 2560 SYNs; every established packet passes.
       R"(synflood    2560 SYNs into 256 entries holding 128 established: established packets passing 100\.00% \([0-9]+ of [0-9]+\); SYNs admitted [0-9]+, evicted [0-9]+, refused [0-9]+; )" +
           rate + " M SYNs/s",
@@ -60,13 +60,30 @@ TEST(FwbenchConntrack, TinyRunReportsEveryLine) {
           " s\\), 3000 flows opened at " + rate + " M flows/s \\(first packet \\+ reply\\): established " + rate +
           " Mpps, " + num + " ns/packet \\(" + rate + " Mpps wall\\)",
       "goals       >= 5 M new conn/s: (met|missed) \\(" + rate + " M\\); >= 15 Mpps established, full chain: (met|missed) \\(" +
-          rate + " Mpps\\); <= 128 bytes/conn: (met|missed) \\(" + num + "\\); 2 workers >= 1.8x: (met|missed) \\(" + num +
+          rate + " Mpps\\); <= 128 bytes/conn: met \\(128\\.0 a connection, " + num + " with fixed parts\\); 2 workers >= 1.8x: (met|missed) \\(" + num +
           "x\\); 3x OVS: new (met|missed) \\(" + num + "x\\), established small (met|missed) \\(" + num +
           "x\\), large (met|missed) \\(" + num + "x\\)",
   };
   ASSERT_EQ(lines.size(), patterns.size()) << r.out;
   for (std::size_t i = 0; i < lines.size(); ++i)
     EXPECT_TRUE(std::regex_match(lines[i], std::regex(patterns[i]))) << "line " << i << ": " << lines[i];
+}
+
+TEST(FwbenchConntrack, OnlyRunsTheListedMeasurements) {
+  fw::test::ScratchDir dir("fwbench-conntrack");
+  fw::test::RunResult r = fw::test::run_program(
+      kFwbench, {"conntrack", "--small", "500", "--large", "3000", "--passes", "1", "--only", "memory,synflood",
+                 "--flood-capacity", "128"},
+      dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::vector<std::string> lines = fw::test::split_lines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  EXPECT_EQ(lines[1].rfind("memory ", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[2].rfind("synflood ", 0), 0u) << lines[2];
+  r = fw::test::run_program(kFwbench, {"conntrack", "--only", "new,bogus"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("'bogus' is not one of new, established, memory, synflood, workers, chain"), std::string::npos)
+      << r.err;
 }
 
 TEST(FwbenchConntrack, UsageErrors) {
