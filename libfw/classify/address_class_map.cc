@@ -115,7 +115,7 @@ std::uint32_t AddressClassMap::new_table(std::uint32_t fill) {
   if (table_chunk_used_ == table_chunk_size_) {
     // Chunks never move, so a published table stays valid for readers.
     const std::size_t chunk = table_storage_.size();
-    assert(chunk < kMaxTableChunks);  // 64M tables: 64 GiB
+    assert(chunk < kMaxTableChunks);  // 16M tables: 16 GiB
     table_chunk_size_ = 1u << std::min<std::size_t>(kFirstTablesLog2 + chunk, kMaxTableChunkLog2);
     table_storage_.push_back(std::make_unique<Table[]>(table_chunk_size_));
     table_chunks_[chunk] = table_storage_.back().get();

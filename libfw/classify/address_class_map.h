@@ -111,13 +111,13 @@ class AddressClassMap {
   static constexpr ClassId kNoClass = 0xffffffffu;  // an empty intern slot
   // Tables and class records live in chunks that never move (a published
   // index stays valid for readers), so a small map holds small chunks.
-  // Tables: chunk k holds 16 << k tables up to kMaxTableChunkLog2 (8 MiB),
-  // then every chunk that many: at most one chunk's worth unused, and a
-  // directory of 64 KiB for 64M tables. Class records (16 bytes): chunk k
+  // Tables: chunk k holds 16 << k tables up to kMaxTableChunkLog2 (1 MiB),
+  // then every chunk that many: at most 1 MiB unused, and a directory of
+  // 128 KiB for 16M tables (16 GiB). Class records (16 bytes): chunk k
   // holds 256 << k, so an id's chunk is a bit scan, no load.
   static constexpr int kFirstTablesLog2 = 4;
-  static constexpr int kMaxTableChunkLog2 = 13;
-  static constexpr std::size_t kMaxTableChunks = 8192;
+  static constexpr int kMaxTableChunkLog2 = 10;
+  static constexpr std::size_t kMaxTableChunks = 16384;
   static constexpr int kFirstClassesLog2 = 8;
   static constexpr std::size_t kMaxChunks = 23;  // 2^30 class records
   struct ChunkSlot {
