@@ -353,3 +353,59 @@ TEST(IssueCases, AllSixtyFourTcpFlagCombinations) {
 
 }  // namespace
 }  // namespace fw
+
+namespace fw {
+namespace {
+
+// A reply in the same burst as its request, under a policy that allows only
+// the request's direction: alone, the reply passes by state; in one burst
+// it must too (the DFW looks a first packet up again when an earlier packet
+// of the burst created a connection with its hash, rather than letting the
+// default rule drop it). Same for an ICMP echo reply waiting behind its
+// request, and a later request after it (est, not new).
+TEST(IssueCases, ReplyInTheSameBurstAsItsRequest) {
+  Policy p;
+  Section s;
+  s.id = "one-way";
+  Rule r;
+  r.id = 1;
+  r.sources.cidrs = {parse_cidr("10.0.0.1/32").value()};
+  r.destinations.cidrs = {parse_cidr("10.0.0.2/32").value()};
+  s.rules = {r};
+  p.categories[static_cast<int>(Category::kApplication)] = {s};
+  p.default_action = RuleAction::kDrop;
+  p.default_rule_id = 2;
+  const std::vector<Bytes> frames = {
+      udp(kClient), udp(kServer), udp(kClient),
+      test::v4("10.0.0.1", "10.0.0.2").icmp_echo(7, 1).build(),
+      test::v4("10.0.0.2", "10.0.0.1").icmp_echo(7, 1, true).build(),
+      test::v4("10.0.0.1", "10.0.0.2").icmp_echo(7, 2).build(),
+      test::v4("10.0.0.2", "10.0.0.1").udp(53, 999).payload(8).build(),  // no connection: default rule
+  };
+  const std::vector<std::string> want = {"new|trk", "est|rpl|trk", "est|trk", "new|trk",
+                                         "est|rpl|trk", "est|trk", "new|trk"};
+  for (const std::size_t burst : {std::size_t{1}, frames.size()}) {
+    SCOPED_TRACE("burst " + std::to_string(burst));
+    auto engine = Engine::create({.max_workers = 1}).value();
+    ASSERT_TRUE(engine->attach_vnic({.id = 5, .mac = MacAddress::from_u64(0x020000000001)}).ok());
+    auto worker = engine->create_worker().value();
+    auto dfw = Dfw::create(*engine, {.conntrack = {.capacity = 64}}).value();
+    ASSERT_TRUE(dfw->apply(p, {5}).ok());
+    std::vector<Frame> spans(frames.begin(), frames.end());
+    std::vector<Verdict> v(frames.size());
+    for (std::size_t at = 0; at < frames.size(); at += burst)
+      engine->process(*worker, 5, Direction::kFromVm, std::span(spans).subspan(at, std::min(burst, frames.size() - at)),
+                      std::span(v).subspan(at, std::min(burst, frames.size() - at)), {.now_ns = kSecond});
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      EXPECT_EQ(format_ct_state(v[i].ct_state), want[i]) << "packet " << i;
+      const bool last = i + 1 == frames.size();
+      EXPECT_EQ(v[i].action, last ? Action::kDrop : Action::kPass) << "packet " << i;
+      EXPECT_EQ(v[i].rule_id, last ? 2u : 1u) << "packet " << i;
+    }
+    const DfwRuleStats allowed = dfw->rule_stats(1).value();
+    EXPECT_EQ(allowed.packets[static_cast<std::size_t>(Direction::kFromVm)], frames.size() - 1);
+  }
+}
+
+}  // namespace
+}  // namespace fw
