@@ -95,6 +95,7 @@
 #include <string>
 #include <vector>
 
+#include "fw/dfw.h"
 #include "fw/nsh.h"
 #include "fw/policy.h"
 #include "fw/status.h"
@@ -270,6 +271,16 @@ class ServiceInsertion {
   Status set_group_addresses(const std::string& group_id, std::vector<Cidr> addresses);
   Status add_group_addresses(const std::string& group_id, const std::vector<Cidr>& cidrs);
   Status remove_group_addresses(const std::string& group_id, const std::vector<Cidr>& cidrs);
+  // Dynamic applied-to, as fw::Dfw::update_group_vnics: vNICs that joined or
+  // left groups (the inventory's evaluation; make_service_group_sink passes
+  // them). Recomputes the rule lists of the named vNICs only and re-installs
+  // slot 4, in one engine generation, on those whose lists changed and that
+  // the applied policy is installed on; other vNICs keep their filter. No
+  // recompile, no new policy generation; pinned flows keep their path.
+  // Groups the redirect policy does not have are remembered for a later
+  // apply() and change nothing now. kFailedPrecondition before apply().
+  Status update_group_vnics(const std::vector<GroupVnicChange>& changes);
+
   // Addresses excluded from a group (fw::Dfw::add_group_exclusions): the
   // inventory's exclude_vm_ids across nesting, through the group sink.
   Status add_group_exclusions(const std::string& group_id, const std::vector<Cidr>& cidrs);

@@ -200,6 +200,10 @@ class ServiceFilter final : public Filter {
   ServiceFilter(std::shared_ptr<const Config> config, std::shared_ptr<Shared> shared,
                 std::shared_ptr<ConnTable> table)
       : config_(std::move(config)), shared_(std::move(shared)), table_(std::move(table)) {}
+  // The same filter deciding with `lists` instead of the vNIC's compiled
+  // ones (dynamic applied-to), installed on the vNICs that have them.
+  ServiceFilter(const ServiceFilter& base, const CompiledPolicy::VnicLists& lists)
+      : config_(base.config_), shared_(base.shared_), table_(base.table_), pinned_(lists), has_pinned_(true) {}
 
   std::string_view kind() const noexcept override { return "service-insertion"; }
 
@@ -265,14 +269,18 @@ class ServiceFilter final : public Filter {
     }
     const CompiledPolicy& compiled = *config_->compiled;
     if (replies == 0) {
-      compiled.decide_burst(ctx.vnic_id, ctx.direction, std::span(keys, to_classify),
-                            std::span(decisions, to_classify));
+      if (has_pinned_)
+        compiled.decide_burst(pinned_, ctx.direction, std::span(keys, to_classify), std::span(decisions, to_classify));
+      else
+        compiled.decide_burst(ctx.vnic_id, ctx.direction, std::span(keys, to_classify),
+                              std::span(decisions, to_classify));
     } else {
       for (std::size_t k = 0; k < to_classify; ++k) {
         const ConnTable::Peek& pk = peeks[classify_index[k]];
         const bool reply = pk.found && pk.direction == CtDirection::kReply;
-        ::new (&decisions[k]) policy_compile::Decision(
-            compiled.decide(ctx.vnic_id, reply ? reversed : ctx.direction, keys[k]));
+        const Direction d = reply ? reversed : ctx.direction;
+        ::new (&decisions[k]) policy_compile::Decision(has_pinned_ ? compiled.decide(pinned_, d, keys[k])
+                                                                   : compiled.decide(ctx.vnic_id, d, keys[k]));
       }
     }
 
@@ -432,6 +440,12 @@ class ServiceFilter final : public Filter {
   std::shared_ptr<const Config> config_;
   std::shared_ptr<Shared> shared_;
   std::shared_ptr<ConnTable> table_;
+  CompiledPolicy::VnicLists pinned_;  // valid when has_pinned_
+  bool has_pinned_ = false;
+};
+
+struct VnicListsHash {
+  std::size_t operator()(const CompiledPolicy::VnicLists& l) const noexcept { return l.hash(); }
 };
 
 // Key of a target: the same (rule, path, path id) reuses its index.
@@ -480,6 +494,23 @@ struct ServiceInsertion::Impl {
   std::atomic<std::shared_ptr<const std::unordered_map<std::uint32_t, std::uint32_t>>> tags_ids{
       std::make_shared<const std::unordered_map<std::uint32_t, std::uint32_t>>()};
   std::atomic<std::uint64_t> flows_offloaded{0}, flows_blocked{0};
+
+  // Dynamic applied-to (update_group_vnics), as the DFW keeps it: vNIC ->
+  // its groups (sorted); the vNICs of the last apply() -> the lists their
+  // filter decides with; the last apply()'s filter and the filters made
+  // from it per distinct pair of lists.
+  std::unordered_map<std::uint32_t, std::vector<std::string>> vnic_groups;
+  std::unordered_map<std::uint32_t, CompiledPolicy::VnicLists> installed;
+  std::shared_ptr<const ServiceFilter> base_filter;
+  std::unordered_map<CompiledPolicy::VnicLists, std::shared_ptr<const ServiceFilter>, VnicListsHash> pinned;
+
+  std::map<std::string, std::vector<std::uint32_t>> members_by_group() const {
+    std::map<std::string, std::vector<std::uint32_t>> out;
+    for (const auto& [vnic, groups] : vnic_groups)
+      for (const std::string& g : groups) out[g].push_back(vnic);
+    for (auto& [g, vnics] : out) std::sort(vnics.begin(), vnics.end());
+    return out;
+  }
 
   // Health probe thread.
   std::mutex probe_mutex;
@@ -556,7 +587,10 @@ Status ServiceInsertion::apply(const RedirectPolicy& policy, const std::vector<s
     return id;
   };
 
-  policy_compile::CompileInput input{.policy = nullptr, .vnics = vnic_ids, .vnic_addresses = m.vnic_addresses};
+  policy_compile::CompileInput input{.policy = nullptr,
+                                     .vnics = vnic_ids,
+                                     .vnic_addresses = m.vnic_addresses,
+                                     .group_vnics = m.members_by_group()};
   const Policy match = service_internal::redirect_match_policy(policy);
   input.policy = &match;
   auto compiled = m.current ? policy_compile::recompile(*m.current, input) : policy_compile::compile(input);
@@ -657,6 +691,10 @@ Status ServiceInsertion::apply(const RedirectPolicy& policy, const std::vector<s
   m.targets = std::move(targets);
   m.group_numbers = std::move(group_numbers);
   m.group_names = std::move(group_names);
+  m.installed.clear();
+  for (std::uint32_t vnic : vnic_ids) m.installed[vnic] = shared_policy->lists_of(vnic);
+  m.base_filter = std::move(filter);
+  m.pinned.clear();
   m.current = std::move(shared_policy);
   m.config.store(config);
   m.applied = policy;
@@ -680,6 +718,58 @@ Status ServiceInsertion::remove_group_addresses(const std::string& group_id, con
   std::lock_guard lock(impl_->mutex);
   if (!impl_->current) return failed_precondition("service insertion: no redirect policy applied yet");
   return impl_->current->remove_group_addresses(group_id, cidrs);
+}
+
+Status ServiceInsertion::update_group_vnics(const std::vector<GroupVnicChange>& changes) {
+  std::lock_guard lock(impl_->mutex);
+  Impl& m = *impl_;
+  if (!m.current) return failed_precondition("service insertion: no redirect policy applied yet");
+  CompiledPolicy& cp = *m.current;
+  std::set<std::uint32_t> affected;
+  for (const GroupVnicChange& c : changes) {
+    const bool applied = cp.has_group(c.group_id) && cp.applies_to_group(c.group_id);
+    for (std::uint32_t vnic : c.joined) {
+      std::vector<std::string>& groups = m.vnic_groups[vnic];
+      auto at = std::lower_bound(groups.begin(), groups.end(), c.group_id);
+      if (at == groups.end() || *at != c.group_id) groups.insert(at, c.group_id);
+      if (applied) affected.insert(vnic);
+    }
+    for (std::uint32_t vnic : c.left) {
+      if (auto it = m.vnic_groups.find(vnic); it != m.vnic_groups.end()) {
+        std::vector<std::string>& groups = it->second;
+        auto at = std::lower_bound(groups.begin(), groups.end(), c.group_id);
+        if (at != groups.end() && *at == c.group_id) groups.erase(at);
+        if (groups.empty()) m.vnic_groups.erase(it);
+      }
+      if (applied) affected.insert(vnic);
+    }
+  }
+  static const std::vector<std::string> kNoGroups;
+  std::vector<FilterChange> filters;
+  std::vector<std::pair<std::uint32_t, CompiledPolicy::VnicLists>> now_installed;
+  for (std::uint32_t vnic : affected) {
+    auto inst = m.installed.find(vnic);
+    if (inst == m.installed.end()) continue;  // the applied policy is not installed on it
+    auto groups = m.vnic_groups.find(vnic);
+    const CompiledPolicy::VnicLists lists =
+        cp.lists_with_groups(vnic, groups == m.vnic_groups.end() ? kNoGroups : groups->second);
+    if (lists == inst->second || !m.engine.describe_chain(vnic).ok()) continue;
+    std::shared_ptr<const ServiceFilter> filter;
+    if (lists == cp.lists_of(vnic)) {
+      filter = m.base_filter;
+    } else {
+      std::shared_ptr<const ServiceFilter>& made = m.pinned[lists];
+      if (!made) made = std::make_shared<ServiceFilter>(*m.base_filter, lists);
+      filter = made;
+    }
+    filters.push_back({.vnic_id = vnic, .slot = m.options.slot, .filter = std::move(filter)});
+    now_installed.emplace_back(vnic, lists);
+  }
+  if (!filters.empty()) {
+    if (Status s = m.engine.set_filters(filters); !s.ok()) return s;
+  }
+  for (const auto& [vnic, lists] : now_installed) m.installed[vnic] = lists;
+  return Status::Ok();
 }
 
 Status ServiceInsertion::add_group_exclusions(const std::string& group_id, const std::vector<Cidr>& cidrs) {
@@ -915,6 +1005,16 @@ class ServiceGroupSink final : public GroupSink {
     for (const GroupDelta& d : deltas)
       if (Status s = call(&ServiceInsertion::remove_group_exclusions, d.group_id, d.excluded_removed); !s.ok())
         return s;
+    // Applied-to last, in one call (as the DFW's sink).
+    std::vector<GroupVnicChange> members;
+    for (const GroupDelta& d : deltas) {
+      if (d.vnics_joined.empty() && d.vnics_left.empty()) continue;
+      members.push_back({.group_id = d.group_id, .joined = d.vnics_joined, .left = d.vnics_left});
+    }
+    if (!members.empty()) {
+      Status s = service_.update_group_vnics(members);
+      if (!s.ok()) return Status(s.code(), "service insertion applied-to: " + s.message());
+    }
     return Status::Ok();
   }
 

@@ -429,6 +429,45 @@ TEST_F(ServiceInsertionTest, AppliedToAndGroupsThroughTheSinks) {
   EXPECT_EQ(walk(Direction::kFromVm, vm_tcp(40005, 8080, kTcpSyn, 1000, 0, "10.0.2.8"), kOtherVnic).endpoints.size(), 1u);
 }
 
+TEST_F(ServiceInsertionTest, DynamicAppliedToFollowsGroupMembership) {
+  RedirectPolicy rp = sample_policy();
+  Group tagged;
+  tagged.id = "inspect-me";  // its members come from the inventory's criteria
+  rp.groups = {tagged};
+  RedirectRule inspect;
+  inspect.id = 40;
+  inspect.inline_services = {ServiceEntry{.protocol = kTcp, .dst_ports = {PortRange{22, 22}}}};
+  inspect.applied_to_groups = {"inspect-me"};
+  inspect.target = "ids";
+  rp.rules.insert(rp.rules.begin(), inspect);
+  ASSERT_TRUE(service_->apply(rp, {kVnic, kOtherVnic}).ok());
+  EXPECT_TRUE(walk(Direction::kFromVm, vm_tcp(40000, 22, kTcpSyn)).endpoints.empty());
+  // The VM behind vNIC 1 gets the tag: its vNIC joins the group.
+  auto sink = make_service_group_sink(*service_);
+  GroupDelta joined{.group_id = "inspect-me", .added = {}, .removed = {}, .excluded_added = {}, .excluded_removed = {},
+                    .vnics_joined = {kVnic}, .vnics_left = {}};
+  const std::uint64_t before = engine_->generation();
+  ASSERT_TRUE(sink->apply(std::span(&joined, 1)).ok());
+  EXPECT_EQ(engine_->generation(), before + 1);
+  Walk w = walk(Direction::kFromVm, vm_tcp(40001, 22, kTcpSyn));
+  ASSERT_EQ(w.endpoints.size(), 1u);
+  EXPECT_EQ(w.last.action, Action::kPass);
+  // The other vNIC's filter was not re-installed, and is not affected.
+  EXPECT_TRUE(walk(Direction::kFromVm, vm_tcp(40002, 22, kTcpSyn), kOtherVnic).endpoints.empty());
+  // The other rules still apply to vNIC 1, in order.
+  EXPECT_EQ(walk(Direction::kFromVm, vm_tcp(40003, 80, kTcpSyn)).endpoints.size(), 2u);
+  // A re-apply keeps the dynamic member.
+  ASSERT_TRUE(service_->apply(rp, {kVnic, kOtherVnic}).ok());
+  EXPECT_EQ(walk(Direction::kFromVm, vm_tcp(40004, 22, kTcpSyn)).endpoints.size(), 1u);
+  // The tag is removed.
+  GroupDelta left{.group_id = "inspect-me", .added = {}, .removed = {}, .excluded_added = {}, .excluded_removed = {},
+                  .vnics_joined = {}, .vnics_left = {kVnic}};
+  ASSERT_TRUE(sink->apply(std::span(&left, 1)).ok());
+  EXPECT_TRUE(walk(Direction::kFromVm, vm_tcp(40005, 22, kTcpSyn)).endpoints.empty());
+  // Groups the redirect policy lacks change nothing (and are no error).
+  EXPECT_TRUE(service_->update_group_vnics({{.group_id = "elsewhere", .joined = {kVnic}, .left = {}}}).ok());
+}
+
 TEST_F(ServiceInsertionTest, MetadataAndServiceDropsAndEncapsulation) {
   RedirectPolicy rp = sample_policy();
   rp.profiles[1].encapsulation = ServiceEncapsulation::kNsh;
