@@ -76,6 +76,35 @@ Families side_families(const AddressSide& side) {
   return f;
 }
 
+// The longest digit run of a brace {m,n} in `pattern` outside bracket
+// expressions and escapes, terminated or not. libstdc++'s regex compiler
+// reads such counts into a long without an overflow check (undefined
+// behaviour past 19 digits), so long runs are refused before compiling.
+std::size_t longest_brace_count(std::string_view pattern) {
+  std::size_t longest = 0;
+  const std::size_t n = pattern.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const char c = pattern[i];
+    if (c == '\\') {
+      ++i;
+    } else if (c == '[') {
+      std::size_t j = i + 1;
+      if (j < n && pattern[j] == '^') ++j;
+      if (j < n && pattern[j] == ']') ++j;
+      while (j < n && pattern[j] != ']') j += pattern[j] == '\\' ? 2 : 1;
+      i = j;
+    } else if (c == '{') {
+      std::size_t run = 0;
+      for (std::size_t j = i + 1; j < n && ((pattern[j] >= '0' && pattern[j] <= '9') || pattern[j] == ','); ++j) {
+        run = pattern[j] == ',' ? 0 : run + 1;
+        longest = std::max(longest, run);
+      }
+    }
+  }
+  return longest;
+}
+constexpr std::size_t kMaxRepetitionDigits = 9;
+
 // A rough count of the NFA states libstdc++ builds for an ECMAScript
 // pattern: one per atom; a repetition {m,n} copies what it repeats
 // max(m, n) times ({m,} as m + 1); a group is its content plus one.
@@ -419,6 +448,11 @@ class Checker {
   void check_regex(const std::string& value, const std::string& field) {
     if (value.size() > kMaxRegexLength) {
       add(field, fmt::format("regular expression of {} characters; the limit is {}", value.size(), kMaxRegexLength));
+      return;
+    }
+    if (longest_brace_count(value) > kMaxRepetitionDigits) {
+      add(field, fmt::format("{}: regular expression with a repetition count of more than {} digits", quote(value),
+                             kMaxRepetitionDigits));
       return;
     }
     if (const std::uint64_t states = regex_state_estimate(value); states > kMaxRegexStates) {

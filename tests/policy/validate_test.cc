@@ -243,6 +243,14 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"RegexNestedRepetitions", criterion("key: VM_NAME operator: MATCHES values: \"((ab){10,}|c{0,99}){200}\""),
              {"group g: criteria[0].all_of[0].values[0]: '((ab){10,}|c{0,99}){200}': regular expression too complex: "
               "about 26600 states once its repetitions are expanded; the limit is 10000"}},
+        // libstdc++ would overflow reading the count (undefined behaviour).
+        Case{"RegexHugeRepetitionCount",
+             criterion("key: VM_NAME operator: MATCHES values: \"(a){77777777777777777777,7}\""),
+             {"group g: criteria[0].all_of[0].values[0]: '(a){77777777777777777777,7}': regular expression with a "
+              "repetition count of more than 9 digits"}},
+        Case{"RegexHugeUnterminatedCount", criterion("key: VM_NAME operator: MATCHES values: \"a{1234567890{\""),
+             {"group g: criteria[0].all_of[0].values[0]: 'a{1234567890{': regular expression with a repetition count "
+              "of more than 9 digits"}},
         Case{"ScopeOnVmName", criterion("key: VM_NAME operator: EQUALS scope: \"tier\" values: \"x\""),
              {"group g: criteria[0].all_of[0].scope: only TAG criteria have a scope; remove it (VM_NAME has none)"}},
         Case{"KeyMissing", criterion("operator: EQUALS values: \"x\""),
