@@ -305,7 +305,9 @@ struct CompiledPolicy::Shared {
   // open-addressing table of (lo << 32 | hi) keys, 12 bytes a slot at load
   // at most 1/2, instead of a 100-byte tree node each; IPv6 in a tree.
   struct V4Literals {
-    static constexpr std::uint64_t kFree = ~std::uint64_t{0};  // no valid range has lo > hi
+    // Keys are lo << 32 | hi. The free mark is lo = 1, hi = 0: no valid
+    // range has lo > hi (all ones is 255.255.255.255/32, a valid key).
+    static constexpr std::uint64_t kFree = std::uint64_t{1} << 32;
     std::vector<std::uint64_t> keys;
     std::vector<AtomId> atoms;
     std::size_t size = 0;

@@ -309,6 +309,26 @@ TEST(Compile, CategoryAndSectionOrderDisabledAndDefault) {
   EXPECT_EQ(d.action, RuleAction::kDrop);
 }
 
+// 255.255.255.255/32 as a literal: its key in the IPv4 literal table once
+// equalled the table's free mark, so it took another literal's atom (here
+// 0.0.0.0/0's) and its rule matched every address.
+TEST(Compile, AllOnesAddressIsItsOwnLiteral) {
+  Fixture f;
+  f.policy.default_action = RuleAction::kDrop;
+  f.policy.default_rule_id = 999;
+  Rule any_dst = rule(1, RuleAction::kAllow);
+  any_dst.sources.cidrs = {cidr("10.9.9.9/32")};
+  any_dst.destinations.cidrs = {cidr("0.0.0.0/0")};
+  Rule broadcast = rule(2, RuleAction::kDrop);
+  broadcast.destinations.cidrs = {cidr("255.255.255.255/32"), cidr("10.0.1.236/30")};
+  f.cat(Category::kApplication) = {section("app", {any_dst, broadcast})};
+  f.build();
+  EXPECT_EQ(f.decide(key("1.1.1.1", "255.255.255.255")).rule_id, 2u);
+  EXPECT_EQ(f.decide(key("1.1.1.1", "10.0.1.237")).rule_id, 2u);
+  EXPECT_TRUE(f.decide(key("1.1.1.1", "192.168.0.224")).is_default);
+  EXPECT_EQ(f.decide(key("10.9.9.9", "192.168.0.224")).rule_id, 1u);
+}
+
 TEST(Compile, DirectionAndAppliedTo) {
   Fixture f;
   Group web;
