@@ -36,6 +36,7 @@
 #include "libfw/conntrack/reject.h"
 #include "libfw/core/counter.h"
 #include "libfw/policy/compile.h"
+#include "libfw/policy/dynamic_applied_to.h"
 
 namespace fw {
 namespace {
@@ -617,10 +618,6 @@ class DfwFilter final : public Filter {
   bool has_pinned_ = false;
 };
 
-struct VnicListsHash {
-  std::size_t operator()(const CompiledPolicy::VnicLists& l) const noexcept { return l.hash(); }
-};
-
 }  // namespace
 
 struct Dfw::Impl {
@@ -637,25 +634,10 @@ struct Dfw::Impl {
   std::unordered_map<std::uint32_t, std::uint32_t> counter_slot;  // rule id -> slot, never forgotten
   DfwApplyStats last;
 
-  // Dynamic applied-to (update_group_vnics). vnic_groups: vNIC -> the
-  // groups (ids, sorted) the inventory says it is a member of, for every
-  // group of the applied policy. installed: the vNICs of the last apply()
-  // -> the lists their installed filter decides with. base_filter: the
-  // last apply()'s filter; pinned: filters made from it per distinct pair
-  // of lists (shared by the vNICs that have that pair), until the next apply.
-  std::unordered_map<std::uint32_t, std::vector<std::string>> vnic_groups;
-  std::unordered_map<std::uint32_t, CompiledPolicy::VnicLists> installed;
-  std::shared_ptr<const DfwFilter> base_filter;
-  std::unordered_map<CompiledPolicy::VnicLists, std::shared_ptr<const DfwFilter>, VnicListsHash> pinned;
+  // Dynamic applied-to (update_group_vnics): the vNICs' dynamic groups,
+  // for the groups of the applied policy, and the filters installed for them.
+  policy_compile::DynamicAppliedTo<DfwFilter> applied_to;
   DfwAppliedToStats last_applied_to;
-
-  std::map<std::string, std::vector<std::uint32_t>> members_by_group() const {
-    std::map<std::string, std::vector<std::uint32_t>> out;
-    for (const auto& [vnic, groups] : vnic_groups)
-      for (const std::string& g : groups) out[g].push_back(vnic);
-    for (auto& [g, vnics] : out) std::sort(vnics.begin(), vnics.end());
-    return out;
-  }
 
   // The slot of `rule_id`, handing out the next one for a new id.
   std::uint32_t slot_for(std::uint32_t rule_id) {
@@ -713,7 +695,7 @@ Status Dfw::apply(const Policy& policy, const std::vector<std::uint32_t>& vnic_i
   // others are forgotten once it is applied).
   std::set<std::string_view> kept_groups;
   for (const Group& g : policy.groups) kept_groups.insert(g.id);
-  std::map<std::string, std::vector<std::uint32_t>> group_vnics = impl_->members_by_group();
+  std::map<std::string, std::vector<std::uint32_t>> group_vnics = impl_->applied_to.members_by_group();
   std::erase_if(group_vnics, [&](const auto& entry) { return !kept_groups.contains(entry.first); });
   policy_compile::CompileInput input{.policy = &policy,
                                      .vnics = vnic_ids,
@@ -757,14 +739,7 @@ Status Dfw::apply(const Policy& policy, const std::vector<std::uint32_t>& vnic_i
                               .lists_reused = st.lists_reused,
                               .atoms_added = st.atoms_added,
                               .generation = impl_->engine.generation()};
-  impl_->installed.clear();
-  for (std::uint32_t vnic : vnic_ids) impl_->installed[vnic] = shared->lists_of(vnic);
-  impl_->base_filter = std::move(filter);
-  impl_->pinned.clear();
-  for (auto it = impl_->vnic_groups.begin(); it != impl_->vnic_groups.end();) {
-    std::erase_if(it->second, [&](const std::string& g) { return !kept_groups.contains(g); });
-    it = it->second.empty() ? impl_->vnic_groups.erase(it) : std::next(it);
-  }
+  impl_->applied_to.applied(*shared, vnic_ids, std::move(filter), &kept_groups);
   impl_->current = std::move(shared);
   ++impl_->policy_generation;
   return Status::Ok();
@@ -777,66 +752,14 @@ Status Dfw::update_group_vnics(const std::vector<GroupVnicChange>& changes) {
   CompiledPolicy& cp = *m.current;
   for (const GroupVnicChange& c : changes)
     if (!cp.has_group(c.group_id)) return not_found("update_group_vnics: unknown group " + c.group_id);
-  // Membership first (set semantics), then the vNICs whose lists may move:
-  // those named for a group some rule is applied to.
-  std::set<std::uint32_t> affected;
-  for (const GroupVnicChange& c : changes) {
-    const bool applied = cp.applies_to_group(c.group_id);
-    for (std::uint32_t vnic : c.joined) {
-      std::vector<std::string>& groups = m.vnic_groups[vnic];
-      auto at = std::lower_bound(groups.begin(), groups.end(), c.group_id);
-      if (at == groups.end() || *at != c.group_id) groups.insert(at, c.group_id);
-      if (applied) affected.insert(vnic);
-    }
-    for (std::uint32_t vnic : c.left) {
-      if (auto it = m.vnic_groups.find(vnic); it != m.vnic_groups.end()) {
-        std::vector<std::string>& groups = it->second;
-        auto at = std::lower_bound(groups.begin(), groups.end(), c.group_id);
-        if (at != groups.end() && *at == c.group_id) groups.erase(at);
-        if (groups.empty()) m.vnic_groups.erase(it);
-      }
-      if (applied) affected.insert(vnic);
-    }
-  }
-  DfwAppliedToStats stats;
   const CompiledPolicy::DynamicListStats lists_before = cp.dynamic_list_stats();
-  std::vector<FilterChange> filters;
-  std::vector<std::pair<std::uint32_t, CompiledPolicy::VnicLists>> now_installed;
-  static const std::vector<std::string> kNoGroups;
-  for (std::uint32_t vnic : affected) {
-    auto inst = m.installed.find(vnic);
-    if (inst == m.installed.end()) {
-      ++stats.vnics_skipped;  // the applied policy is not installed on it
-      continue;
-    }
-    auto groups = m.vnic_groups.find(vnic);
-    const CompiledPolicy::VnicLists lists =
-        cp.lists_with_groups(vnic, groups == m.vnic_groups.end() ? kNoGroups : groups->second);
-    if (lists == inst->second) {
-      ++stats.vnics_unchanged;
-      continue;
-    }
-    if (!m.engine.describe_chain(vnic).ok()) {
-      ++stats.vnics_skipped;  // detached since the apply
-      continue;
-    }
-    std::shared_ptr<const DfwFilter> filter;
-    if (lists == cp.lists_of(vnic)) {
-      filter = m.base_filter;  // back to its compiled lists
-    } else {
-      std::shared_ptr<const DfwFilter>& made = m.pinned[lists];
-      if (!made) made = std::make_shared<DfwFilter>(*m.base_filter, lists);
-      filter = made;
-    }
-    filters.push_back({.vnic_id = vnic, .slot = kSlotDfw, .filter = std::move(filter)});
-    now_installed.emplace_back(vnic, lists);
-  }
-  if (!filters.empty()) {
-    if (Status s = m.engine.set_filters(filters); !s.ok()) return s;
-    stats.generation = m.engine.generation();
-  }
-  for (const auto& [vnic, lists] : now_installed) m.installed[vnic] = lists;
-  stats.vnics_reinstalled = now_installed.size();
+  auto result = m.applied_to.update(cp, m.engine, kSlotDfw, changes);
+  if (!result.ok()) return result.status();
+  DfwAppliedToStats stats;
+  stats.vnics_reinstalled = result->reinstalled;
+  stats.vnics_unchanged = result->unchanged;
+  stats.vnics_skipped = result->skipped;
+  stats.generation = result->generation;
   stats.lists_built = cp.dynamic_list_stats().lists_built - lists_before.lists_built;
   stats.lists_found = cp.dynamic_list_stats().lists_found - lists_before.lists_found;
   m.last_applied_to = stats;
@@ -845,7 +768,7 @@ Status Dfw::update_group_vnics(const std::vector<GroupVnicChange>& changes) {
 
 std::map<std::string, std::vector<std::uint32_t>> Dfw::group_vnics() const {
   std::lock_guard lock(impl_->mutex);
-  return impl_->members_by_group();
+  return impl_->applied_to.members_by_group();
 }
 
 DfwAppliedToStats Dfw::last_applied_to_update() const {

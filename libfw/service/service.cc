@@ -46,7 +46,9 @@
 #include "fw/packet.h"
 #include "libfw/conntrack/key.h"
 #include "libfw/core/counter.h"
+#include "libfw/groups/slot_sink.h"
 #include "libfw/policy/compile.h"
+#include "libfw/policy/dynamic_applied_to.h"
 #include "libfw/service/match_policy.h"
 
 namespace fw {
@@ -444,10 +446,6 @@ class ServiceFilter final : public Filter {
   bool has_pinned_ = false;
 };
 
-struct VnicListsHash {
-  std::size_t operator()(const CompiledPolicy::VnicLists& l) const noexcept { return l.hash(); }
-};
-
 // Key of a target: the same (rule, path, path id) reuses its index.
 struct TargetKey {
   std::uint32_t rule_id;
@@ -495,22 +493,9 @@ struct ServiceInsertion::Impl {
       std::make_shared<const std::unordered_map<std::uint32_t, std::uint32_t>>()};
   std::atomic<std::uint64_t> flows_offloaded{0}, flows_blocked{0};
 
-  // Dynamic applied-to (update_group_vnics), as the DFW keeps it: vNIC ->
-  // its groups (sorted); the vNICs of the last apply() -> the lists their
-  // filter decides with; the last apply()'s filter and the filters made
-  // from it per distinct pair of lists.
-  std::unordered_map<std::uint32_t, std::vector<std::string>> vnic_groups;
-  std::unordered_map<std::uint32_t, CompiledPolicy::VnicLists> installed;
-  std::shared_ptr<const ServiceFilter> base_filter;
-  std::unordered_map<CompiledPolicy::VnicLists, std::shared_ptr<const ServiceFilter>, VnicListsHash> pinned;
-
-  std::map<std::string, std::vector<std::uint32_t>> members_by_group() const {
-    std::map<std::string, std::vector<std::uint32_t>> out;
-    for (const auto& [vnic, groups] : vnic_groups)
-      for (const std::string& g : groups) out[g].push_back(vnic);
-    for (auto& [g, vnics] : out) std::sort(vnics.begin(), vnics.end());
-    return out;
-  }
+  // Dynamic applied-to (update_group_vnics), as the DFW's: memberships of
+  // groups the redirect policy lacks are kept for a later apply().
+  policy_compile::DynamicAppliedTo<ServiceFilter> applied_to;
 
   // Health probe thread.
   std::mutex probe_mutex;
@@ -529,11 +514,6 @@ struct ServiceInsertion::Impl {
     probe_stop = false;
   }
 
-  std::uint32_t group_number(const std::string& id) {
-    auto [it, inserted] = group_numbers.emplace(id, static_cast<std::uint32_t>(group_names.size() + 1));
-    if (inserted) group_names.push_back(id);
-    return it->second;
-  }
 };
 
 StatusOr<std::unique_ptr<ServiceInsertion>> ServiceInsertion::create(Engine& engine,
@@ -590,7 +570,7 @@ Status ServiceInsertion::apply(const RedirectPolicy& policy, const std::vector<s
   policy_compile::CompileInput input{.policy = nullptr,
                                      .vnics = vnic_ids,
                                      .vnic_addresses = m.vnic_addresses,
-                                     .group_vnics = m.members_by_group()};
+                                     .group_vnics = m.applied_to.members_by_group()};
   const Policy match = service_internal::redirect_match_policy(policy);
   input.policy = &match;
   auto compiled = m.current ? policy_compile::recompile(*m.current, input) : policy_compile::compile(input);
@@ -691,10 +671,7 @@ Status ServiceInsertion::apply(const RedirectPolicy& policy, const std::vector<s
   m.targets = std::move(targets);
   m.group_numbers = std::move(group_numbers);
   m.group_names = std::move(group_names);
-  m.installed.clear();
-  for (std::uint32_t vnic : vnic_ids) m.installed[vnic] = shared_policy->lists_of(vnic);
-  m.base_filter = std::move(filter);
-  m.pinned.clear();
+  m.applied_to.applied(*shared_policy, vnic_ids, std::move(filter), nullptr);
   m.current = std::move(shared_policy);
   m.config.store(config);
   m.applied = policy;
@@ -724,52 +701,8 @@ Status ServiceInsertion::update_group_vnics(const std::vector<GroupVnicChange>& 
   std::lock_guard lock(impl_->mutex);
   Impl& m = *impl_;
   if (!m.current) return failed_precondition("service insertion: no redirect policy applied yet");
-  CompiledPolicy& cp = *m.current;
-  std::set<std::uint32_t> affected;
-  for (const GroupVnicChange& c : changes) {
-    const bool applied = cp.has_group(c.group_id) && cp.applies_to_group(c.group_id);
-    for (std::uint32_t vnic : c.joined) {
-      std::vector<std::string>& groups = m.vnic_groups[vnic];
-      auto at = std::lower_bound(groups.begin(), groups.end(), c.group_id);
-      if (at == groups.end() || *at != c.group_id) groups.insert(at, c.group_id);
-      if (applied) affected.insert(vnic);
-    }
-    for (std::uint32_t vnic : c.left) {
-      if (auto it = m.vnic_groups.find(vnic); it != m.vnic_groups.end()) {
-        std::vector<std::string>& groups = it->second;
-        auto at = std::lower_bound(groups.begin(), groups.end(), c.group_id);
-        if (at != groups.end() && *at == c.group_id) groups.erase(at);
-        if (groups.empty()) m.vnic_groups.erase(it);
-      }
-      if (applied) affected.insert(vnic);
-    }
-  }
-  static const std::vector<std::string> kNoGroups;
-  std::vector<FilterChange> filters;
-  std::vector<std::pair<std::uint32_t, CompiledPolicy::VnicLists>> now_installed;
-  for (std::uint32_t vnic : affected) {
-    auto inst = m.installed.find(vnic);
-    if (inst == m.installed.end()) continue;  // the applied policy is not installed on it
-    auto groups = m.vnic_groups.find(vnic);
-    const CompiledPolicy::VnicLists lists =
-        cp.lists_with_groups(vnic, groups == m.vnic_groups.end() ? kNoGroups : groups->second);
-    if (lists == inst->second || !m.engine.describe_chain(vnic).ok()) continue;
-    std::shared_ptr<const ServiceFilter> filter;
-    if (lists == cp.lists_of(vnic)) {
-      filter = m.base_filter;
-    } else {
-      std::shared_ptr<const ServiceFilter>& made = m.pinned[lists];
-      if (!made) made = std::make_shared<ServiceFilter>(*m.base_filter, lists);
-      filter = made;
-    }
-    filters.push_back({.vnic_id = vnic, .slot = m.options.slot, .filter = std::move(filter)});
-    now_installed.emplace_back(vnic, lists);
-  }
-  if (!filters.empty()) {
-    if (Status s = m.engine.set_filters(filters); !s.ok()) return s;
-  }
-  for (const auto& [vnic, lists] : now_installed) m.installed[vnic] = lists;
-  return Status::Ok();
+  auto result = m.applied_to.update(*m.current, m.engine, m.options.slot, changes);
+  return result.ok() ? Status::Ok() : result.status();
 }
 
 Status ServiceInsertion::add_group_exclusions(const std::string& group_id, const std::vector<Cidr>& cidrs) {
@@ -989,46 +922,6 @@ NshContext nsh_context(const ServiceMetadata& md, std::uint64_t flow_id) noexcep
 
 namespace {
 
-class ServiceGroupSink final : public GroupSink {
- public:
-  explicit ServiceGroupSink(ServiceInsertion& service) : service_(service) {}
-  // As the DFW's sink (libfw/groups/dfw_sink.cc): set semantics make a
-  // retry converge; new exclusions first, ended ones last. Groups the
-  // redirect policy does not name (kNotFound) are not its business.
-  Status apply(std::span<const GroupDelta> deltas) override {
-    for (const GroupDelta& d : deltas)
-      if (Status s = call(&ServiceInsertion::add_group_exclusions, d.group_id, d.excluded_added); !s.ok()) return s;
-    for (const GroupDelta& d : deltas) {
-      if (Status s = call(&ServiceInsertion::remove_group_addresses, d.group_id, d.removed); !s.ok()) return s;
-      if (Status s = call(&ServiceInsertion::add_group_addresses, d.group_id, d.added); !s.ok()) return s;
-    }
-    for (const GroupDelta& d : deltas)
-      if (Status s = call(&ServiceInsertion::remove_group_exclusions, d.group_id, d.excluded_removed); !s.ok())
-        return s;
-    // Applied-to last, in one call (as the DFW's sink).
-    std::vector<GroupVnicChange> members;
-    for (const GroupDelta& d : deltas) {
-      if (d.vnics_joined.empty() && d.vnics_left.empty()) continue;
-      members.push_back({.group_id = d.group_id, .joined = d.vnics_joined, .left = d.vnics_left});
-    }
-    if (!members.empty()) {
-      Status s = service_.update_group_vnics(members);
-      if (!s.ok()) return Status(s.code(), "service insertion applied-to: " + s.message());
-    }
-    return Status::Ok();
-  }
-
- private:
-  using Call = Status (ServiceInsertion::*)(const std::string&, const std::vector<Cidr>&);
-  Status call(Call method, const std::string& group_id, const std::vector<Cidr>& cidrs) {
-    if (cidrs.empty()) return Status::Ok();
-    Status s = (service_.*method)(group_id, cidrs);
-    if (s.ok() || s.code() == StatusCode::kNotFound) return Status::Ok();
-    return Status(s.code(), "service insertion group " + group_id + ": " + s.message());
-  }
-  ServiceInsertion& service_;
-};
-
 class FanoutGroupSink final : public GroupSink {
  public:
   explicit FanoutGroupSink(std::vector<GroupSink*> sinks) : sinks_(std::move(sinks)) {}
@@ -1047,8 +940,11 @@ class FanoutGroupSink final : public GroupSink {
 
 }  // namespace
 
+// As the DFW's sink (libfw/groups/slot_sink.h); groups the redirect policy
+// does not name are not its business.
 std::unique_ptr<GroupSink> make_service_group_sink(ServiceInsertion& service) {
-  return std::make_unique<ServiceGroupSink>(service);
+  return std::make_unique<groups_internal::SlotGroupSink<ServiceInsertion>>(service, "service insertion",
+                                                                           /*skip_unknown_groups=*/true);
 }
 
 std::unique_ptr<GroupSink> make_group_sink_fanout(std::vector<GroupSink*> sinks) {
