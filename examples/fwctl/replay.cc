@@ -26,6 +26,7 @@
 #include <vector>
 
 #include <fmt/core.h>
+#include <pcap/pcap.h>
 
 #include "examples/fwctl/cli.h"
 #include "examples/fwctl/commands.h"
@@ -251,45 +252,48 @@ std::string direction_columns(const std::array<std::uint64_t, fw::kDirectionCoun
                      by_direction[1]);
 }
 
-// A classic pcap file (microsecond timestamps, Ethernet link type) written
-// frame by frame: what the simulated services receive.
+// A pcap file (Ethernet link type, microsecond timestamps) written frame by
+// frame through libpcap's dumper: what the simulated services receive.
 class PcapWriter {
  public:
   static fw::StatusOr<std::unique_ptr<PcapWriter>> open(const std::string& path) {
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (f == nullptr) return fw::io_error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));
-    auto w = std::unique_ptr<PcapWriter>(new PcapWriter(f, path));
-    const std::uint32_t header[6] = {0xa1b2c3d4u, 2u | (4u << 16), 0, 0, 262144, 1};
-    w->put(header, sizeof header);
-    return w;
+    pcap_t* dead = pcap_open_dead(DLT_EN10MB, 262144);
+    if (dead == nullptr) return fw::io_error("libpcap: cannot make a capture handle");
+    pcap_dumper_t* dumper = pcap_dump_open(dead, path.c_str());
+    if (dumper == nullptr) {
+      const std::string why = pcap_geterr(dead);
+      pcap_close(dead);
+      return fw::io_error(fmt::format("cannot write '{}': {}", path, why));
+    }
+    return std::unique_ptr<PcapWriter>(new PcapWriter(dead, dumper, path));
   }
   ~PcapWriter() { close().ignore_error(); }
   void write(std::uint64_t ts_ns, std::span<const std::uint8_t> frame) {
-    const std::uint32_t record[4] = {static_cast<std::uint32_t>(ts_ns / 1000000000u),
-                                     static_cast<std::uint32_t>(ts_ns % 1000000000u / 1000u),
-                                     static_cast<std::uint32_t>(frame.size()),
-                                     static_cast<std::uint32_t>(frame.size())};
-    put(record, sizeof record);
-    put(frame.data(), frame.size());
+    pcap_pkthdr header{};
+    header.ts.tv_sec = static_cast<time_t>(ts_ns / 1000000000u);
+    header.ts.tv_usec = static_cast<suseconds_t>(ts_ns % 1000000000u / 1000u);
+    header.caplen = static_cast<bpf_u_int32>(frame.size());
+    header.len = static_cast<bpf_u_int32>(frame.size());
+    pcap_dump(reinterpret_cast<u_char*>(dumper_), &header, frame.data());
     ++frames_;
   }
   std::uint64_t frames() const noexcept { return frames_; }
   fw::Status close() {
-    if (file_ == nullptr) return fw::Status::Ok();
-    const bool bad = failed_ || std::fclose(file_) != 0;
-    file_ = nullptr;
+    if (dumper_ == nullptr) return fw::Status::Ok();
+    const bool bad = pcap_dump_flush(dumper_) != 0 || std::ferror(pcap_dump_file(dumper_)) != 0;
+    pcap_dump_close(dumper_);
+    pcap_close(dead_);
+    dumper_ = nullptr;
     if (bad) return fw::io_error(fmt::format("writing '{}' failed", path_));
     return fw::Status::Ok();
   }
 
  private:
-  PcapWriter(std::FILE* f, std::string path) : file_(f), path_(std::move(path)) {}
-  void put(const void* p, std::size_t n) {
-    if (!failed_ && std::fwrite(p, 1, n, file_) != n) failed_ = true;
-  }
-  std::FILE* file_;
+  PcapWriter(pcap_t* dead, pcap_dumper_t* dumper, std::string path)
+      : dead_(dead), dumper_(dumper), path_(std::move(path)) {}
+  pcap_t* dead_;
+  pcap_dumper_t* dumper_;
   std::string path_;
-  bool failed_ = false;
   std::uint64_t frames_ = 0;
 };
 
