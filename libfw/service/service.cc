@@ -293,10 +293,10 @@ class ServiceFilter final : public Filter {
           d.action == RuleAction::kAllow && !d.is_default && d.position < config_->target_of_position.size()
               ? config_->target_of_position[d.position]
               : kNoTarget;
-      const std::uint64_t hash = flow_hash(ctx.packets[i]);
       std::uint32_t word = service_word::kDecided;
-      if (target != kNoTarget) word |= service_word::kRedirected | (target << service_word::kTargetShift) |
-                                       choose_path(target, hash);
+      if (target != kNoTarget)
+        word |= service_word::kRedirected | (target << service_word::kTargetShift) |
+                choose_path(target, flow_hash(ctx.packets[i]));
       ConnTable::Peek& pk = peeks[i];
       if (pk.found) {
         // Pin it. Another worker may have decided the same connection
@@ -314,7 +314,7 @@ class ServiceFilter final : public Filter {
       }
       if (service_word::verdict(word) == FlowVerdict::kAllow) continue;
       if (target == kNoTarget || !(word & service_word::kRedirected)) continue;
-      route(ctx, i, word, pk.found ? pk.direction : CtDirection::kOriginal, pk.found ? &pk.conn : nullptr, hash,
+      route(ctx, i, word, pk.found ? pk.direction : CtDirection::kOriginal, pk.found ? &pk.conn : nullptr,
             verdicts[i]);
     }
   }
@@ -339,7 +339,7 @@ class ServiceFilter final : public Filter {
     }
     if (!(word & service_word::kDecided)) return false;
     if (word & service_word::kRedirected)
-      route(ctx, i, word, pk.direction, &pk.conn, flow_hash(ctx.packets[i]), v);
+      route(ctx, i, word, pk.direction, &pk.conn, v);
     return true;
   }
 
@@ -380,8 +380,9 @@ class ServiceFilter final : public Filter {
 
   // Sends packets[i] to the next live hop of its path, applies the failure
   // policy of the hops that are down, or leaves it to the next slots.
+  // The flow's hash is computed only to re-pin (a pinned flow needs none).
   void route(const BurstContext& ctx, std::uint16_t i, std::uint32_t word, CtDirection direction,
-             const ConnRef* conn, std::uint64_t hash, Verdict& v) const noexcept {
+             const ConnRef* conn, Verdict& v) const noexcept {
     const std::vector<Target>& targets = *config_->targets;
     const std::uint32_t ti = service_word::target(word);
     if (ti >= targets.size()) return;
@@ -401,7 +402,7 @@ class ServiceFilter final : public Filter {
       bool up = usable(position);
       if (!up && pc != nullptr && pc->repin && conn != nullptr) {
         bool found = false;
-        const std::uint8_t other = choose_instance(*pc, *shared_, p, hash, true, found);
+        const std::uint8_t other = choose_instance(*pc, *shared_, p, flow_hash(ctx.packets[i]), true, found);
         if (found) {
           std::uint32_t expected = word;
           const std::uint32_t moved = service_word::with_instance(word, hop, other);
