@@ -4,11 +4,21 @@
 #include <cassert>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "libfw/core/rcu.h"
+
 namespace fw::classify {
 namespace {
 
 constexpr int kRootStride = 16;
 constexpr int kStride = 8;
+constexpr int kLeafRuns[3] = {3, 6, 12};
+// Retired node memory is recycled (after a grace period) once it reaches an
+// eighth of the node slots' memory and at least this much.
+constexpr std::size_t kMinReclaimBytes = 64 * 1024;
 
 using Key = unsigned __int128;
 
@@ -58,51 +68,88 @@ std::size_t AddressClassMap::memory_bytes() const noexcept {
          kMaxTableChunks * sizeof(Table*) + table_bytes_ + table_storage_.capacity() * sizeof(table_storage_[0]) +
          (((std::size_t{1} << class_chunk_count_) - 1) << kFirstClassesLog2) * sizeof(ClassRecord) +
          atom_bytes_ + atom_storage_.capacity() * sizeof(atom_storage_[0]) +
-         intern_slots_.capacity() * sizeof(ClassId) + class_hashes_.capacity() * sizeof(std::uint32_t);
+         intern_slots_.capacity() * sizeof(ClassId) + class_hashes_.capacity() * sizeof(std::uint32_t) +
+         (retired_.capacity() + free_slots_.capacity() + free_leaves_[0].capacity() + free_leaves_[1].capacity() +
+          free_leaves_[2].capacity()) * sizeof(std::uint32_t);
+}
+
+AddressClassMap::NodeStats AddressClassMap::node_stats() const noexcept {
+  NodeStats s;
+  s.tables = live_tables_;
+  for (int i = 0; i < 3; ++i) {
+    s.leaves[i] = live_leaves_[i];
+    s.free_leaves += free_leaves_[i].size();
+  }
+  s.retired = retired_.size();
+  s.free_tables = free_slots_.size();
+  s.slots = slot_count_;
+  return s;
+}
+
+// The run holding `byte`: the number of run starts at or below it (they
+// ascend, so those are a prefix: count = trailing ones of the compare mask).
+std::uint32_t AddressClassMap::leaf_value(const unsigned char* leaf, std::uint32_t size,
+                                          std::uint32_t byte) noexcept {
+  const unsigned starts_mask = static_cast<unsigned>((0x7ff001f0003ull >> (16 * size)) & 0xffff);
+#if defined(__SSE2__)
+  const __m128i starts = _mm_loadu_si128(reinterpret_cast<const __m128i*>(leaf));
+  const __m128i x = _mm_set1_epi8(static_cast<char>(byte));
+  const unsigned at_or_below =
+      static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(starts, x), x))) & starts_mask;
+#else
+  unsigned at_or_below = 0;
+  for (unsigned i = 0; (starts_mask >> i) & 1; ++i) at_or_below |= unsigned{leaf[i] <= byte} << i;
+#endif
+  const auto run = static_cast<unsigned>(__builtin_ctz(~at_or_below));
+  std::uint32_t v;
+  std::memcpy(&v, leaf + (4u << size) + 4 * run, sizeof v);
+  return v;
 }
 
 ClassId AddressClassMap::lookup_v6(const std::uint8_t b[16]) const noexcept {
   const std::atomic<std::uint32_t>* root = v6_.root.load(std::memory_order_acquire);
   if (root == nullptr) return kEmptyClass;
   std::uint32_t e = root[(std::uint32_t{b[0]} << 8) | b[1]].load(std::memory_order_acquire);
-  for (int i = 2; (e & kChildBit) && i < 16; ++i) e = table(e)[b[i]].load(std::memory_order_acquire);
+  for (int i = 2; (e & kChildBit) && i < 16; ++i) e = child_entry(e, b[i]);
   return e;
 }
 
 void AddressClassMap::lookup_burst_v4(std::span<const std::uint32_t> in,
                                       std::span<ClassId> out) const noexcept {
-  // Level by level over the whole burst: each stage loads the entries the
-  // previous one prefetched and keeps the address of the next entry, so a
-  // child table's address is computed once per level.
+  // Level by level over the whole burst: each stage reads the node the
+  // previous one prefetched (the table entry, or the whole leaf: one line)
+  // and keeps the address of the next, so it is computed once per level.
   constexpr std::size_t kStage = 128;
-  const std::atomic<std::uint32_t>* entry[kStage];
+  const void* at_node[kStage];
+  auto next = [&](std::size_t i, std::uint32_t e, std::uint32_t byte) {
+    at_node[i] = (e & kLeafBit) ? static_cast<const void*>(leaf_bytes(e)) : static_cast<const void*>(table(e) + byte);
+    __builtin_prefetch(at_node[i]);
+  };
+  auto read = [&](std::size_t i, std::uint32_t e, std::uint32_t byte) -> std::uint32_t {
+    if (e & kLeafBit) return leaf_value(static_cast<const unsigned char*>(at_node[i]), (e >> 28) & 3, byte);
+    return static_cast<const std::atomic<std::uint32_t>*>(at_node[i])->load(std::memory_order_acquire);
+  };
   for (std::size_t at = 0; at < in.size(); at += kStage) {
     const std::size_t n = std::min(kStage, in.size() - at);
     const std::uint32_t* const a = in.data() + at;
     ClassId* const o = out.data() + at;
     for (std::size_t i = 0; i < n; ++i) {
-      entry[i] = &v4_root_[a[i] >> 16];
-      __builtin_prefetch(entry[i]);
+      at_node[i] = &v4_root_[a[i] >> 16];
+      __builtin_prefetch(at_node[i]);
     }
     for (std::size_t i = 0; i < n; ++i) {
-      const std::uint32_t e = entry[i]->load(std::memory_order_acquire);
+      const std::uint32_t e = static_cast<const std::atomic<std::uint32_t>*>(at_node[i])->load(std::memory_order_acquire);
       o[i] = e;
-      if (e & kChildBit) {
-        entry[i] = table(e) + ((a[i] >> 8) & 0xff);
-        __builtin_prefetch(entry[i]);
-      }
+      if (e & kChildBit) next(i, e, (a[i] >> 8) & 0xff);
     }
     for (std::size_t i = 0; i < n; ++i) {
       if (!(o[i] & kChildBit)) continue;
-      const std::uint32_t e = entry[i]->load(std::memory_order_acquire);
+      const std::uint32_t e = read(i, o[i], (a[i] >> 8) & 0xff);
       o[i] = e;
-      if (e & kChildBit) {
-        entry[i] = table(e) + (a[i] & 0xff);
-        __builtin_prefetch(entry[i]);
-      }
+      if (e & kChildBit) next(i, e, a[i] & 0xff);
     }
     for (std::size_t i = 0; i < n; ++i)
-      if (o[i] & kChildBit) o[i] = entry[i]->load(std::memory_order_acquire);
+      if (o[i] & kChildBit) o[i] = read(i, o[i], a[i] & 0xff);
   }
 }
 
@@ -111,11 +158,16 @@ bool AddressClassMap::contains(ClassId c, AtomId atom) const noexcept {
   return std::binary_search(a.begin(), a.end(), atom);
 }
 
-std::uint32_t AddressClassMap::new_table(std::uint32_t fill) {
+std::uint32_t AddressClassMap::new_slot() {
+  if (!free_slots_.empty()) {
+    const std::uint32_t slot = free_slots_.back();
+    free_slots_.pop_back();
+    return slot;
+  }
   if (table_chunk_used_ == table_chunk_size_) {
-    // Chunks never move, so a published table stays valid for readers.
+    // Chunks never move, so a published node stays valid for readers.
     const std::size_t chunk = table_storage_.size();
-    assert(chunk < kMaxTableChunks);  // 16M tables: 16 GiB
+    assert(chunk < kMaxTableChunks);  // 4M slots: 4 GiB
     table_chunk_size_ = 1u << std::min<std::size_t>(kFirstTablesLog2 + chunk, kMaxTableChunkLog2);
     table_storage_.push_back(std::make_unique<Table[]>(table_chunk_size_));
     table_chunks_[chunk] = table_storage_.back().get();
@@ -123,11 +175,89 @@ std::uint32_t AddressClassMap::new_table(std::uint32_t fill) {
     table_bytes_ += std::size_t{table_chunk_size_} * sizeof(Table);
   }
   const auto chunk = static_cast<std::uint32_t>(table_storage_.size() - 1);
-  const std::uint32_t offset = table_chunk_used_++;
-  Table& t = table_chunks_[chunk][offset];
-  for (auto& e : t.e) e.store(fill, std::memory_order_relaxed);
-  ++table_count_;
-  return kChildBit | (chunk << kMaxTableChunkLog2) | offset;
+  ++slot_count_;
+  return (chunk << kMaxTableChunkLog2) | table_chunk_used_++;
+}
+
+std::uint32_t AddressClassMap::new_leaf(int size) {
+  ++live_leaves_[size];
+  std::vector<std::uint32_t>& free = free_leaves_[size];
+  if (!free.empty()) {
+    const std::uint32_t entry = free.back();
+    free.pop_back();
+    return entry;
+  }
+  const std::uint32_t units = 1u << size;
+  if (leaf_slot_used_[size] + units > 64) {
+    leaf_slot_[size] = new_slot();
+    leaf_slot_used_[size] = 0;
+  }
+  const std::uint32_t entry = kChildBit | kLeafBit | static_cast<std::uint32_t>(size) << 28 |
+                              leaf_slot_[size] << 6 | leaf_slot_used_[size];
+  leaf_slot_used_[size] += units;
+  return entry;
+}
+
+std::uint32_t AddressClassMap::make_node(const std::atomic<std::uint32_t>* entries) {
+  std::uint32_t starts[kMaxLeafRuns], values[kMaxLeafRuns];
+  int runs = 0;
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    const std::uint32_t v = entries[i].load(std::memory_order_relaxed);
+    if (runs > 0 && v == values[runs - 1]) continue;
+    if (runs == kMaxLeafRuns) {
+      runs = kMaxLeafRuns + 1;
+      break;
+    }
+    starts[runs] = i;
+    values[runs++] = v;
+  }
+  if (runs == 1 && !(values[0] & kChildBit)) return values[0];  // one class: no node
+  if (runs > kMaxLeafRuns) {
+    const std::uint32_t slot = new_slot();
+    ++live_tables_;
+    Table& t = table_chunks_[slot >> kMaxTableChunkLog2][slot & ((1u << kMaxTableChunkLog2) - 1)];
+    for (std::size_t i = 0; i < 256; ++i) t.e[i].store(entries[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+    return kChildBit | slot;
+  }
+  const int size = runs <= kLeafRuns[0] ? 0 : runs <= kLeafRuns[1] ? 1 : 2;
+  const std::uint32_t entry = new_leaf(size);
+  // Written through a byte pointer: a leaf is plain bytes inside the slot.
+  auto* leaf = const_cast<unsigned char*>(leaf_bytes(entry));
+  const int capacity = kLeafRuns[size];
+  const std::size_t values_at = std::size_t{4} << size;
+  std::memset(leaf, 0, values_at);
+  for (int r = 1; r < capacity; ++r) leaf[r - 1] = static_cast<unsigned char>(r < runs ? starts[r] : 255);
+  for (int r = 0; r < capacity; ++r) std::memcpy(leaf + values_at + 4 * r, &values[std::min(r, runs - 1)], 4);
+  return entry;
+}
+
+void AddressClassMap::retire(std::uint32_t entry) {
+  if (entry & kLeafBit) {
+    const int size = static_cast<int>((entry >> 28) & 3);
+    --live_leaves_[size];
+    retired_bytes_ += std::size_t{16} << size;
+  } else {
+    --live_tables_;
+    retired_bytes_ += sizeof(Table);
+  }
+  retired_.push_back(entry);
+}
+
+void AddressClassMap::reclaim() {
+  if (retired_.empty()) return;
+  // After this no lookup can still hold a retired node (lookups that may run
+  // concurrently with updates are inside read-side critical sections).
+  rcu::synchronize();
+  for (const std::uint32_t entry : retired_) {
+    if (entry & kLeafBit) free_leaves_[(entry >> 28) & 3].push_back(entry);
+    else free_slots_.push_back(entry & ~kChildBit);
+  }
+  retired_.clear();
+  retired_bytes_ = 0;
+}
+
+void AddressClassMap::reclaim_if_due() {
+  if (retired_bytes_ >= std::max(kMinReclaimBytes, table_bytes_ / 8)) reclaim();
 }
 
 // Copies `atoms` only when the class is new.
@@ -204,42 +334,69 @@ ClassId AddressClassMap::with_atom(ClassId c, AtomId atom, bool present, ClassFn
 }
 
 // Applies "atom present/absent" to every address of [lo, hi] below `entries`,
-// a table of 2^stride entries whose first entry starts at `base` after
-// `consumed` bits of the `width`-bit address.
-void AddressClassMap::update_table(std::atomic<std::uint32_t>* entries, int stride, Key base,
-                                   int consumed, int width, Key lo, Key hi, AtomId atom,
-                                   bool present, ClassFn& memo) {
+// a table (live or a scratch copy) of 2^stride entries whose first entry
+// starts at `base` after `consumed` bits of the `width`-bit address.
+bool AddressClassMap::update_entries(std::atomic<std::uint32_t>* entries, int stride, Key base,
+                                     int consumed, int width, Key lo, Key hi, AtomId atom,
+                                     bool present, ClassFn& memo) {
   const int below = width - consumed - stride;  // address bits under one entry
   const Key entry_span_mask = ones(below);
   const std::size_t first = static_cast<std::size_t>((lo - base) >> below);
   const std::size_t last = static_cast<std::size_t>((hi - base) >> below);
+  bool changed = false;
   for (std::size_t i = first; i <= last; ++i) {
     const Key e_lo = base + (Key{i} << below);
     const Key e_hi = e_lo + entry_span_mask;
-    std::uint32_t v = entries[i].load(std::memory_order_relaxed);
-    const bool full = lo <= e_lo && e_hi <= hi;
-    if (!(v & kChildBit)) {
-      if (full) {
-        const ClassId next = with_atom(v, atom, present, memo);
-        if (next != v) entries[i].store(next, std::memory_order_release);
-        continue;
-      }
-      // Partly covered leaf: split it into a child table that starts out
-      // equal to it, publish the child, then update inside it.
-      const ClassId next = with_atom(v, atom, present, memo);
-      if (next == v) continue;  // nothing changes anywhere in this block
-      const std::uint32_t child = new_table(v);
-      entries[i].store(child, std::memory_order_release);
-      v = child;
+    const std::uint32_t v = entries[i].load(std::memory_order_relaxed);
+    std::uint32_t next;
+    if (!(v & kChildBit) && lo <= e_lo && e_hi <= hi) {
+      next = with_atom(v, atom, present, memo);  // wholly covered class
+    } else {
+      next = update_child(v, e_lo, consumed + stride, width, std::max(lo, e_lo), std::min(hi, e_hi), atom,
+                          present, memo);
     }
-    update_table(table(v), kStride, e_lo, consumed + stride, width, std::max(lo, e_lo),
-                 std::min(hi, e_hi), atom, present, memo);
+    if (next == v) continue;
+    entries[i].store(next, std::memory_order_release);
+    changed = true;
   }
+  return changed;
+}
+
+std::uint32_t AddressClassMap::update_child(std::uint32_t v, Key base, int consumed, int width, Key lo,
+                                            Key hi, AtomId atom, bool present, ClassFn& memo) {
+  if ((v & kChildBit) && !(v & kLeafBit)) {
+    // A table changes in place; if it is left with few runs, a leaf replaces it.
+    std::atomic<std::uint32_t>* t = table(v);
+    if (!update_entries(t, kStride, base, consumed, width, lo, hi, atom, present, memo)) return v;
+    int runs = 1;
+    for (std::size_t i = 1; i < 256 && runs <= kMaxLeafRuns; ++i)
+      runs += t[i].load(std::memory_order_relaxed) != t[i - 1].load(std::memory_order_relaxed);
+    if (runs > kMaxLeafRuns) return v;
+    const std::uint32_t next = make_node(t);
+    retire(v);
+    return next;
+  }
+  // A class partly covered, or a leaf: build the node anew in a scratch
+  // table, then publish it whole (the caller stores the returned entry).
+  if (!(v & kChildBit) && with_atom(v, atom, present, memo) == v) return v;  // nothing changes below
+  Table scratch;
+  if (v & kLeafBit) {
+    const unsigned char* leaf = leaf_bytes(v);
+    const std::uint32_t size = (v >> 28) & 3;
+    for (std::uint32_t i = 0; i < 256; ++i) scratch.e[i].store(leaf_value(leaf, size, i), std::memory_order_relaxed);
+  } else {
+    for (auto& e : scratch.e) e.store(v, std::memory_order_relaxed);
+  }
+  if (!update_entries(scratch.e, kStride, base, consumed, width, lo, hi, atom, present, memo)) return v;
+  const std::uint32_t next = make_node(scratch.e);
+  if (v & kLeafBit) retire(v);
+  return next;
 }
 
 void AddressClassMap::update(Trie& trie, Key lo, Key hi, AtomId atom, bool present) {
   ClassFn memo;
-  update_table(root_of(trie), kRootStride, 0, 0, trie.width, lo, hi, atom, present, memo);
+  update_entries(root_of(trie), kRootStride, 0, 0, trie.width, lo, hi, atom, present, memo);
+  reclaim_if_due();
 }
 
 bool AddressClassMap::range_of(const Cidr& c, Key& lo, Key& hi, int& width) {

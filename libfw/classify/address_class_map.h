@@ -7,30 +7,58 @@
 // rule_index.h), so the datapath needs only: address -> class id -> atoms.
 //
 // Structure: per family, a stride trie over the address bits (a 16-bit root
-// of 65536 entries, then 8-bit tables) whose leaves hold class ids. It is
-// built from *ranges*, not prefixes, so IP ranges need no prefix expansion:
-// a leaf entry covers an aligned block wholly inside one class; a block that
-// straddles a class boundary becomes a child table. IPv4 lookups take at
-// most 3 dependent loads; IPv6 at most 15, usually 2-3 as groups rarely hold
-// long prefixes.
+// of 65536 entries, then 8-bit nodes of 256 entries) whose leaves hold class
+// ids. It is built from *ranges*, not prefixes, so IP ranges need no prefix
+// expansion: an entry holding a class covers an aligned block wholly inside
+// one class; a block that straddles a class boundary becomes a child node.
+// IPv4 lookups take at most 3 dependent loads; IPv6 at most 15, usually 2-3
+// as groups rarely hold long prefixes.
 //
-// Updates are in place and concurrent with lookups: every entry is an
-// atomic 32-bit word; a child table is filled before its index is published
-// (release), and each entry change is one atomic store, so a lookup sees,
-// for its address, either the class before or after an update. The cost of
-// add()/remove() is the number of trie entries the block covers (a /32 in
-// IPv4: at most three entries) plus interning the new classes.
+// A child node is stored in one of two forms, told apart by a tag bit in the
+// parent entry:
+//   * a *table*: 256 atomic entries (1 KB), updated in place;
+//   * a *compact leaf*: the node's runs of equal entries, at most 12 (most
+//     nodes hold 2-4 runs: ClassBench acl1_100k 88 % of them at most 3),
+//     as ascending 8-bit run starts and one entry per run, in 16, 32 or 64
+//     bytes (3, 6 or 12 runs). A lookup finds the run with one SSE2 compare
+//     of the byte against every start, no branch. Leaves are immutable once
+//     published. (The name says what they are for: their entries are
+//     usually classes, but may point to child nodes as a table's do.)
+//
+// Updates run concurrently with lookups: every entry is an atomic 32-bit
+// word; a node is filled before the entry naming it is published (release),
+// and each entry change is one atomic store, so a lookup sees, for its
+// address, either the class before or after an update. An update that
+// touches a leaf builds the node anew (a leaf again, or a table if it now
+// has more than 12 runs) and publishes it with one store of the parent
+// entry; an updated table that falls to 12 runs or fewer is replaced by a
+// leaf the same way, and a node that becomes one class by that class. The
+// replaced node is *retired*: its memory is reused only after an RCU grace
+// period (libfw/core/rcu.h), when no lookup can still be reading it. The
+// cost of add()/remove() is the trie entries the block covers (a /32 in
+// IPv4: at most three), rebuilding the 256-entry nodes on its path, and
+// interning the new classes; once retired memory reaches an eighth of the
+// nodes' (at least 64 KiB), an update waits for a grace period and recycles
+// it (amortised; rcu::synchronize()).
 //
 // An atom's blocks form a set of addresses: add() of an overlapping block is
 // idempotent and remove() takes the addresses out of the atom whatever
 // blocks put them in (callers pass normalised member sets).
 //
-// Memory is never returned while the map lives: tables split by add() are
-// not merged back by remove(), and classes no longer used stay interned
-// (bounded by what was ever added; reported by memory_bytes()).
+// Node memory comes in 1 KB slots from chunks that never move and are kept
+// while the map lives (retired nodes are recycled within the map); classes
+// no longer used stay interned (bounded by what was ever added; reported by
+// memory_bytes()).
 //
-// Thread-safety: add()/remove() from one control thread at a time; lookup(),
-// atoms() and contains() from any number of threads concurrently with them.
+// Thread-safety: add()/remove()/add_all()/reclaim() from one control thread
+// at a time, never inside an RCU read-side critical section (they may wait
+// for a grace period). lookup*(), atoms() and contains() from any number of
+// threads: a lookup that may run concurrently with an update MUST run inside
+// an RCU read-side critical section (rcu::ReadGuard, on a thread registered
+// with rcu::register_reader_thread()) that it does not leave while it uses
+// what it read from the trie; the class ids it returns stay valid forever.
+// Lookups on the updating thread itself, or while no update can run (a map
+// not yet shared), need no read-side section.
 #pragma once
 
 #include <atomic>
@@ -81,8 +109,8 @@ class AddressClassMap {
   ClassId lookup_v4(std::uint32_t host_order) const noexcept {
     std::uint32_t e = v4_root_[host_order >> 16].load(std::memory_order_acquire);
     if (e & kChildBit) {
-      e = table(e)[(host_order >> 8) & 0xff].load(std::memory_order_acquire);
-      if (e & kChildBit) e = table(e)[host_order & 0xff].load(std::memory_order_acquire);
+      e = child_entry(e, (host_order >> 8) & 0xff);
+      if (e & kChildBit) e = child_entry(e, host_order & 0xff);
     }
     return e;
   }
@@ -106,18 +134,41 @@ class AddressClassMap {
   }
   bool contains(ClassId c, AtomId atom) const noexcept;
 
+  // Waits for an RCU grace period and makes every retired node reusable
+  // (updates do this themselves when enough has been retired). Control
+  // thread, outside any read-side critical section.
+  void reclaim();
+
+  // The trie's nodes (tests, benchmarks).
+  struct NodeStats {
+    std::size_t tables = 0;                // live 1 KB tables
+    std::size_t leaves[3] = {0, 0, 0};     // live 16-, 32-, 64-byte leaves
+    std::size_t retired = 0;               // waiting for a grace period
+    std::size_t free_tables = 0;           // recycled, ready for reuse
+    std::size_t free_leaves = 0;
+    std::size_t slots = 0;                 // 1 KB slots taken from chunks
+  };
+  NodeStats node_stats() const noexcept;
+
  private:
+  // An entry: a class id (bit 31 clear), or a child node (bit 31 set):
+  //   table: 1 0 slot(30 bits: chunk << kMaxTableChunkLog2 | offset)
+  //   leaf:  1 1 size(2) slot(22 bits) unit(6)   -- size 0/1/2: 16/32/64 bytes,
+  //          at `unit` 16-byte units into the 1 KB slot `slot`
   static constexpr std::uint32_t kChildBit = 0x80000000u;
+  static constexpr std::uint32_t kLeafBit = 0x40000000u;
   static constexpr ClassId kNoClass = 0xffffffffu;  // an empty intern slot
+  static constexpr int kMaxLeafRuns = 12;
   // Tables and class records live in chunks that never move (a published
   // index stays valid for readers), so a small map holds small chunks.
-  // Tables: chunk k holds 16 << k tables up to kMaxTableChunkLog2 (1 MiB),
-  // then every chunk that many: at most 1 MiB unused, and a directory of
-  // 128 KiB for 16M tables (16 GiB). Class records (16 bytes): chunk k
+  // Node slots (1 KB: one table, or 64 16-byte leaf units): chunk k holds
+  // 16 << k slots up to kMaxTableChunkLog2 (1 MiB), then every chunk that
+  // many: at most 1 MiB unused, and a directory of 32 KiB for 4M slots
+  // (4 GiB; a leaf entry has 22 bits for its slot). Class records (16 bytes): chunk k
   // holds 256 << k, so an id's chunk is a bit scan, no load.
   static constexpr int kFirstTablesLog2 = 4;
   static constexpr int kMaxTableChunkLog2 = 10;
-  static constexpr std::size_t kMaxTableChunks = 16384;
+  static constexpr std::size_t kMaxTableChunks = 4096;
   static constexpr int kFirstClassesLog2 = 8;
   static constexpr std::size_t kMaxChunks = 23;  // 2^30 class records
   struct ChunkSlot {
@@ -129,7 +180,7 @@ class AddressClassMap {
     return {k, index - (((1u << k) - 1) << first_log2)};
   }
 
-  struct Table {
+  struct alignas(64) Table {
     std::atomic<std::uint32_t> e[256];
   };
   struct Trie {
@@ -154,6 +205,19 @@ class AddressClassMap {
   std::atomic<std::uint32_t>* table(std::uint32_t entry) const noexcept {
     return table_chunks_[(entry & ~kChildBit) >> kMaxTableChunkLog2][entry & ((1u << kMaxTableChunkLog2) - 1)].e;
   }
+  // A leaf's bytes: run starts (ascending; unused ones 255) in the first
+  // 2 / 5 / 11 bytes, zero padding, then one entry per run (unused ones
+  // repeat the last) from byte 4 / 8 / 16. Leaves are aligned to their
+  // size, so one never straddles a cache line.
+  const unsigned char* leaf_bytes(std::uint32_t entry) const noexcept {
+    const Table& slot = table_chunks_[(entry >> 16) & (kMaxTableChunks - 1)][(entry >> 6) & ((1u << kMaxTableChunkLog2) - 1)];
+    return reinterpret_cast<const unsigned char*>(&slot) + (entry & 63) * 16;
+  }
+  static std::uint32_t leaf_value(const unsigned char* leaf, std::uint32_t size, std::uint32_t byte) noexcept;
+  std::uint32_t child_entry(std::uint32_t entry, std::uint32_t byte) const noexcept {
+    if (entry & kLeafBit) return leaf_value(leaf_bytes(entry), (entry >> 28) & 3, byte);
+    return table(entry)[byte].load(std::memory_order_acquire);
+  }
   const ClassRecord& class_record(ClassId c) const noexcept {
     const ChunkSlot s = chunk_slot(c, kFirstClassesLog2);
     return class_chunks_[s.chunk][s.offset];
@@ -161,14 +225,29 @@ class AddressClassMap {
 
   // The trie's root, created on first use (control thread).
   std::atomic<std::uint32_t>* root_of(Trie& trie);
-  std::uint32_t new_table(std::uint32_t fill);
+  std::uint32_t new_slot();
+  std::uint32_t new_leaf(int size);
+  // The entry for a node holding these 256 entries: their class if they are
+  // one, else a new leaf if they have at most kMaxLeafRuns runs, else a new
+  // table.
+  std::uint32_t make_node(const std::atomic<std::uint32_t>* entries);
+  void retire(std::uint32_t entry);
+  void reclaim_if_due();
   ClassId intern(const std::vector<AtomId>& atoms);
   ClassId with_atom(ClassId c, AtomId atom, bool present, ClassFn& memo);
   void update(Trie& trie, Key lo, Key hi, AtomId atom, bool present);
   template <typename Block>
   void change(AtomId atom, const Block& block, bool present);
-  void update_table(std::atomic<std::uint32_t>* entries, int stride, Key base, int consumed,
-                    int width, Key lo, Key hi, AtomId atom, bool present, ClassFn& memo);
+  // Applies the change to the entries of [lo, hi] in `entries` (2^stride of
+  // them, the first starting at `base` after `consumed` address bits);
+  // returns whether any entry changed.
+  bool update_entries(std::atomic<std::uint32_t>* entries, int stride, Key base, int consumed,
+                      int width, Key lo, Key hi, AtomId atom, bool present, ClassFn& memo);
+  // The same below one entry (`entry`, a class partly covered or a child
+  // node); returns the entry that replaces it (itself if a table changed in
+  // place or nothing changed).
+  std::uint32_t update_child(std::uint32_t entry, Key base, int consumed, int width, Key lo, Key hi,
+                             AtomId atom, bool present, ClassFn& memo);
   static bool range_of(const Cidr& c, Key& lo, Key& hi, int& width);
   static bool range_of(const IpRange& r, Key& lo, Key& hi, int& width);
 
@@ -179,7 +258,17 @@ class AddressClassMap {
   std::vector<std::unique_ptr<Table[]>> table_storage_;
   std::uint32_t table_chunk_size_ = 0, table_chunk_used_ = 0;  // of the last chunk
   std::size_t table_bytes_ = 0;
-  std::uint32_t table_count_ = 0;
+  std::uint32_t slot_count_ = 0;
+  std::size_t live_tables_ = 0;
+  std::size_t live_leaves_[3] = {0, 0, 0};
+  // Leaf units are carved from slots, one open slot per size.
+  std::uint32_t leaf_slot_[3] = {0, 0, 0};
+  std::uint32_t leaf_slot_used_[3] = {64, 64, 64};  // units; 64 = none open
+  // Replaced nodes wait in retired_ for a grace period, then go to the free lists.
+  std::vector<std::uint32_t> retired_;
+  std::size_t retired_bytes_ = 0;
+  std::vector<std::uint32_t> free_slots_;      // slot numbers
+  std::vector<std::uint32_t> free_leaves_[3];  // leaf entries
 
   ClassRecord* class_chunks_[kMaxChunks] = {};
   std::unique_ptr<ClassRecord[]> class_storage_[kMaxChunks];
