@@ -4,10 +4,6 @@
 #include <cassert>
 #include <cstring>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "libfw/core/rcu.h"
 
 namespace fw::classify {
@@ -15,7 +11,8 @@ namespace {
 
 constexpr int kRootStride = 16;
 constexpr int kStride = 8;
-constexpr int kLeafRuns[3] = {3, 6, 12};
+constexpr int kLeafRuns[3] = {2, 6, 12};
+constexpr int kLeafBounds[3] = {8, 8, 16};  // bytes of bounds before the entries
 // Retired node memory is recycled (after a grace period) once it reaches an
 // eighth of the node slots' memory and at least this much.
 constexpr std::size_t kMinReclaimBytes = 64 * 1024;
@@ -86,26 +83,6 @@ AddressClassMap::NodeStats AddressClassMap::node_stats() const noexcept {
   return s;
 }
 
-// The run holding `byte`: the number of run starts at or below it (they
-// ascend, so those are a prefix: count = trailing ones of the compare mask).
-std::uint32_t AddressClassMap::leaf_value(const unsigned char* leaf, std::uint32_t size,
-                                          std::uint32_t byte) noexcept {
-  const unsigned starts_mask = static_cast<unsigned>((0x7ff001f0003ull >> (16 * size)) & 0xffff);
-#if defined(__SSE2__)
-  const __m128i starts = _mm_loadu_si128(reinterpret_cast<const __m128i*>(leaf));
-  const __m128i x = _mm_set1_epi8(static_cast<char>(byte));
-  const unsigned at_or_below =
-      static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(starts, x), x))) & starts_mask;
-#else
-  unsigned at_or_below = 0;
-  for (unsigned i = 0; (starts_mask >> i) & 1; ++i) at_or_below |= unsigned{leaf[i] <= byte} << i;
-#endif
-  const auto run = static_cast<unsigned>(__builtin_ctz(~at_or_below));
-  std::uint32_t v;
-  std::memcpy(&v, leaf + (4u << size) + 4 * run, sizeof v);
-  return v;
-}
-
 ClassId AddressClassMap::lookup_v6(const std::uint8_t b[16]) const noexcept {
   const std::atomic<std::uint32_t>* root = v6_.root.load(std::memory_order_acquire);
   if (root == nullptr) return kEmptyClass;
@@ -118,38 +95,31 @@ void AddressClassMap::lookup_burst_v4(std::span<const std::uint32_t> in,
                                       std::span<ClassId> out) const noexcept {
   // Level by level over the whole burst: each stage reads the node the
   // previous one prefetched (the table entry, or the whole leaf: one line)
-  // and keeps the address of the next, so it is computed once per level.
+  // and keeps the node's address for the next, so it is computed once.
   constexpr std::size_t kStage = 128;
-  const void* at_node[kStage];
+  const unsigned char* node[kStage];
   auto next = [&](std::size_t i, std::uint32_t e, std::uint32_t byte) {
-    at_node[i] = (e & kLeafBit) ? static_cast<const void*>(leaf_bytes(e)) : static_cast<const void*>(table(e) + byte);
-    __builtin_prefetch(at_node[i]);
-  };
-  auto read = [&](std::size_t i, std::uint32_t e, std::uint32_t byte) -> std::uint32_t {
-    if (e & kLeafBit) return leaf_value(static_cast<const unsigned char*>(at_node[i]), (e >> 28) & 3, byte);
-    return static_cast<const std::atomic<std::uint32_t>*>(at_node[i])->load(std::memory_order_acquire);
+    node[i] = node_bytes(e);
+    __builtin_prefetch(node[i] + ((e & kLeafBit) ? 0 : byte << 2));
   };
   for (std::size_t at = 0; at < in.size(); at += kStage) {
     const std::size_t n = std::min(kStage, in.size() - at);
     const std::uint32_t* const a = in.data() + at;
     ClassId* const o = out.data() + at;
+    for (std::size_t i = 0; i < n; ++i) __builtin_prefetch(&v4_root_[a[i] >> 16]);
     for (std::size_t i = 0; i < n; ++i) {
-      at_node[i] = &v4_root_[a[i] >> 16];
-      __builtin_prefetch(at_node[i]);
-    }
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::uint32_t e = static_cast<const std::atomic<std::uint32_t>*>(at_node[i])->load(std::memory_order_acquire);
+      const std::uint32_t e = v4_root_[a[i] >> 16].load(std::memory_order_acquire);
       o[i] = e;
       if (e & kChildBit) next(i, e, (a[i] >> 8) & 0xff);
     }
     for (std::size_t i = 0; i < n; ++i) {
       if (!(o[i] & kChildBit)) continue;
-      const std::uint32_t e = read(i, o[i], (a[i] >> 8) & 0xff);
+      const std::uint32_t e = node_entry(o[i], node[i], (a[i] >> 8) & 0xff);
       o[i] = e;
       if (e & kChildBit) next(i, e, a[i] & 0xff);
     }
     for (std::size_t i = 0; i < n; ++i)
-      if (o[i] & kChildBit) o[i] = read(i, o[i], a[i] & 0xff);
+      if (o[i] & kChildBit) o[i] = node_entry(o[i], node[i], a[i] & 0xff);
   }
 }
 
@@ -192,8 +162,8 @@ std::uint32_t AddressClassMap::new_leaf(int size) {
     leaf_slot_[size] = new_slot();
     leaf_slot_used_[size] = 0;
   }
-  const std::uint32_t entry = kChildBit | kLeafBit | static_cast<std::uint32_t>(size) << 28 |
-                              leaf_slot_[size] << 6 | leaf_slot_used_[size];
+  const std::uint32_t entry =
+      slot_entry(leaf_slot_[size]) | kLeafBit | static_cast<std::uint32_t>(size) << 28 | leaf_slot_used_[size];
   leaf_slot_used_[size] += units;
   return entry;
 }
@@ -213,27 +183,27 @@ std::uint32_t AddressClassMap::make_node(const std::atomic<std::uint32_t>* entri
   }
   if (runs == 1 && !(values[0] & kChildBit)) return values[0];  // one class: no node
   if (runs > kMaxLeafRuns) {
-    const std::uint32_t slot = new_slot();
+    const std::uint32_t entry = slot_entry(new_slot());
     ++live_tables_;
-    Table& t = table_chunks_[slot >> kMaxTableChunkLog2][slot & ((1u << kMaxTableChunkLog2) - 1)];
-    for (std::size_t i = 0; i < 256; ++i) t.e[i].store(entries[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
-    return kChildBit | slot;
+    std::atomic<std::uint32_t>* t = table(entry);
+    for (std::size_t i = 0; i < 256; ++i) t[i].store(entries[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
+    return entry;
   }
   const int size = runs <= kLeafRuns[0] ? 0 : runs <= kLeafRuns[1] ? 1 : 2;
   const std::uint32_t entry = new_leaf(size);
-  // Written through a byte pointer: a leaf is plain bytes inside the slot.
-  auto* leaf = const_cast<unsigned char*>(leaf_bytes(entry));
-  const int capacity = kLeafRuns[size];
-  const std::size_t values_at = std::size_t{4} << size;
-  std::memset(leaf, 0, values_at);
-  for (int r = 1; r < capacity; ++r) leaf[r - 1] = static_cast<unsigned char>(r < runs ? starts[r] : 255);
-  for (int r = 0; r < capacity; ++r) std::memcpy(leaf + values_at + 4 * r, &values[std::min(r, runs - 1)], 4);
+  // Written through a byte pointer: a leaf is plain bytes inside the slot
+  // (layout: leaf_value() in the header).
+  auto* leaf = const_cast<unsigned char*>(node_bytes(entry));
+  const int bounds = kLeafBounds[size];
+  std::memset(leaf, 0xff, static_cast<std::size_t>(bounds));
+  for (int r = 1; r < runs; ++r) leaf[r - 1] = static_cast<unsigned char>(starts[r] - 1);
+  for (int r = 0; r < kLeafRuns[size]; ++r) std::memcpy(leaf + bounds + 4 * r, &values[std::min(r, runs - 1)], 4);
   return entry;
 }
 
 void AddressClassMap::retire(std::uint32_t entry) {
   if (entry & kLeafBit) {
-    const int size = static_cast<int>((entry >> 28) & 3);
+    const auto size = leaf_size(entry);
     --live_leaves_[size];
     retired_bytes_ += std::size_t{16} << size;
   } else {
@@ -249,8 +219,8 @@ void AddressClassMap::reclaim() {
   // concurrently with updates are inside read-side critical sections).
   rcu::synchronize();
   for (const std::uint32_t entry : retired_) {
-    if (entry & kLeafBit) free_leaves_[(entry >> 28) & 3].push_back(entry);
-    else free_slots_.push_back(entry & ~kChildBit);
+    if (entry & kLeafBit) free_leaves_[leaf_size(entry)].push_back(entry);
+    else free_slots_.push_back(slot_of(entry));
   }
   retired_.clear();
   retired_bytes_ = 0;
@@ -381,8 +351,8 @@ std::uint32_t AddressClassMap::update_child(std::uint32_t v, Key base, int consu
   if (!(v & kChildBit) && with_atom(v, atom, present, memo) == v) return v;  // nothing changes below
   Table scratch;
   if (v & kLeafBit) {
-    const unsigned char* leaf = leaf_bytes(v);
-    const std::uint32_t size = (v >> 28) & 3;
+    const unsigned char* leaf = node_bytes(v);
+    const std::uint32_t size = leaf_size(v);
     for (std::uint32_t i = 0; i < 256; ++i) scratch.e[i].store(leaf_value(leaf, size, i), std::memory_order_relaxed);
   } else {
     for (auto& e : scratch.e) e.store(v, std::memory_order_relaxed);

@@ -19,11 +19,12 @@
 //   * a *table*: 256 atomic entries (1 KB), updated in place;
 //   * a *compact leaf*: the node's runs of equal entries, at most 12 (most
 //     nodes hold 2-4 runs: ClassBench acl1_100k 88 % of them at most 3),
-//     as ascending 8-bit run starts and one entry per run, in 16, 32 or 64
-//     bytes (3, 6 or 12 runs). A lookup finds the run with one SSE2 compare
-//     of the byte against every start, no branch. Leaves are immutable once
-//     published. (The name says what they are for: their entries are
-//     usually classes, but may point to child nodes as a table's do.)
+//     as ascending 8-bit run bounds and one entry per run, in 16, 32 or 64
+//     bytes (2, 6 or 12 runs). A lookup finds the run with one SSE2
+//     compare of the byte against every bound, no branch and no mask.
+//     Leaves are immutable once published. (The name says what they are
+//     for: their entries are usually classes, but may point to child nodes
+//     as a table's do.)
 //
 // Updates run concurrently with lookups: every entry is an atomic 32-bit
 // word; a node is filled before the entry naming it is published (release),
@@ -64,6 +65,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <unordered_map>
@@ -71,6 +73,10 @@
 
 #include "fw/address.h"
 #include "fw/policy.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace fw::classify {
 
@@ -152,9 +158,10 @@ class AddressClassMap {
 
  private:
   // An entry: a class id (bit 31 clear), or a child node (bit 31 set):
-  //   table: 1 0 slot(30 bits: chunk << kMaxTableChunkLog2 | offset)
-  //   leaf:  1 1 size(2) slot(22 bits) unit(6)   -- size 0/1/2: 16/32/64 bytes,
-  //          at `unit` 16-byte units into the 1 KB slot `slot`
+  //   1 leaf(1) size(2) chunk(12) slot(10) unit(6)
+  // The node is `unit` 16-byte units into slot `slot` (1 KB) of chunk
+  // `chunk`: a table (leaf 0, size 0, unit 0) or a leaf of 16, 32 or 64
+  // bytes (size 0, 1, 2), so finding either is the same shift and masks.
   static constexpr std::uint32_t kChildBit = 0x80000000u;
   static constexpr std::uint32_t kLeafBit = 0x40000000u;
   static constexpr ClassId kNoClass = 0xffffffffu;  // an empty intern slot
@@ -199,24 +206,47 @@ class AddressClassMap {
   using Key = unsigned __int128;
   using ClassFn = std::unordered_map<ClassId, ClassId>;
 
-  // A child entry names its table by chunk and offset (kChildBit | chunk <<
-  // kMaxTableChunkLog2 | offset): a shift and two masks, as cheap as a flat
-  // index into fixed-size chunks.
+  static constexpr std::uint32_t slot_entry(std::uint32_t slot) noexcept { return kChildBit | slot << 6; }
+  static constexpr std::uint32_t slot_of(std::uint32_t entry) noexcept { return (entry >> 6) & 0x3fffff; }
+  // The bytes of the node an entry names (table or leaf).
+  const unsigned char* node_bytes(std::uint32_t entry) const noexcept {
+    return reinterpret_cast<const unsigned char*>(table_chunks_[(entry >> 16) & (kMaxTableChunks - 1)]) +
+           ((entry & 0xffff) << 4);
+  }
   std::atomic<std::uint32_t>* table(std::uint32_t entry) const noexcept {
-    return table_chunks_[(entry & ~kChildBit) >> kMaxTableChunkLog2][entry & ((1u << kMaxTableChunkLog2) - 1)].e;
+    return reinterpret_cast<std::atomic<std::uint32_t>*>(const_cast<unsigned char*>(node_bytes(entry)));
   }
-  // A leaf's bytes: run starts (ascending; unused ones 255) in the first
-  // 2 / 5 / 11 bytes, zero padding, then one entry per run (unused ones
-  // repeat the last) from byte 4 / 8 / 16. Leaves are aligned to their
-  // size, so one never straddles a cache line.
-  const unsigned char* leaf_bytes(std::uint32_t entry) const noexcept {
-    const Table& slot = table_chunks_[(entry >> 16) & (kMaxTableChunks - 1)][(entry >> 6) & ((1u << kMaxTableChunkLog2) - 1)];
-    return reinterpret_cast<const unsigned char*>(&slot) + (entry & 63) * 16;
+  // A leaf's bytes: `bounds`, then one entry per run. bounds[i] is the
+  // first byte of run i + 1, minus one (so 0-254); unused bounds are 255.
+  // 16- and 32-byte leaves have 8 bytes of bounds (at most 1 and 5 used,
+  // so one is always 255), 64-byte leaves 16 (at most 11 used). The run of
+  // byte x is the number of bounds below x: they ascend, so it is the first
+  // bound >= x, found by one unsigned saturating subtract and compare of 16
+  // bytes (on 16- and 32-byte leaves the bytes past the bounds are entries,
+  // but an unused bound comes first). Leaves are aligned to their size.
+  static std::uint32_t leaf_value(const unsigned char* leaf, std::uint32_t size, std::uint32_t byte) noexcept {
+#if defined(__SSE2__)
+    const __m128i bounds = _mm_load_si128(reinterpret_cast<const __m128i*>(leaf));
+    const __m128i x = _mm_set1_epi8(static_cast<char>(byte));
+    const auto at_or_above = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_subs_epu8(x, bounds), _mm_setzero_si128())));
+    const auto run = static_cast<unsigned>(__builtin_ctz(at_or_above));
+#else
+    unsigned run = 0;
+    while (leaf[run] < byte) ++run;
+#endif
+    std::uint32_t v;
+    std::memcpy(&v, leaf + (8u << (size >> 1)) + 4 * run, sizeof v);
+    return v;
   }
-  static std::uint32_t leaf_value(const unsigned char* leaf, std::uint32_t size, std::uint32_t byte) noexcept;
+  static std::uint32_t leaf_size(std::uint32_t entry) noexcept { return (entry >> 28) & 3; }
+  // The entry at `byte` of the node `entry` names, whose bytes are `node`.
+  static std::uint32_t node_entry(std::uint32_t entry, const unsigned char* node, std::uint32_t byte) noexcept {
+    if (entry & kLeafBit) return leaf_value(node, leaf_size(entry), byte);
+    return reinterpret_cast<const std::atomic<std::uint32_t>*>(node)[byte].load(std::memory_order_acquire);
+  }
   std::uint32_t child_entry(std::uint32_t entry, std::uint32_t byte) const noexcept {
-    if (entry & kLeafBit) return leaf_value(leaf_bytes(entry), (entry >> 28) & 3, byte);
-    return table(entry)[byte].load(std::memory_order_acquire);
+    return node_entry(entry, node_bytes(entry), byte);
   }
   const ClassRecord& class_record(ClassId c) const noexcept {
     const ChunkSlot s = chunk_slot(c, kFirstClassesLog2);

@@ -39,51 +39,42 @@ std::size_t wide_list_of(const RuleSpec& r) {
   return *first;
 }
 
-}  // namespace
-
-namespace {
-
-// One bit per lane whose prefix/protocol/port fields accept the packet.
-// SSE2 (the x86-64 baseline, so it inlines with no dispatch): two halves of
-// four 32-bit lanes. Port fields hold 16-bit values, so signed compares are
-// exact. Elsewhere a branch-free loop the compiler may vectorise.
+// One bit per lane whose address, protocol and port fields accept the
+// packet (SSE2, the x86-64 baseline, so it inlines with no dispatch:
+// addresses in two halves of four 32-bit lanes, ports and protocol in one
+// register of eight 16-bit lanes). Elsewhere a loop the compiler may
+// vectorise.
 template <typename Block>
-inline std::uint32_t lane_mask(const Block& b, std::uint32_t src, std::uint32_t dst,
-                               std::uint32_t protocol, std::uint32_t sport,
-                               std::uint32_t dport) noexcept {
+inline std::uint32_t lane_mask(const Block& b, std::uint32_t src, std::uint32_t dst, std::uint32_t protocol,
+                               std::uint32_t sport, std::uint32_t dport) noexcept {
 #if defined(__SSE2__)
+  auto load = [](const void* a) { return _mm_load_si128(static_cast<const __m128i*>(a)); };
   const __m128i vs = _mm_set1_epi32(static_cast<int>(src));
   const __m128i vd = _mm_set1_epi32(static_cast<int>(dst));
-  const __m128i vp = _mm_set1_epi32(static_cast<int>(protocol));
-  const __m128i vsp = _mm_set1_epi32(static_cast<int>(sport));
-  const __m128i vdp = _mm_set1_epi32(static_cast<int>(dport));
   const __m128i zero = _mm_setzero_si128();
-  std::uint32_t mask = 0;
+  __m128i ok32[2];
   for (int half = 0; half < 2; ++half) {
-    auto load = [&](const std::uint32_t* a) {
-      return _mm_load_si128(reinterpret_cast<const __m128i*>(a + 4 * half));
-    };
     const __m128i fail =
-        _mm_or_si128(_mm_or_si128(_mm_and_si128(_mm_xor_si128(vs, load(b.src_net)), load(b.src_mask)),
-                                  _mm_and_si128(_mm_xor_si128(vd, load(b.dst_net)), load(b.dst_mask))),
-                     _mm_and_si128(_mm_xor_si128(vp, load(b.protocol)), load(b.protocol_mask)));
-    __m128i ok = _mm_cmpeq_epi32(fail, zero);
-    // first <= port <= last  <=>  !(first > port) && !(port > last)
-    const __m128i out_of_range =
-        _mm_or_si128(_mm_or_si128(_mm_cmpgt_epi32(load(b.src_first), vsp), _mm_cmpgt_epi32(vsp, load(b.src_last))),
-                     _mm_or_si128(_mm_cmpgt_epi32(load(b.dst_first), vdp), _mm_cmpgt_epi32(vdp, load(b.dst_last))));
-    ok = _mm_andnot_si128(out_of_range, ok);
-    mask |= static_cast<std::uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(ok))) << (4 * half);
+        _mm_or_si128(_mm_and_si128(_mm_xor_si128(vs, load(b.src_net + 4 * half)), load(b.src_mask + 4 * half)),
+                     _mm_and_si128(_mm_xor_si128(vd, load(b.dst_net + 4 * half)), load(b.dst_mask + 4 * half)));
+    ok32[half] = _mm_cmpeq_epi32(fail, zero);
   }
-  return mask;
+  // first <= port <= first + span  <=>  (port - first) mod 2^16 <= span
+  const __m128i sp = _mm_sub_epi16(_mm_set1_epi16(static_cast<short>(sport)), load(b.sport_first));
+  const __m128i dp = _mm_sub_epi16(_mm_set1_epi16(static_cast<short>(dport)), load(b.dport_first));
+  const __m128i ports_out = _mm_or_si128(_mm_subs_epu16(sp, load(b.sport_span)), _mm_subs_epu16(dp, load(b.dport_span)));
+  const __m128i proto_out =
+      _mm_and_si128(_mm_xor_si128(_mm_set1_epi16(static_cast<short>(protocol)), load(b.protocol)), load(b.protocol_mask));
+  const __m128i ok16 = _mm_and_si128(_mm_packs_epi32(ok32[0], ok32[1]),
+                                     _mm_cmpeq_epi16(_mm_or_si128(ports_out, proto_out), zero));
+  return static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_packs_epi16(ok16, zero)));
 #else
   std::uint32_t mask = 0;
   for (std::size_t l = 0; l < 8; ++l) {
-    const bool ok = (((src ^ b.src_net[l]) & b.src_mask[l]) == 0) &
-                    (((dst ^ b.dst_net[l]) & b.dst_mask[l]) == 0) &
+    const bool ok = (((src ^ b.src_net[l]) & b.src_mask[l]) == 0) & (((dst ^ b.dst_net[l]) & b.dst_mask[l]) == 0) &
                     (((protocol ^ b.protocol[l]) & b.protocol_mask[l]) == 0) &
-                    (sport >= b.src_first[l]) & (sport <= b.src_last[l]) &
-                    (dport >= b.dst_first[l]) & (dport <= b.dst_last[l]);
+                    (static_cast<std::uint16_t>(sport - b.sport_first[l]) <= b.sport_span[l]) &
+                    (static_cast<std::uint16_t>(dport - b.dport_first[l]) <= b.dport_span[l]);
     mask |= static_cast<std::uint32_t>(ok) << l;
   }
   return mask;
@@ -113,48 +104,75 @@ RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> 
 
   // Records are built once, then copied into every list they belong to.
   std::vector<Record> built(rules.size());
+  slow_of_.assign(rules.size(), 0);
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const RuleSpec& r = rules[i];
     Record& rec = built[i];
     rec = Record{};
     rec.position = static_cast<std::uint32_t>(i);
-    auto fill_side = [&](const SideSpec& s, std::uint8_t& kind, std::uint8_t& negate,
-                         std::uint32_t& a, std::uint32_t& b) {
-      negate = s.negate ? 1 : 0;
-      if (s.atoms.empty()) {
-        kind = kSideAny;
-      } else if (s.single_v4_cidr) {
-        kind = kSideV4Cidr;
-        const std::uint8_t len = s.single_v4_cidr->prefix_length;
-        b = len == 0 ? 0 : ~std::uint32_t{0} << (32 - len);
-        a = s.single_v4_cidr->address.v4_host_order() & b;
-      } else {
-        kind = kSideAtoms;
-        a = static_cast<std::uint32_t>(side_atoms_.size());
-        b = static_cast<std::uint32_t>(s.atoms.size());
-        side_atoms_.insert(side_atoms_.end(), s.atoms.begin(), s.atoms.end());
-        std::sort(side_atoms_.end() - b, side_atoms_.end());
+    SlowRule slow{};
+    // A side: any (mask 0), one IPv4 CIDR compared exactly (kSrcV4), or
+    // atoms (class membership, kSrcAtoms). A negated side compares as any
+    // and is decided by the full check (which keeps a CIDR's net and mask).
+    auto fill_side = [&](const SideSpec& side, std::uint32_t& net, std::uint32_t& mask, std::uint32_t& slow_a,
+                         std::uint32_t& slow_b, std::uint8_t atoms_flag, std::uint8_t v4_flag,
+                         std::uint8_t negate_flag) {
+      if (side.atoms.empty()) return;  // any (a negated "any" matches nothing; validation refuses it)
+      if (side.negate) rec.flags |= negate_flag;
+      if (side.single_v4_cidr) {
+        const std::uint8_t len = side.single_v4_cidr->prefix_length;
+        const std::uint32_t m = len == 0 ? 0 : ~std::uint32_t{0} << (32 - len);
+        const std::uint32_t n = side.single_v4_cidr->address.v4_host_order() & m;
+        rec.flags |= v4_flag;
+        slow_a = n;
+        slow_b = m;
+        if (!side.negate) {
+          net = n;
+          mask = m;
+        }
+        return;
       }
+      rec.flags |= atoms_flag;
+      slow_a = static_cast<std::uint32_t>(side_atoms_.size());
+      slow_b = static_cast<std::uint32_t>(side.atoms.size());
+      side_atoms_.insert(side_atoms_.end(), side.atoms.begin(), side.atoms.end());
+      std::sort(side_atoms_.end() - slow_b, side_atoms_.end());
     };
-    fill_side(r.src, rec.src_kind, rec.src_negate, rec.src_a, rec.src_b);
-    fill_side(r.dst, rec.dst_kind, rec.dst_negate, rec.dst_a, rec.dst_b);
-    if (r.services.empty()) {
-      rec.service_kind = kServiceAny;
-    } else if (r.services.size() == 1) {
-      const ServiceSpec& s = r.services[0];
-      rec.service_kind = kServiceOne;
-      rec.protocol_any = s.protocol ? 0 : 1;
-      rec.protocol = s.protocol.value_or(0);
-      rec.src_first = s.src_first;
-      rec.src_last = s.src_last;
-      rec.dst_first = s.dst_first;
-      rec.dst_last = s.dst_last;
-    } else {
-      rec.service_kind = kServiceMany;
-      // Policies hold a handful of entries per rule; the count is 16-bit.
-      rec.service_offset = static_cast<std::uint32_t>(services_.size());
-      rec.dst_last = static_cast<std::uint16_t>(std::min<std::size_t>(r.services.size(), 0xffff));
-      services_.insert(services_.end(), r.services.begin(), r.services.begin() + rec.dst_last);
+    fill_side(r.src, rec.src_net, rec.src_mask, slow.src_atoms, slow.src_count, kSrcAtoms, kSrcV4, kSrcNegate);
+    fill_side(r.dst, rec.dst_net, rec.dst_mask, slow.dst_atoms, slow.dst_count, kDstAtoms, kDstV4, kDstNegate);
+    rec.sport_span = rec.dport_span = 0xffff;
+    if (r.services.size() == 1) {
+      const ServiceSpec& svc = r.services[0];
+      rec.protocol = svc.protocol.value_or(0);
+      rec.protocol_mask = svc.protocol ? 0xff : 0;
+      rec.sport_first = svc.src_first;
+      rec.sport_span = static_cast<std::uint16_t>(svc.src_last - svc.src_first);
+      rec.dport_first = svc.dst_first;
+      rec.dport_span = static_cast<std::uint16_t>(svc.dst_last - svc.dst_first);
+      if (svc.src_last < svc.src_first || svc.dst_last < svc.dst_first) {  // matches nothing
+        rec.protocol_mask = 0xff;
+        rec.sport_span = 0;
+        rec.dport_span = 0;
+        rec.flags |= kManyServices;  // the full check with this one entry says no
+        slow.services = static_cast<std::uint32_t>(services_.size());
+        slow.service_count = 1;
+        services_.push_back(svc);
+      }
+    } else if (r.services.size() > 1) {
+      // The fast compare takes the protocol when every entry names the same.
+      const std::size_t wide = wide_list_of(r);
+      if (wide != kWideAnyProtocol) {
+        rec.protocol = static_cast<std::uint8_t>(wide);
+        rec.protocol_mask = 0xff;
+      }
+      rec.flags |= kManyServices;
+      slow.services = static_cast<std::uint32_t>(services_.size());
+      slow.service_count = static_cast<std::uint32_t>(r.services.size());
+      services_.insert(services_.end(), r.services.begin(), r.services.end());
+    }
+    if (rec.flags & kSlow) {
+      slow_of_[i] = static_cast<std::uint32_t>(slow_rules_.size());
+      slow_rules_.push_back(slow);
     }
 
     const bool src_ok = indexable(r.src), dst_ok = indexable(r.dst);
@@ -231,65 +249,58 @@ RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> 
                         blocks_.size() * sizeof(Block) +
                         (src_ranges_.size() + dst_ranges_.size() + wide_ranges_.size() + wide_probes_.size()) *
                             sizeof(Range) +
-                        records_.size() * sizeof(Record) + side_atoms_.size() * sizeof(AtomId) + services_.size() * sizeof(ServiceSpec);
+                        records_.size() * sizeof(Record) + slow_rules_.size() * sizeof(SlowRule) +
+                        slow_of_.size() * sizeof(std::uint32_t) + side_atoms_.size() * sizeof(AtomId) +
+                        services_.size() * sizeof(ServiceSpec);
+  // Staged lookups pay off once the index and the class map outgrow the
+  // core's caches (measured: ClassBench 10k sets, ~1-5 MiB, are faster
+  // without; the 100k sets, 40-70 MiB, with).
+  staged_ = stats_.memory_bytes + map.memory_bytes() > kStagedFromBytes;
 }
 
-inline bool RuleIndex::side_matches(std::uint8_t kind, std::uint8_t negate, std::uint32_t a,
-                                    std::uint32_t b, const AddressClassMap& map, ClassId cls,
-                                    const IpAddress& addr, std::uint32_t v4) const noexcept {
-  bool in;
-  switch (kind) {
-    case kSideAny:
-      return true;
-    case kSideV4Cidr:
-      in = addr.family == IpFamily::kIpv4 && (v4 & b) == a;
-      break;
-    default: {
+// The exact check of a record, for any family: what the fast compare
+// cannot decide (atoms, negation, several services, non-IPv4 packets).
+bool RuleIndex::full_match(const Record& r, const AddressClassMap& map, const Probe& p) const noexcept {
+  const LookupKey& k = *p.key;
+  const SlowRule* slow = (r.flags & kSlow) ? &slow_rules_[slow_of_[r.position]] : nullptr;
+  auto side = [&](std::uint8_t atoms_flag, std::uint8_t v4_flag, std::uint8_t negate_flag, std::uint32_t net,
+                  std::uint32_t mask, std::uint32_t slow_a, std::uint32_t slow_b, const IpAddress& addr,
+                  std::uint32_t v4, ClassId cls) {
+    bool in = true;
+    if (r.flags & atoms_flag) {
       in = false;
-      for (std::uint32_t i = 0; i < b && !in; ++i) in = map.contains(cls, side_atoms_[a + i]);
-      break;
-    }
-  }
-  return in != (negate != 0);
-}
-
-inline bool RuleIndex::service_matches(const Record& r, const LookupKey& k) const noexcept {
-  auto one = [&](bool any_protocol, std::uint8_t protocol, std::uint16_t sf, std::uint16_t sl,
-                 std::uint16_t df, std::uint16_t dl) {
-    return (any_protocol || protocol == k.protocol) && k.src_port >= sf && k.src_port <= sl &&
-           k.dst_port >= df && k.dst_port <= dl;
-  };
-  switch (r.service_kind) {
-    case kServiceAny:
-      return true;
-    case kServiceOne:
-      return one(r.protocol_any != 0, r.protocol, r.src_first, r.src_last, r.dst_first, r.dst_last);
-    default: {
-      for (std::uint32_t i = 0; i < r.dst_last; ++i) {
-        const ServiceSpec& s = services_[r.service_offset + i];
-        if (one(!s.protocol, s.protocol.value_or(0), s.src_first, s.src_last, s.dst_first, s.dst_last))
-          return true;
+      for (std::uint32_t i = 0; i < slow_b && !in; ++i) in = map.contains(cls, side_atoms_[slow_a + i]);
+    } else if (r.flags & v4_flag) {
+      // A negated CIDR keeps its net and mask in the slow rule.
+      if (r.flags & negate_flag) {
+        net = slow_a;
+        mask = slow_b;
       }
-      return false;
+      in = addr.family == IpFamily::kIpv4 && (v4 & mask) == net;
     }
+    return in != ((r.flags & negate_flag) != 0);
+  };
+  if (!side(kSrcAtoms, kSrcV4, kSrcNegate, r.src_net, r.src_mask, slow ? slow->src_atoms : 0,
+            slow ? slow->src_count : 0, k.src, p.src_v4, p.src_class) ||
+      !side(kDstAtoms, kDstV4, kDstNegate, r.dst_net, r.dst_mask, slow ? slow->dst_atoms : 0,
+            slow ? slow->dst_count : 0, k.dst, p.dst_v4, p.dst_class))
+    return false;
+  if (r.flags & kManyServices) {
+    for (std::uint32_t i = 0; i < slow->service_count; ++i) {
+      const ServiceSpec& s = services_[slow->services + i];
+      if ((!s.protocol || *s.protocol == k.protocol) && k.src_port >= s.src_first && k.src_port <= s.src_last &&
+          k.dst_port >= s.dst_first && k.dst_port <= s.dst_last)
+        return true;
+    }
+    return false;
   }
-}
-
-inline bool RuleIndex::matches(const Record& r, const AddressClassMap& map, const Probe& p) const noexcept {
-  return service_matches(r, *p.key) &&
-         side_matches(r.src_kind, r.src_negate, r.src_a, r.src_b, map, p.src_class, p.key->src, p.src_v4) &&
-         side_matches(r.dst_kind, r.dst_negate, r.dst_a, r.dst_b, map, p.dst_class, p.key->dst, p.dst_v4);
-}
-
-inline std::uint32_t RuleIndex::scan(const Record* begin, const Record* end, std::uint32_t best,
-                                     const AddressClassMap& map, const Probe& p) const noexcept {
-  for (const Record* r = begin; r != end && r->position < best; ++r)
-    if (matches(*r, map, p)) return r->position;
-  return best;
+  return ((k.protocol ^ r.protocol) & r.protocol_mask) == 0 &&
+         static_cast<std::uint16_t>(k.src_port - r.sport_first) <= r.sport_span &&
+         static_cast<std::uint16_t>(k.dst_port - r.dport_first) <= r.dport_span;
 }
 
 RuleIndex::Range RuleIndex::make_range(std::uint32_t begin, std::uint32_t end) {
-  Range r{begin < end ? records_[begin].position : kNoMatch, begin, end, 0, 0};
+  Range r{begin < end ? records_[begin].position : kNoMatch, begin, end, kNoBlocks};
   if (end - begin < kBlockMinRules) return r;
   r.block_begin = static_cast<std::uint32_t>(blocks_.size());
   for (std::uint32_t at = begin; at < end; at += kLanes) {
@@ -299,67 +310,67 @@ RuleIndex::Range RuleIndex::make_range(std::uint32_t begin, std::uint32_t end) {
         b.position[l] = kNoMatch;
         b.protocol[l] = 0x100;
         b.protocol_mask[l] = 0x1ff;
-        b.slow[l] = kNoMatch;
         continue;
       }
       const Record& rec = records_[at + l];
       b.position[l] = rec.position;
-      bool slow = rec.src_negate || rec.dst_negate || rec.service_kind == kServiceMany;
-      auto side = [&](std::uint8_t kind, std::uint32_t a, std::uint32_t bb, std::uint32_t& net,
-                      std::uint32_t& mask) {
-        if (kind == kSideV4Cidr) { net = a; mask = bb; }
-        else if (kind == kSideAtoms) slow = true;  // checked by class membership
-      };
-      side(rec.src_kind, rec.src_a, rec.src_b, b.src_net[l], b.src_mask[l]);
-      side(rec.dst_kind, rec.dst_a, rec.dst_b, b.dst_net[l], b.dst_mask[l]);
-      b.src_last[l] = 0xffff;
-      b.dst_last[l] = 0xffff;
-      if (rec.service_kind == kServiceOne) {
-        b.protocol[l] = rec.protocol;
-        b.protocol_mask[l] = rec.protocol_any ? 0 : 0xff;
-        b.src_first[l] = rec.src_first;
-        b.src_last[l] = rec.src_last;
-        b.dst_first[l] = rec.dst_first;
-        b.dst_last[l] = rec.dst_last;
-      }
-      if (slow) {  // the vector check must not reject what the full check may accept
-        b.src_mask[l] = b.dst_mask[l] = 0;
-        if (rec.src_kind == kSideV4Cidr && !rec.src_negate) { b.src_net[l] = rec.src_a; b.src_mask[l] = rec.src_b; }
-        if (rec.dst_kind == kSideV4Cidr && !rec.dst_negate) { b.dst_net[l] = rec.dst_a; b.dst_mask[l] = rec.dst_b; }
-      }
-      b.slow[l] = slow ? at + static_cast<std::uint32_t>(l) : kNoMatch;
+      b.src_net[l] = rec.src_net;
+      b.src_mask[l] = rec.src_mask;
+      b.dst_net[l] = rec.dst_net;
+      b.dst_mask[l] = rec.dst_mask;
+      b.sport_first[l] = rec.sport_first;
+      b.sport_span[l] = rec.sport_span;
+      b.dport_first[l] = rec.dport_first;
+      b.dport_span[l] = rec.dport_span;
+      b.protocol[l] = rec.protocol;
+      b.protocol_mask[l] = rec.protocol_mask;
     }
     blocks_.push_back(b);
   }
-  r.block_end = static_cast<std::uint32_t>(blocks_.size());
   return r;
 }
 
-inline std::uint32_t RuleIndex::scan_blocks(const Block* begin, const Block* end, std::uint32_t best,
-                                            const AddressClassMap& map, const Probe& p) const noexcept {
-  const LookupKey& k = *p.key;
-  for (const Block* b = begin; b != end && b->position[0] < best; ++b) {
-    std::uint32_t m = lane_mask(*b, p.src_v4, p.dst_v4, k.protocol, k.src_port, k.dst_port);
-    while (m != 0) {
-      const unsigned l = static_cast<unsigned>(__builtin_ctz(m));
-      if (b->position[l] >= best) return best;  // lanes are in position order
-      if (b->slow[l] == kNoMatch || matches(records_[b->slow[l]], map, p)) return b->position[l];
-      m &= m - 1;
-    }
-  }
-  return best;
-}
-
-// Blocks compare IPv4 addresses only; other families take the records.
-// A range whose first rule is not better than the best so far (or that is
-// empty) is skipped without touching its records.
-__attribute__((always_inline)) inline std::uint32_t RuleIndex::scan_range(
-    const Range& r, std::uint32_t best, const AddressClassMap& map, const Probe& p) const noexcept {
+// The first rule of `r` that matches and is better than `best`, or `best`.
+// IPv4 packets: the fast compare of records (or of blocks, for long lists),
+// then the full check of a kSlow record it accepts. Other packets: the
+// full check of each record.
+template <bool kV4>
+__attribute__((always_inline)) inline std::uint32_t RuleIndex::scan_range(const Range& r, std::uint32_t best,
+                                                                          const AddressClassMap& map,
+                                                                          const Probe& p) const noexcept {
   if (r.first >= best) return best;
-  if (r.block_begin != r.block_end && p.key->src.family == IpFamily::kIpv4 &&
-      p.key->dst.family == IpFamily::kIpv4)
-    return scan_blocks(blocks_.data() + r.block_begin, blocks_.data() + r.block_end, best, map, p);
-  return scan(records_.data() + r.begin, records_.data() + r.end, best, map, p);
+  const LookupKey& k = *p.key;
+  const Record* const records = records_.data() + r.begin;
+  if constexpr (kV4) {
+    if (r.block_begin != kNoBlocks) {
+      const std::uint32_t n = r.end - r.begin;
+      const Block* b = blocks_.data() + r.block_begin;
+      for (std::uint32_t at = 0; at < n && b->position[0] < best; at += kLanes, ++b) {
+        std::uint32_t m = lane_mask(*b, p.src_v4, p.dst_v4, k.protocol, k.src_port, k.dst_port);
+        while (m != 0) {
+          const unsigned l = static_cast<unsigned>(__builtin_ctz(m));
+          if (b->position[l] >= best) return best;  // lanes are in position order
+          const Record& rec = records[at + l];
+          if (!(rec.flags & kSlow) || full_match(rec, map, p)) return rec.position;
+          m &= m - 1;
+        }
+      }
+      return best;
+    }
+    for (const Record* rec = records, *end = records_.data() + r.end; rec != end && rec->position < best; ++rec) {
+      const std::uint32_t miss = ((p.src_v4 ^ rec->src_net) & rec->src_mask) |
+                                 ((p.dst_v4 ^ rec->dst_net) & rec->dst_mask) |
+                                 ((k.protocol ^ rec->protocol) & rec->protocol_mask);
+      const bool ports = static_cast<std::uint16_t>(k.src_port - rec->sport_first) <= rec->sport_span &&
+                         static_cast<std::uint16_t>(k.dst_port - rec->dport_first) <= rec->dport_span;
+      if (miss == 0 && ports && (!(rec->flags & kSlow) || full_match(*rec, map, p))) return rec->position;
+    }
+    return best;
+  } else {
+    for (const Record* rec = records, *end = records_.data() + r.end; rec != end && rec->position < best; ++rec)
+      if (full_match(*rec, map, p)) return rec->position;
+    return best;
+  }
 }
 
 // The records of several lists as one list in position order (a rule filed
@@ -414,7 +425,7 @@ void RuleIndex::build_class_probes(const AddressClassMap& map) {
   struct Candidate {
     std::size_t classes = 0, lists = 0, records = 0;
     bool chosen = false;
-    Range merged{kNoMatch, 0, 0, 0, 0};
+    Range merged{kNoMatch, 0, 0, kNoBlocks};
   };
   struct AtomsHash {
     std::size_t operator()(const std::vector<AtomId>& v) const noexcept {
@@ -478,26 +489,40 @@ void RuleIndex::build_class_probes(const AddressClassMap& map) {
   }
 }
 
-// The source and destination lists of the packet's classes.
-inline std::uint32_t RuleIndex::probe_lists(const AddressClassMap& map, const Probe& p) const noexcept {
-  std::uint32_t best = kNoMatch;
-  const std::size_t nprobes = class_probes_.size();
-  if (p.src_class < nprobes && p.dst_class < nprobes) {
-    const ClassProbe& s = class_probes_[p.src_class];
-    const ClassProbe& d = class_probes_[p.dst_class];
-    for (const Range* r = probe_ranges_.data() + s.offset, *e = r + s.src_lists; r != e; ++r)
-      best = scan_range(*r, best, map, p);
-    for (const Range* r = probe_ranges_.data() + d.offset + d.src_lists, *e = r + d.dst_lists; r != e; ++r)
-      best = scan_range(*r, best, map, p);
+// The first matching rule of the packet's lists: the wide list of its
+// protocol, then its source class's source lists, then its destination
+// class's destination lists (each side's lists in ascending order of their
+// first position, so most are skipped by it). `src` / `dst` are the classes'
+// probes; nullptr for a class newer than the index, whose lists are found
+// through its atoms instead.
+template <bool kV4>
+__attribute__((always_inline)) inline std::uint32_t RuleIndex::decide(const AddressClassMap& map, const Probe& p,
+                                                                      const ClassProbe* src,
+                                                                      const ClassProbe* dst) const noexcept {
+  std::uint32_t best = scan_range<kV4>(wide_probes_[p.key->protocol], kNoMatch, map, p);
+  if (src != nullptr && dst != nullptr) {
+    for (const Range* r = probe_ranges_.data() + src->offset, *e = r + src->src_lists; r != e; ++r)
+      best = scan_range<kV4>(*r, best, map, p);
+    for (const Range* r = probe_ranges_.data() + dst->offset + dst->src_lists, *e = r + dst->dst_lists; r != e; ++r)
+      best = scan_range<kV4>(*r, best, map, p);
     return best;
   }
-  // A class newer than this index: walk its atoms.
   const std::size_t nsrc = src_ranges_.size();
   for (AtomId a : map.atoms(p.src_class))
-    if (a < nsrc) best = scan_range(src_ranges_[a], best, map, p);
+    if (a < nsrc) best = scan_range<kV4>(src_ranges_[a], best, map, p);
   for (AtomId a : map.atoms(p.dst_class))
-    if (a < nsrc) best = scan_range(dst_ranges_[a], best, map, p);
+    if (a < nsrc) best = scan_range<kV4>(dst_ranges_[a], best, map, p);
   return best;
+}
+
+// One packet, classes known.
+std::uint32_t RuleIndex::decide_any(const AddressClassMap& map, const Probe& p) const noexcept {
+  const std::size_t nprobes = class_probes_.size();
+  const ClassProbe* src = p.src_class < nprobes ? &class_probes_[p.src_class] : nullptr;
+  const ClassProbe* dst = p.dst_class < nprobes ? &class_probes_[p.dst_class] : nullptr;
+  if (p.key->src.family == IpFamily::kIpv4 && p.key->dst.family == IpFamily::kIpv4)
+    return decide<true>(map, p, src, dst);
+  return decide<false>(map, p, src, dst);
 }
 
 std::uint32_t RuleIndex::classify(const AddressClassMap& map, const LookupKey& key) const noexcept {
@@ -507,63 +532,58 @@ std::uint32_t RuleIndex::classify(const AddressClassMap& map, const LookupKey& k
   p.dst_class = map.lookup(key.dst);
   p.src_v4 = key.src.family == IpFamily::kIpv4 ? key.src.v4_host_order() : 0;
   p.dst_v4 = key.dst.family == IpFamily::kIpv4 ? key.dst.v4_host_order() : 0;
-  return scan_range(wide_probes_[key.protocol], probe_lists(map, p), map, p);
+  return decide_any(map, p);
 }
 
 void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> keys,
                          std::span<std::uint32_t> out) const noexcept {
-  // Staged: classes of all sources and destinations (the map overlaps their
-  // memory latency), then the class atom arrays, then the list scans.
+  // Classes of all sources and destinations first (the map overlaps their
+  // memory latency); for a large index, stages that prefetch the class
+  // probes and the first list of each side; then the lists.
   constexpr std::size_t kChunk = 64;
   std::uint32_t v4[2 * kChunk];
   ClassId classes[2 * kChunk];
-  const Record* const base = records_.data();  // for the record prefetch below
+  const ClassProbe* probes[2 * kChunk];
+  const std::size_t nprobes = class_probes_.size();
   for (std::size_t at = 0; at < keys.size(); at += kChunk) {
     const std::size_t n = std::min(kChunk, keys.size() - at);
     bool all_v4 = true;
     for (std::size_t i = 0; i < n; ++i) {
       const LookupKey& k = keys[at + i];
-      all_v4 = all_v4 && k.src.family == IpFamily::kIpv4 && k.dst.family == IpFamily::kIpv4;
+      all_v4 &= (k.src.family == IpFamily::kIpv4) & (k.dst.family == IpFamily::kIpv4);
       v4[i] = k.src.v4_host_order();
       v4[n + i] = k.dst.v4_host_order();
     }
-    if (all_v4) {
-      map.lookup_burst_v4(std::span<const std::uint32_t>(v4, 2 * n), classes);
-    } else {
+    if (!all_v4) {
       for (std::size_t i = 0; i < n; ++i) {
-        classes[i] = map.lookup(keys[at + i].src);
-        classes[n + i] = map.lookup(keys[at + i].dst);
+        const LookupKey& k = keys[at + i];
+        Probe p{&k, map.lookup(k.src), map.lookup(k.dst), v4[i], v4[n + i]};
+        out[at + i] = decide_any(map, p);
       }
+      continue;
     }
-    // Stage: the class probes; then their first range; then the first
-    // record of that range and the wide lists of the packet's protocol.
-    const std::size_t nprobes = class_probes_.size();
-    for (std::size_t i = 0; i < 2 * n; ++i) {
-      if (classes[i] < nprobes) __builtin_prefetch(&class_probes_[classes[i]]);
-      else map.prefetch_atoms(classes[i]);
-    }
-    for (std::size_t i = 0; i < 2 * n; ++i) {
-      if (classes[i] < nprobes) {
-        const ClassProbe& probe = class_probes_[classes[i]];
-        __builtin_prefetch(probe_ranges_.data() + probe.offset + (i < n ? 0 : probe.src_lists));
+    map.lookup_burst_v4(std::span<const std::uint32_t>(v4, 2 * n), classes);
+    for (std::size_t i = 0; i < 2 * n; ++i) probes[i] = classes[i] < nprobes ? &class_probes_[classes[i]] : nullptr;
+    if (staged_) {
+      for (std::size_t i = 0; i < 2 * n; ++i) {
+        if (probes[i] != nullptr) __builtin_prefetch(probes[i]);
+        else map.prefetch_atoms(classes[i]);
       }
-    }
-    for (std::size_t i = 0; i < 2 * n; ++i) {
-      if (classes[i] >= nprobes) continue;
-      const ClassProbe& probe = class_probes_[classes[i]];
-      const bool src = i < n;
-      if ((src ? probe.src_lists : probe.dst_lists) == 0) continue;
-      __builtin_prefetch(base + probe_ranges_[probe.offset + (src ? 0 : probe.src_lists)].begin);
+      for (std::size_t i = 0; i < 2 * n; ++i) {
+        const ClassProbe* probe = probes[i];
+        if (probe == nullptr || (i < n ? probe->src_lists : probe->dst_lists) == 0) continue;
+        __builtin_prefetch(probe_ranges_.data() + probe->offset + (i < n ? 0 : probe->src_lists));
+      }
+      for (std::size_t i = 0; i < 2 * n; ++i) {
+        const ClassProbe* probe = probes[i];
+        if (probe == nullptr || (i < n ? probe->src_lists : probe->dst_lists) == 0) continue;
+        prefetch_range(probe_ranges_[probe->offset + (i < n ? 0 : probe->src_lists)]);
+      }
     }
     for (std::size_t i = 0; i < n; ++i) {
-      const LookupKey& key = keys[at + i];
-      Probe p;
-      p.key = &key;
-      p.src_class = classes[i];
-      p.dst_class = classes[n + i];
-      p.src_v4 = v4[i];
-      p.dst_v4 = v4[n + i];
-      out[at + i] = scan_range(wide_probes_[key.protocol], probe_lists(map, p), map, p);
+      const LookupKey& k = keys[at + i];
+      const Probe p{&k, classes[i], classes[n + i], v4[i], v4[n + i]};
+      out[at + i] = decide<true>(map, p, probes[i], probes[n + i]);
     }
   }
 }

@@ -10,7 +10,7 @@
 // that is cheapest to probe (fewest rules sharing its atoms, weighted by how
 // wide the atoms are): a packet reaches it only through an atom of its own
 // class on that side. Rules with neither side indexable (any, or negated)
-// go to a per-protocol "wide" list. Lists hold compact 40-byte copies of the
+// go to a per-protocol "wide" list. Lists hold compact 32-byte copies of the
 // rules, sorted by position, so a probe is a sequential scan that stops at
 // the first rule that matches or whose position is not better than the best
 // match found so far.
@@ -105,46 +105,69 @@ class RuleIndex {
                 std::span<std::uint32_t> out) const noexcept;
 
   const RuleIndexStats& stats() const noexcept { return stats_; }
+  // Whether bursts are looked up in prefetching stages (the index and map
+  // are larger than the caches); callers staging their own follow-up loads
+  // (the decision of the matched rule) can do the same.
+  bool staged() const noexcept { return staged_; }
 
  private:
-  enum SideKind : std::uint8_t { kSideAny = 0, kSideV4Cidr, kSideAtoms };
-  enum ServiceKind : std::uint8_t { kServiceAny = 0, kServiceOne, kServiceMany };
+  // What a record's fast compare leaves to the full check (full_match()).
+  enum Flag : std::uint8_t {
+    kSrcAtoms = 1,       // the source side is a set of atoms: class membership
+    kDstAtoms = 2,
+    kSrcNegate = 4,      // the side is negated
+    kDstNegate = 8,
+    kManyServices = 16,  // two or more service entries
+    kSlow = kSrcAtoms | kDstAtoms | kSrcNegate | kDstNegate | kManyServices,
+    // Not slow: the side is exactly one IPv4 CIDR (src_net/src_mask), so an
+    // address of another family does not match it.
+    kSrcV4 = 32,
+    kDstV4 = 64,
+  };
 
-  // 40 bytes; lists are arrays of these, scanned in order.
+  // 32 bytes, two a cache line; lists are arrays of these, scanned in order.
+  // For an IPv4 packet the compare of the addresses, protocol and ports is
+  // exact for a record without kSlow flags; with them it is necessary (what
+  // it cannot decide compares as "any") and full_match() decides.
   struct Record {
     std::uint32_t position;
-    std::uint8_t src_kind, dst_kind;
-    std::uint8_t src_negate, dst_negate;
-    std::uint32_t src_a, src_b;  // v4: network, mask; atoms: offset, count
-    std::uint32_t dst_a, dst_b;
-    std::uint8_t service_kind;
-    std::uint8_t protocol;       // kServiceOne with protocol
-    std::uint8_t protocol_any;   // kServiceOne without protocol
+    std::uint32_t src_net, src_mask;  // mask 0: any source (or decided by the full check)
+    std::uint32_t dst_net, dst_mask;
+    std::uint16_t sport_first, sport_span;  // first <= port <= first + span
+    std::uint16_t dport_first, dport_span;
+    std::uint8_t protocol, protocol_mask;  // mask 0: any protocol
+    std::uint8_t flags;
     std::uint8_t reserved;
-    std::uint16_t src_first, src_last, dst_first, dst_last;  // kServiceOne
-    std::uint32_t service_offset;  // kServiceMany: services_[offset .. offset + dst_last)
   };
-  static_assert(sizeof(Record) == 40);
+  static_assert(sizeof(Record) == 32);
 
-  // Lists of kBlockMinRules or more are also stored as 8-lane SoA blocks
-  // checked branch-free (SSE2 on x86-64); a lane that
-  // needs more than prefix/protocol/port compares (atom sets, negation,
-  // several services) carries its record index for a scalar check.
+  // What the full check of a kSlow record needs, by position (slow_of_).
+  struct SlowRule {
+    std::uint32_t src_atoms, src_count;  // side_atoms_[src_atoms ...], or a v4 net/mask
+    std::uint32_t dst_atoms, dst_count;
+    std::uint32_t services, service_count;  // services_[services ...]
+  };
+
+  // Lists of kBlockMinRules or more are also stored as 8-lane
+  // structure-of-arrays blocks compared branch-free (SSE2 on x86-64): the
+  // same fields as the records; a lane's record is records_[range.begin +
+  // 8 * block + lane], for its flags and the full check.
   static constexpr std::size_t kLanes = 8;
   static constexpr std::size_t kBlockMinRules = 4;
   struct alignas(64) Block {
     std::uint32_t position[kLanes];
     std::uint32_t src_net[kLanes], src_mask[kLanes];
     std::uint32_t dst_net[kLanes], dst_mask[kLanes];
-    std::uint32_t protocol[kLanes], protocol_mask[kLanes];
-    std::uint32_t src_first[kLanes], src_last[kLanes];
-    std::uint32_t dst_first[kLanes], dst_last[kLanes];
-    std::uint32_t slow[kLanes];  // record index needing a full check, or kNoMatch
+    std::uint16_t sport_first[kLanes], sport_span[kLanes];
+    std::uint16_t dport_first[kLanes], dport_span[kLanes];
+    std::uint16_t protocol[kLanes], protocol_mask[kLanes];
   };
+  static_assert(sizeof(Block) == 256);
+  static constexpr std::uint32_t kNoBlocks = 0xffffffffu;
   struct Range {
-    std::uint32_t first;                   // position of records_[begin]; kNoMatch if empty
-    std::uint32_t begin, end;              // records_[begin, end)
-    std::uint32_t block_begin, block_end;  // blocks_[...), empty if none
+    std::uint32_t first;        // position of records_[begin]; kNoMatch if empty
+    std::uint32_t begin, end;   // records_[begin, end)
+    std::uint32_t block_begin;  // blocks_[block_begin ...] hold the same records; kNoBlocks if none
   };
   // Per class: its non-empty source lists, then its non-empty destination
   // lists, as ranges in probe_ranges_[offset ...], each side in ascending
@@ -152,6 +175,7 @@ class RuleIndex {
   // kMergeLimit records they are merged into one list (shared by every class
   // with the same lists on that side), so the lookup scans one range there.
   static constexpr std::size_t kMergeLimit = 64;
+  static constexpr std::size_t kStagedFromBytes = std::size_t{8} << 20;
   struct ClassProbe {
     std::uint32_t offset;
     std::uint16_t src_lists, dst_lists;
@@ -160,29 +184,37 @@ class RuleIndex {
   struct Probe {  // what a lookup computes once per packet
     const LookupKey* key;
     ClassId src_class, dst_class;
-    std::uint32_t src_v4, dst_v4;
+    std::uint32_t src_v4, dst_v4;  // host order, IPv4 packets
   };
 
-  bool side_matches(std::uint8_t kind, std::uint8_t negate, std::uint32_t a, std::uint32_t b,
-                    const AddressClassMap& map, ClassId cls, const IpAddress& addr,
-                    std::uint32_t v4) const noexcept;
-  bool service_matches(const Record& r, const LookupKey& k) const noexcept;
-  bool matches(const Record& r, const AddressClassMap& map, const Probe& p) const noexcept;
-  std::uint32_t scan(const Record* begin, const Record* end, std::uint32_t best,
-                     const AddressClassMap& map, const Probe& p) const noexcept;
-  std::uint32_t probe_lists(const AddressClassMap& map, const Probe& p) const noexcept;
+  bool full_match(const Record& r, const AddressClassMap& map, const Probe& p) const noexcept;
+  template <bool kV4>
   std::uint32_t scan_range(const Range& r, std::uint32_t best, const AddressClassMap& map,
                            const Probe& p) const noexcept;
-  std::uint32_t scan_blocks(const Block* begin, const Block* end, std::uint32_t best,
-                            const AddressClassMap& map, const Probe& p) const noexcept;
+  template <bool kV4>
+  std::uint32_t decide(const AddressClassMap& map, const Probe& p, const ClassProbe* src,
+                       const ClassProbe* dst) const noexcept;
+  std::uint32_t decide_any(const AddressClassMap& map, const Probe& p) const noexcept;
+  // Prefetches what scan_range() reads first of `r`: its first block, or its
+  // first records.
+  void prefetch_range(const Range& r) const noexcept {
+    if (r.block_begin != kNoBlocks) {
+      const char* b = reinterpret_cast<const char*>(blocks_.data() + r.block_begin);
+      for (std::size_t line = 0; line < sizeof(Block); line += 64) __builtin_prefetch(b + line);
+    } else if (r.begin != r.end) {
+      __builtin_prefetch(records_.data() + r.begin);
+    }
+  }
   Range make_range(std::uint32_t begin, std::uint32_t end);
   Range merged_range(std::span<const Range> lists);
   void build_class_probes(const AddressClassMap& map);
   void build_wide_probes();
 
   std::vector<Record> records_;
-  std::vector<AtomId> side_atoms_;        // kSideAtoms sides point in here
-  std::vector<ServiceSpec> services_;     // kServiceMany rules point in here
+  std::vector<SlowRule> slow_rules_;
+  std::vector<std::uint32_t> slow_of_;    // by position: index into slow_rules_ (kSlow records only)
+  std::vector<AtomId> side_atoms_;        // kSrcAtoms / kDstAtoms sides point in here
+  std::vector<ServiceSpec> services_;     // kManyServices rules point in here
   std::vector<Block> blocks_;
   // Every list as a Range of records_ (and blocks_): source and destination
   // lists by AtomId; wide lists by protocol (0-255), then any protocol (256).
@@ -192,6 +224,9 @@ class RuleIndex {
   std::vector<Range> wide_probes_;
   std::vector<ClassProbe> class_probes_;  // by ClassId, for classes at build time
   std::vector<Range> probe_ranges_;
+  // Whether a burst is looked up in prefetching stages: worth it when the
+  // index does not fit in the caches; a small index is cheaper without.
+  bool staged_ = true;
   RuleIndexStats stats_;
 };
 

@@ -934,7 +934,21 @@ void CompiledPolicy::decide_burst_in(const RuleList& list, std::span<const class
     list.index->classify(*map_, keys.subspan(at, n), std::span<std::uint32_t>(first, n));
     // The common case inline (a match on a rule that is not a jump): two
     // loads and the decision's copy; the default rule and jumps in resolve().
+    // Those loads depend on each other and, with many rules, miss the cache:
+    // for a large index they are staged over the chunk (the list's
+    // position, then the rule's jump flag and decision) so the misses
+    // overlap.
     const std::uint32_t* const positions = list.positions.data();
+    if (list.index->staged()) {
+      for (std::size_t i = 0; i < n; ++i)
+        if (first[i] != classify::kNoMatch) __builtin_prefetch(positions + first[i]);
+      for (std::size_t i = 0; i < n; ++i) {
+        if (first[i] == classify::kNoMatch) continue;
+        const std::uint32_t position = positions[first[i]];
+        __builtin_prefetch(is_jump_.data() + position);
+        __builtin_prefetch(decisions_.data() + position);
+      }
+    }
     for (std::size_t i = 0; i < n; ++i) {
       const std::uint32_t r = first[i];
       if (r != classify::kNoMatch) {
