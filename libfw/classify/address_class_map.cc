@@ -16,6 +16,10 @@ constexpr int kLeafBounds[3] = {8, 8, 16};  // bytes of bounds before the entrie
 // Retired node memory is recycled (after a grace period) once it reaches an
 // eighth of the node slots' memory and at least this much.
 constexpr std::size_t kMinReclaimBytes = 64 * 1024;
+// Bursts are looked up in prefetching stages once node and atom memory
+// reach this (below it the nodes stay in the caches and the stages cost
+// more instructions than they save).
+constexpr std::size_t kStagedFromBytes = std::size_t{4} << 20;
 
 using Key = unsigned __int128;
 
@@ -96,6 +100,11 @@ void AddressClassMap::lookup_burst_v4(std::span<const std::uint32_t> in,
   // Level by level over the whole burst: each stage reads the node the
   // previous one prefetched (the table entry, or the whole leaf: one line)
   // and keeps the node's address for the next, so it is computed once.
+  // A map that fits in the caches is cheaper walked address by address.
+  if (table_bytes_ + atom_bytes_ < kStagedFromBytes) {
+    for (std::size_t i = 0; i < in.size(); ++i) out[i] = lookup_v4(in[i]);
+    return;
+  }
   constexpr std::size_t kStage = 128;
   const unsigned char* node[kStage];
   auto next = [&](std::size_t i, std::uint32_t e, std::uint32_t byte) {

@@ -63,8 +63,11 @@ inline std::uint32_t lane_mask(const Block& b, std::uint32_t src, std::uint32_t 
   const __m128i sp = _mm_sub_epi16(_mm_set1_epi16(static_cast<short>(sport)), load(b.sport_first));
   const __m128i dp = _mm_sub_epi16(_mm_set1_epi16(static_cast<short>(dport)), load(b.dport_first));
   const __m128i ports_out = _mm_or_si128(_mm_subs_epu16(sp, load(b.sport_span)), _mm_subs_epu16(dp, load(b.dport_span)));
+  auto load8 = [&](const std::uint8_t* a) {  // eight bytes as eight 16-bit lanes
+    return _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a)), zero);
+  };
   const __m128i proto_out =
-      _mm_and_si128(_mm_xor_si128(_mm_set1_epi16(static_cast<short>(protocol)), load(b.protocol)), load(b.protocol_mask));
+      _mm_and_si128(_mm_xor_si128(_mm_set1_epi16(static_cast<short>(protocol)), load8(b.protocol)), load8(b.protocol_mask));
   const __m128i ok16 = _mm_and_si128(_mm_packs_epi32(ok32[0], ok32[1]),
                                      _mm_cmpeq_epi16(_mm_or_si128(ports_out, proto_out), zero));
   return static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_packs_epi16(ok16, zero)));
@@ -243,6 +246,7 @@ RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> 
   }
   build_wide_probes();
   build_class_probes(map);
+  drop_block_records();
   stats_.records = records_.size();
   stats_.blocks = blocks_.size();
   stats_.memory_bytes = class_probes_.size() * sizeof(ClassProbe) + probe_ranges_.size() * sizeof(Range) +
@@ -306,10 +310,8 @@ RuleIndex::Range RuleIndex::make_range(std::uint32_t begin, std::uint32_t end) {
   for (std::uint32_t at = begin; at < end; at += kLanes) {
     Block b{};
     for (std::size_t l = 0; l < kLanes; ++l) {
-      if (at + l >= end) {  // padding: a protocol value no packet has
+      if (at + l >= end) {  // padding: ends the scan
         b.position[l] = kNoMatch;
-        b.protocol[l] = 0x100;
-        b.protocol_mask[l] = 0x1ff;
         continue;
       }
       const Record& rec = records_[at + l];
@@ -324,10 +326,32 @@ RuleIndex::Range RuleIndex::make_range(std::uint32_t begin, std::uint32_t end) {
       b.dport_span[l] = rec.dport_span;
       b.protocol[l] = rec.protocol;
       b.protocol_mask[l] = rec.protocol_mask;
+      b.flags[l] = rec.flags;
     }
     blocks_.push_back(b);
   }
   return r;
+}
+
+void RuleIndex::drop_block_records() {
+  std::vector<Record> kept;
+  std::unordered_map<std::uint64_t, std::uint32_t> moved;  // old begin << 32 | end -> new begin
+  auto fix = [&](Range& r) {
+    if (r.block_begin != kNoBlocks) {
+      r.end -= r.begin;
+      r.begin = 0;
+      return;
+    }
+    auto [it, added] =
+        moved.try_emplace(std::uint64_t{r.begin} << 32 | r.end, static_cast<std::uint32_t>(kept.size()));
+    if (added) kept.insert(kept.end(), records_.begin() + r.begin, records_.begin() + r.end);
+    r.end = it->second + (r.end - r.begin);
+    r.begin = it->second;
+  };
+  for (auto* ranges : {&src_ranges_, &dst_ranges_, &wide_ranges_, &wide_probes_, &probe_ranges_})
+    for (Range& r : *ranges) fix(r);
+  kept.shrink_to_fit();
+  records_ = std::move(kept);
 }
 
 // The first rule of `r` that matches and is better than `best`, or `best`.
@@ -340,24 +364,29 @@ __attribute__((always_inline)) inline std::uint32_t RuleIndex::scan_range(const 
                                                                           const Probe& p) const noexcept {
   if (r.first >= best) return best;
   const LookupKey& k = *p.key;
-  const Record* const records = records_.data() + r.begin;
-  if constexpr (kV4) {
-    if (r.block_begin != kNoBlocks) {
-      const std::uint32_t n = r.end - r.begin;
-      const Block* b = blocks_.data() + r.block_begin;
-      for (std::uint32_t at = 0; at < n && b->position[0] < best; at += kLanes, ++b) {
+  if (r.block_begin != kNoBlocks) {
+    const Block* b = blocks_.data() + r.block_begin;
+    for (std::uint32_t at = 0, n = r.end; at < n && b->position[0] < best; at += kLanes, ++b) {
+      if constexpr (kV4) {
         std::uint32_t m = lane_mask(*b, p.src_v4, p.dst_v4, k.protocol, k.src_port, k.dst_port);
         while (m != 0) {
           const unsigned l = static_cast<unsigned>(__builtin_ctz(m));
-          if (b->position[l] >= best) return best;  // lanes are in position order
-          const Record& rec = records[at + l];
-          if (!(rec.flags & kSlow) || full_match(rec, map, p)) return rec.position;
+          if (b->position[l] >= best) return best;  // lanes are in position order; padding is kNoMatch
+          if (!(b->flags[l] & kSlow) || full_match(lane_record(*b, l), map, p)) return b->position[l];
           m &= m - 1;
         }
+      } else {
+        for (std::size_t l = 0; l < kLanes; ++l) {
+          if (b->position[l] >= best) return best;
+          if (full_match(lane_record(*b, l), map, p)) return b->position[l];
+        }
       }
-      return best;
     }
-    for (const Record* rec = records, *end = records_.data() + r.end; rec != end && rec->position < best; ++rec) {
+    return best;
+  }
+  const Record* const end = records_.data() + r.end;
+  if constexpr (kV4) {
+    for (const Record* rec = records_.data() + r.begin; rec != end && rec->position < best; ++rec) {
       const std::uint32_t miss = ((p.src_v4 ^ rec->src_net) & rec->src_mask) |
                                  ((p.dst_v4 ^ rec->dst_net) & rec->dst_mask) |
                                  ((k.protocol ^ rec->protocol) & rec->protocol_mask);
@@ -365,12 +394,11 @@ __attribute__((always_inline)) inline std::uint32_t RuleIndex::scan_range(const 
                          static_cast<std::uint16_t>(k.dst_port - rec->dport_first) <= rec->dport_span;
       if (miss == 0 && ports && (!(rec->flags & kSlow) || full_match(*rec, map, p))) return rec->position;
     }
-    return best;
   } else {
-    for (const Record* rec = records, *end = records_.data() + r.end; rec != end && rec->position < best; ++rec)
+    for (const Record* rec = records_.data() + r.begin; rec != end && rec->position < best; ++rec)
       if (full_match(*rec, map, p)) return rec->position;
-    return best;
   }
+  return best;
 }
 
 // The records of several lists as one list in position order (a rule filed

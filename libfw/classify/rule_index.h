@@ -148,10 +148,11 @@ class RuleIndex {
     std::uint32_t services, service_count;  // services_[services ...]
   };
 
-  // Lists of kBlockMinRules or more are also stored as 8-lane
+  // Lists of kBlockMinRules or more are stored instead as 8-lane
   // structure-of-arrays blocks compared branch-free (SSE2 on x86-64): the
-  // same fields as the records; a lane's record is records_[range.begin +
-  // 8 * block + lane], for its flags and the full check.
+  // records' fields, lane by lane (lane_record() puts one back together
+  // for the full check). Padding lanes after a list's last rule have
+  // position kNoMatch, which ends a scan wherever they compare.
   static constexpr std::size_t kLanes = 8;
   static constexpr std::size_t kBlockMinRules = 4;
   struct alignas(64) Block {
@@ -160,15 +161,21 @@ class RuleIndex {
     std::uint32_t dst_net[kLanes], dst_mask[kLanes];
     std::uint16_t sport_first[kLanes], sport_span[kLanes];
     std::uint16_t dport_first[kLanes], dport_span[kLanes];
-    std::uint16_t protocol[kLanes], protocol_mask[kLanes];
+    std::uint8_t protocol[kLanes], protocol_mask[kLanes];
+    std::uint8_t flags[kLanes];
   };
   static_assert(sizeof(Block) == 256);
   static constexpr std::uint32_t kNoBlocks = 0xffffffffu;
   struct Range {
-    std::uint32_t first;        // position of records_[begin]; kNoMatch if empty
-    std::uint32_t begin, end;   // records_[begin, end)
-    std::uint32_t block_begin;  // blocks_[block_begin ...] hold the same records; kNoBlocks if none
+    std::uint32_t first;        // position of the list's first rule; kNoMatch if empty
+    std::uint32_t begin, end;   // records_[begin, end); with blocks, 0 and the rule count
+    std::uint32_t block_begin;  // the list is blocks_[block_begin ...]; kNoBlocks: records
   };
+  static Record lane_record(const Block& b, std::size_t l) noexcept {
+    return Record{b.position[l], b.src_net[l], b.src_mask[l], b.dst_net[l], b.dst_mask[l], b.sport_first[l],
+                  b.sport_span[l], b.dport_first[l], b.dport_span[l], b.protocol[l], b.protocol_mask[l],
+                  b.flags[l], 0};
+  }
   // Per class: its non-empty source lists, then its non-empty destination
   // lists, as ranges in probe_ranges_[offset ...], each side in ascending
   // order of first position. When a side's lists together hold at most
@@ -206,6 +213,9 @@ class RuleIndex {
     }
   }
   Range make_range(std::uint32_t begin, std::uint32_t end);
+  // Drops the records of lists stored as blocks (construction keeps every
+  // list as records until merging is done).
+  void drop_block_records();
   Range merged_range(std::span<const Range> lists);
   void build_class_probes(const AddressClassMap& map);
   void build_wide_probes();
