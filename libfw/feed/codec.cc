@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <google/protobuf/arena.h>
 
 #include "fw/feed.h"
 #include "fw/v1/feed.pb.h"
@@ -78,7 +79,15 @@ std::string_view feed_state_name(FeedState state) noexcept {
 StatusOr<FeedEvent> decode_feed_message(std::string_view bytes) {
   if (bytes.size() > kMaxFeedMessageBytes)
     return invalid_argument(fmt::format("message of {} bytes; the limit is {}", bytes.size(), kMaxFeedMessageBytes));
-  v1::FeedMessage m;
+  // The parsed message, its sub-messages and strings live in an arena whose
+  // first block is on the stack: a change message costs no heap allocation
+  // to parse (a large upsert spills into blocks the arena frees).
+  alignas(16) char first_block[2048];
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = first_block;
+  arena_options.initial_block_size = sizeof first_block;
+  google::protobuf::Arena arena(arena_options);
+  v1::FeedMessage& m = *google::protobuf::Arena::CreateMessage<v1::FeedMessage>(&arena);
   if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
     return invalid_argument("not a fw.v1.FeedMessage (protobuf wire format)");
   FeedEvent e;

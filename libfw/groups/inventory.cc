@@ -26,6 +26,7 @@
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -160,6 +161,13 @@ struct Inventory::Impl {
   // Scratch for candidate sets: a group is in the set when mark == epoch.
   std::vector<std::uint32_t> mark;
   std::uint32_t epoch = 0;
+  // Scratch reused by every change, so the change path does not allocate
+  // once they have grown: the candidate groups of a tag change, the set
+  // reevaluate() walks, and the deltas flush() hands the sink (their
+  // vectors keep their capacity; see flush()).
+  std::vector<std::uint32_t> candidates_scratch;
+  std::vector<std::uint32_t> evaluation_scratch;
+  std::vector<GroupDelta> delta_pool;
 
   // Realization, apart from `mutex` so that waiters never hold it.
   mutable std::mutex wait_mutex;
@@ -339,8 +347,8 @@ struct Inventory::Impl {
       std::fill(mark.begin(), mark.end(), 0);
       epoch = 1;
     }
-    std::vector<std::uint32_t> set;
-    set.reserve(candidates.size());
+    std::vector<std::uint32_t>& set = evaluation_scratch;
+    set.clear();
     for (std::size_t i = 0; i < candidates.size(); ++i) {  // candidates grows with ancestors
       const std::uint32_t g = candidates[i];
       if (mark[g] == epoch) continue;
@@ -419,10 +427,18 @@ struct Inventory::Impl {
   // Hands every pending change to the sink; on success the realized
   // sequence becomes `sequence`.
   Status flush() {
-    std::vector<GroupDelta> deltas;
+    // Deltas are built in delta_pool's first `used` entries, whose vectors
+    // keep their capacity from one flush to the next (trimmed below when a
+    // big flush, such as a new policy's, left them large).
+    std::size_t used = 0;
     for (std::uint32_t g : dirty) {
       GroupRecord& group = groups[g];
-      GroupDelta d{.group_id = group.id};
+      if (used == delta_pool.size()) delta_pool.emplace_back();
+      GroupDelta& d = delta_pool[used];
+      d.group_id.assign(group.id);
+      for (auto* v : {&d.added, &d.removed, &d.excluded_added, &d.excluded_removed}) v->clear();
+      d.vnics_joined.clear();
+      d.vnics_left.clear();
       for (const auto& [a, was] : group.pending) {
         const bool now = group.counts.contains(a);
         if (now && !was) d.added.push_back(host_cidr(a));
@@ -448,15 +464,19 @@ struct Inventory::Impl {
       std::sort(d.removed.begin(), d.removed.end(), by_address);
       std::sort(d.excluded_added.begin(), d.excluded_added.end(), by_address);
       std::sort(d.excluded_removed.begin(), d.excluded_removed.end(), by_address);
-      deltas.push_back(std::move(d));
+      ++used;
     }
+    const std::span<const GroupDelta> deltas(delta_pool.data(), used);
+    Status s = Status::Ok();
     if (!deltas.empty() && options.sink != nullptr) {
-      Status s = options.sink->apply(deltas);
-      if (!s.ok()) {
-        ++stats.sink_failures;
-        last_error = s;
-        return s;
-      }
+      ++stats.sink_calls;
+      s = options.sink->apply(deltas);
+    }
+    trim_delta_pool(used);
+    if (!s.ok()) {
+      ++stats.sink_failures;
+      last_error = s;
+      return s;
     }
     for (const GroupDelta& d : deltas) {
       stats.addresses_added += d.added.size();
@@ -480,6 +500,25 @@ struct Inventory::Impl {
     return Status::Ok();
   }
 
+  // What the delta pool keeps between flushes: enough entries for a burst,
+  // none holding more than a burst's worth of one group (a new policy's
+  // first flush hands every group's whole membership).
+  // Only the `used` entries this flush filled can have grown.
+  void trim_delta_pool(std::size_t used) {
+    constexpr std::size_t kKeptDeltas = 4096;
+    constexpr std::size_t kKeptCapacity = 64;
+    if (delta_pool.size() > kKeptDeltas) {
+      delta_pool.resize(kKeptDeltas);
+      delta_pool.shrink_to_fit();
+    }
+    for (GroupDelta& d : std::span(delta_pool).first(std::min(used, delta_pool.size()))) {
+      for (auto* v : {&d.added, &d.removed, &d.excluded_added, &d.excluded_removed})
+        if (v->capacity() > kKeptCapacity) std::vector<Cidr>().swap(*v);
+      for (auto* v : {&d.vnics_joined, &d.vnics_left})
+        if (v->capacity() > kKeptCapacity) std::vector<std::uint32_t>().swap(*v);
+    }
+  }
+
   // A mutation is done: number it and hand its deltas to the sink. A sink
   // failure does not fail the call (the inventory did change); it holds the
   // realized sequence back and shows in realization().
@@ -488,6 +527,31 @@ struct Inventory::Impl {
     handed_out.store(sequence, std::memory_order_release);
     flush().ignore_error();
     return sequence;
+  }
+
+  // ---- mutations ------------------------------------------------------------
+  // Each validates everything first (a refused call changes nothing), then
+  // updates the records and re-evaluates; none hands anything to the sink.
+  // Called with `mutex` held, through alone() or in_batch().
+  Status upsert_vm(const VmSpec& spec, UpsertOptions options);
+  Status remove_vm(std::string_view vm_id);
+  Status add_tag(std::string_view vm_id, const Tag& tag);
+  Status remove_tag(std::string_view vm_id, const Tag& tag);
+  Status add_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source);
+  Status remove_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source);
+
+  // A mutation on its own: applied, numbered and handed to the sink.
+  template <typename Mutation>
+  StatusOr<std::uint64_t> alone(Mutation mutation) {
+    std::lock_guard lock(mutex);
+    if (Status s = mutation(*this); !s.ok()) return s;
+    return commit();
+  }
+  // A mutation of a batch: applied; InventoryBatch::commit() numbers it.
+  template <typename Mutation>
+  Status in_batch(Mutation mutation) {
+    std::lock_guard lock(mutex);
+    return mutation(*this);
   }
 
   // ---- groups ---------------------------------------------------------------
@@ -677,9 +741,8 @@ StatusOr<std::uint64_t> Inventory::set_groups(const Policy& policy) {
   return m.commit();
 }
 
-StatusOr<std::uint64_t> Inventory::upsert_vm(const VmSpec& spec, UpsertOptions options) {
-  Impl& m = *impl_;
-  std::lock_guard lock(m.mutex);
+Status Inventory::Impl::upsert_vm(const VmSpec& spec, UpsertOptions options) {
+  Impl& m = *this;
   if (Status s = m.check_vm_spec(spec, options.take_over_vnics); !s.ok()) return s;
   auto it = m.vms.find(spec.id);
   const bool created = it == m.vms.end();
@@ -696,7 +759,8 @@ StatusOr<std::uint64_t> Inventory::upsert_vm(const VmSpec& spec, UpsertOptions o
   if (created) it = m.vms.emplace(spec.id, VmRecord{.id = spec.id}).first;
   VmRecord& vm = it->second;
 
-  std::vector<std::uint32_t> candidates;
+  std::vector<std::uint32_t>& candidates = m.candidates_scratch;
+  candidates.clear();
   // Fields.
   std::string name = groups::ascii_lower(spec.name), os = groups::ascii_lower(spec.os_name),
               computer = groups::ascii_lower(spec.computer_name);
@@ -752,22 +816,20 @@ StatusOr<std::uint64_t> Inventory::upsert_vm(const VmSpec& spec, UpsertOptions o
   candidates.clear();
   m.new_vnic_candidates(vm, added, candidates);
   m.reevaluate(candidates, added);
-  return m.commit();
+  return Status::Ok();
 }
 
-StatusOr<std::uint64_t> Inventory::remove_vm(std::string_view vm_id) {
-  Impl& m = *impl_;
-  std::lock_guard lock(m.mutex);
+Status Inventory::Impl::remove_vm(std::string_view vm_id) {
+  Impl& m = *this;
   auto it = m.vms.find(vm_id);
   if (it == m.vms.end()) return not_found(fmt::format("vm {}: not in the inventory", vm_id));
   for (std::uint32_t id : it->second.vnics) m.drop_vnic(id);
   m.vms.erase(it);
-  return m.commit();
+  return Status::Ok();
 }
 
-StatusOr<std::uint64_t> Inventory::add_tag(std::string_view vm_id, const Tag& tag) {
-  Impl& m = *impl_;
-  std::lock_guard lock(m.mutex);
+Status Inventory::Impl::add_tag(std::string_view vm_id, const Tag& tag) {
+  Impl& m = *this;
   if (Status s = m.check_tag(tag); !s.ok()) return s;
   auto it = m.vms.find(vm_id);
   if (it == m.vms.end()) return not_found(fmt::format("vm {}: not in the inventory", vm_id));
@@ -777,16 +839,16 @@ StatusOr<std::uint64_t> Inventory::add_tag(std::string_view vm_id, const Tag& ta
       return resource_exhausted(fmt::format("vm {}: {} tags, the limit", vm_id, m.options.max_tags_per_vm));
     vm.tags.push_back(tag);
     vm.folded.tags.emplace_back(groups::ascii_lower(tag.scope), groups::ascii_lower(tag.value));
-    std::vector<std::uint32_t> candidates;
+    std::vector<std::uint32_t>& candidates = m.candidates_scratch;
+    candidates.clear();
     m.tag_candidates(vm.folded.tags.back(), candidates);
     m.reevaluate(candidates, vm.vnics);
   }
-  return m.commit();
+  return Status::Ok();
 }
 
-StatusOr<std::uint64_t> Inventory::remove_tag(std::string_view vm_id, const Tag& tag) {
-  Impl& m = *impl_;
-  std::lock_guard lock(m.mutex);
+Status Inventory::Impl::remove_tag(std::string_view vm_id, const Tag& tag) {
+  Impl& m = *this;
   if (Status s = m.check_tag(tag); !s.ok()) return s;
   auto it = m.vms.find(vm_id);
   if (it == m.vms.end()) return not_found(fmt::format("vm {}: not in the inventory", vm_id));
@@ -797,16 +859,16 @@ StatusOr<std::uint64_t> Inventory::remove_tag(std::string_view vm_id, const Tag&
     const auto folded = vm.folded.tags[i];
     vm.tags.erase(t);
     vm.folded.tags.erase(vm.folded.tags.begin() + static_cast<std::ptrdiff_t>(i));
-    std::vector<std::uint32_t> candidates;
+    std::vector<std::uint32_t>& candidates = m.candidates_scratch;
+    candidates.clear();
     m.tag_candidates(folded, candidates);
     m.reevaluate(candidates, vm.vnics);
   }
-  return m.commit();
+  return Status::Ok();
 }
 
-StatusOr<std::uint64_t> Inventory::add_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source) {
-  Impl& m = *impl_;
-  std::lock_guard lock(m.mutex);
+Status Inventory::Impl::add_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source) {
+  Impl& m = *this;
   if (address.family != IpFamily::kIpv4 && address.family != IpFamily::kIpv6)
     return invalid_argument(fmt::format("vNIC {}: address: not an IPv4 or IPv6 address", vnic_id));
   auto it = m.vnics.find(vnic_id);
@@ -818,17 +880,81 @@ StatusOr<std::uint64_t> Inventory::add_address(std::uint32_t vnic_id, const IpAd
     return resource_exhausted(
         fmt::format("vNIC {}: {} addresses, the limit", vnic_id, m.options.max_addresses_per_vnic));
   m.set_address_flag(n, address, source, true);
-  return m.commit();
+  return Status::Ok();
 }
 
-StatusOr<std::uint64_t> Inventory::remove_address(std::uint32_t vnic_id, const IpAddress& address,
-                                                  AddressSource source) {
-  Impl& m = *impl_;
-  std::lock_guard lock(m.mutex);
+Status Inventory::Impl::remove_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source) {
+  Impl& m = *this;
   auto it = m.vnics.find(vnic_id);
   if (it == m.vnics.end()) return not_found(fmt::format("vNIC {}: not in the inventory", vnic_id));
   m.set_address_flag(it->second, address, source, false);
-  return m.commit();
+  return Status::Ok();
+}
+
+// ---- mutations: alone (one sequence each) or in a batch ----------------------
+
+StatusOr<std::uint64_t> Inventory::upsert_vm(const VmSpec& spec, UpsertOptions options) {
+  return impl_->alone([&](Impl& m) { return m.upsert_vm(spec, options); });
+}
+StatusOr<std::uint64_t> Inventory::remove_vm(std::string_view vm_id) {
+  return impl_->alone([&](Impl& m) { return m.remove_vm(vm_id); });
+}
+StatusOr<std::uint64_t> Inventory::add_tag(std::string_view vm_id, const Tag& tag) {
+  return impl_->alone([&](Impl& m) { return m.add_tag(vm_id, tag); });
+}
+StatusOr<std::uint64_t> Inventory::remove_tag(std::string_view vm_id, const Tag& tag) {
+  return impl_->alone([&](Impl& m) { return m.remove_tag(vm_id, tag); });
+}
+StatusOr<std::uint64_t> Inventory::add_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source) {
+  return impl_->alone([&](Impl& m) { return m.add_address(vnic_id, address, source); });
+}
+StatusOr<std::uint64_t> Inventory::remove_address(std::uint32_t vnic_id, const IpAddress& address,
+                                                  AddressSource source) {
+  return impl_->alone([&](Impl& m) { return m.remove_address(vnic_id, address, source); });
+}
+
+InventoryBatch Inventory::batch() { return InventoryBatch(impl_.get()); }
+
+InventoryBatch::InventoryBatch(InventoryBatch&& other) noexcept
+    : impl_(std::exchange(other.impl_, nullptr)), pending_(std::exchange(other.pending_, 0)) {}
+
+InventoryBatch::~InventoryBatch() {
+  if (pending_ > 0) commit().status().ignore_error();
+}
+
+template <typename Mutation>
+Status InventoryBatch::run(Mutation mutation) {
+  if (impl_ == nullptr) return failed_precondition("InventoryBatch: moved from");
+  Status s = impl_->in_batch(mutation);
+  if (s.ok()) ++pending_;
+  return s;
+}
+
+Status InventoryBatch::upsert_vm(const VmSpec& vm, UpsertOptions options) {
+  return run([&](Inventory::Impl& m) { return m.upsert_vm(vm, options); });
+}
+Status InventoryBatch::remove_vm(std::string_view vm_id) {
+  return run([&](Inventory::Impl& m) { return m.remove_vm(vm_id); });
+}
+Status InventoryBatch::add_tag(std::string_view vm_id, const Tag& tag) {
+  return run([&](Inventory::Impl& m) { return m.add_tag(vm_id, tag); });
+}
+Status InventoryBatch::remove_tag(std::string_view vm_id, const Tag& tag) {
+  return run([&](Inventory::Impl& m) { return m.remove_tag(vm_id, tag); });
+}
+Status InventoryBatch::add_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source) {
+  return run([&](Inventory::Impl& m) { return m.add_address(vnic_id, address, source); });
+}
+Status InventoryBatch::remove_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source) {
+  return run([&](Inventory::Impl& m) { return m.remove_address(vnic_id, address, source); });
+}
+
+StatusOr<std::uint64_t> InventoryBatch::commit() {
+  if (impl_ == nullptr) return failed_precondition("InventoryBatch: moved from");
+  std::lock_guard lock(impl_->mutex);
+  if (pending_ == 0) return impl_->sequence;
+  pending_ = 0;
+  return impl_->commit();
 }
 
 std::optional<VmInfo> Inventory::vm(std::string_view vm_id) const {

@@ -8,6 +8,8 @@
 #include <tuple>
 #include <unordered_map>
 
+#include <boost/container/small_vector.hpp>
+
 #include "libfw/policy/internal.h"
 
 namespace fw::policy_compile {
@@ -87,7 +89,9 @@ struct Piece {
   IpFamily family;
   Key lo, hi;
 };
-using Pieces = std::vector<Piece>;
+// A membership change moves one or a few pieces at a time: kept inline,
+// they cost no allocation on the change path.
+using Pieces = boost::container::small_vector<Piece, 4>;
 
 IpRange to_range(const Piece& p) {
   return {IntervalSet::address_of(p.family, p.lo), IntervalSet::address_of(p.family, p.hi)};
