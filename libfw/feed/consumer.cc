@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "fw/feed.h"
+#include "libfw/feed/codec.h"
 
 namespace fw {
 
@@ -41,6 +42,7 @@ struct FeedConsumer::Impl {
   std::uint64_t snapshot_revision = 0;
   std::unordered_set<std::string> seen;  // VM ids listed by the open snapshot
   InventoryBatch* batch = nullptr;       // set while apply_events / apply_messages run
+  FeedEvent decoded;                     // apply_message's, reused: its strings keep their capacity
   // stats and last_error are read by other threads.
   mutable std::mutex stats_mutex;
   FeedStats stats;
@@ -236,11 +238,11 @@ Status FeedConsumer::apply(const FeedEvent& event) {
 }
 
 Status FeedConsumer::apply_message(std::string_view body) {
-  StatusOr<FeedEvent> e = decode_feed_message(body);
-  if (e.ok()) return apply(*e);
   Impl& m = *impl_;
+  Status decoded = feed_internal::decode_feed_message_into(body, m.decoded);
+  if (decoded.ok()) return apply(m.decoded);
   m.count(&FeedStats::messages);
-  Status s = m.reject(e.status(), nullptr);
+  Status s = m.reject(decoded, nullptr);
   // A message we could not read may have been a change we needed.
   if (m.state.load() != FeedState::kWaitingForSnapshot) m.want_snapshot(s);
   return s;
