@@ -75,7 +75,7 @@ class DynamicAppliedTo {
     // those named for a group some rule is applied to.
     std::set<std::uint32_t> affected;
     for (const GroupVnicChange& c : changes) {
-      const bool applied = cp.has_group(c.group_id) && cp.applies_to_group(c.group_id);
+      const bool applied = cp.applies_to_group(c.group_id);  // false for a group the policy lacks
       for (std::uint32_t vnic : c.joined) {
         std::vector<std::string>& groups = groups_[vnic];
         auto at = std::lower_bound(groups.begin(), groups.end(), c.group_id);
