@@ -252,14 +252,20 @@ double percentile(std::vector<double>& sorted, double p) {
 struct Rates {
   double median = 0, min = 0, max = 0;
 };
+// The median of an even count is the mean of the middle two: bursts
+// alternate adding and removing tags, and removes are faster, so the upper
+// middle alone would be a remove's rate.
 Rates rates_of(std::vector<double> values) {
   std::sort(values.begin(), values.end());
-  return Rates{.median = values[values.size() / 2], .min = values.front(), .max = values.back()};
+  const std::size_t n = values.size();
+  const double median = n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  return Rates{.median = median, .min = values.front(), .max = values.back()};
 }
 
 struct BurstResult {
   Rates wall;             // changes per second
   Rates cpu;              // changes per CPU second of this thread
+  Rates adds, removes;    // wall, the bursts adding tags / removing them
   std::size_t verified_added = 0;    // changes checked by a packet right after their burst
   std::size_t verified_removed = 0;
 };
@@ -286,7 +292,7 @@ fw::Status verify_change(Bench& b, std::size_t vm, std::size_t group, bool add) 
 // once: both are still changes the consumer applied (no-ops included).
 fw::StatusOr<BurstResult> run_bursts(Bench& b, const MembershipOptions& o, std::mt19937_64& random, std::size_t batch,
                                      Progress& progress) {
-  std::vector<double> rates, cpu_rates;
+  std::vector<double> rates, cpu_rates, add_rates, remove_rates;
   std::vector<std::size_t> burst_vms, burst_groups;
   std::vector<std::string> bodies(o.burst);
   std::vector<std::string_view> views(o.burst);
@@ -333,11 +339,14 @@ fw::StatusOr<BurstResult> run_bursts(Bench& b, const MembershipOptions& o, std::
       ++(add ? result.verified_added : result.verified_removed);
     }
     rates.push_back(static_cast<double>(o.burst) / elapsed);
+    (add ? add_rates : remove_rates).push_back(rates.back());
     cpu_rates.push_back(static_cast<double>(o.burst) / cpu);
     progress.step("bursts", k + 1, o.bursts);
   }
   result.wall = rates_of(std::move(rates));
   result.cpu = rates_of(std::move(cpu_rates));
+  result.adds = rates_of(std::move(add_rates));
+  if (!remove_rates.empty()) result.removes = rates_of(std::move(remove_rates));
   return result;
 }
 
@@ -469,13 +478,13 @@ int run(const MembershipOptions& o) {
              p99, max);
   if (!o.only_batched)
     fmt::print("burst      {} bursts of {} changes, one message at a time: {:.0f} changes/s (median; min {:.0f}, "
-               "max {:.0f}); {:.0f} changes per CPU second (median)\n",
+               "max {:.0f}; adds {:.0f}, removes {:.0f}); {:.0f} changes per CPU second (median)\n",
                o.bursts, o.burst, one_by_one->wall.median, one_by_one->wall.min, one_by_one->wall.max,
-               one_by_one->cpu.median);
+               one_by_one->adds.median, one_by_one->removes.median, one_by_one->cpu.median);
   fmt::print("batched    {} bursts of {} changes, {} messages per apply_messages: {:.0f} changes/s (median; min "
-             "{:.0f}, max {:.0f}); {:.0f} changes per CPU second (median); {} sink calls\n",
+             "{:.0f}, max {:.0f}; adds {:.0f}, removes {:.0f}); {:.0f} changes per CPU second (median); {} sink calls\n",
              o.bursts, o.burst, o.batch, batched->wall.median, batched->wall.min, batched->wall.max,
-             batched->cpu.median, batched_sink_calls);
+             batched->adds.median, batched->removes.median, batched->cpu.median, batched_sink_calls);
   fmt::print("verified   {} changes by an Engine lookup: {} decided by the group's rule after tag_add, {} by the "
              "default rule after tag_remove ({} of them right after a burst)\n",
              verified_added + verified_removed + burst_added + burst_removed, verified_added + burst_added,

@@ -38,6 +38,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include <boost/container/small_vector.hpp>
 #include <fmt/format.h>
 
 #include "libfw/groups/criteria.h"
@@ -80,7 +81,7 @@ struct VmRecord {
   std::string name;
   std::string os_name;
   std::string computer_name;
-  std::vector<Tag> tags;
+  boost::container::small_vector<Tag, 2> tags;  // as VmFields::tags
   VmFields folded;  // folded.tags[i] is tags[i] folded
   std::vector<std::uint32_t> vnics;
 };
@@ -90,7 +91,7 @@ struct VnicRecord {
   VmRecord* vm = nullptr;  // unordered_map nodes do not move
   MacAddress mac;
   std::vector<VnicAddress> addresses;
-  std::vector<std::uint32_t> groups;  // group indexes it is a member of
+  boost::container::small_vector<std::uint32_t, 4> groups;  // group indexes it is a member of
 };
 
 struct GroupRecord {
@@ -806,7 +807,7 @@ Status Inventory::Impl::upsert_vm(const VmSpec& spec, UpsertOptions options) {
   for (const Tag& t : spec.tags) {
     if (std::find(tags.begin(), tags.end(), t) == tags.end()) tags.push_back(t);
   }
-  std::vector<std::pair<std::string, std::string>> folded_tags;
+  decltype(VmFields::tags) folded_tags;
   for (const Tag& t : tags) folded_tags.emplace_back(groups::ascii_lower(t.scope), groups::ascii_lower(t.value));
   for (std::size_t i = 0; i < tags.size(); ++i) {
     if (std::find(vm.tags.begin(), vm.tags.end(), tags[i]) == vm.tags.end()) m.tag_candidates(folded_tags[i], candidates);
@@ -814,7 +815,7 @@ Status Inventory::Impl::upsert_vm(const VmSpec& spec, UpsertOptions options) {
   for (std::size_t i = 0; i < vm.tags.size(); ++i) {
     if (std::find(tags.begin(), tags.end(), vm.tags[i]) == tags.end()) m.tag_candidates(vm.folded.tags[i], candidates);
   }
-  vm.tags = std::move(tags);
+  vm.tags.assign(tags.begin(), tags.end());
   vm.folded.tags = std::move(folded_tags);
   // vNICs: gone, kept (addresses follow the spec's declared list), new.
   std::vector<std::uint32_t> kept, added;
@@ -992,7 +993,8 @@ std::optional<VmInfo> Inventory::vm(std::string_view vm_id) const {
   auto it = m.vms.find(vm_id);
   if (it == m.vms.end()) return std::nullopt;
   const VmRecord& r = it->second;
-  VmInfo info{.id = r.id, .name = r.name, .os_name = r.os_name, .computer_name = r.computer_name, .tags = r.tags};
+  VmInfo info{.id = r.id, .name = r.name, .os_name = r.os_name, .computer_name = r.computer_name,
+              .tags = std::vector<Tag>(r.tags.begin(), r.tags.end())};
   for (std::uint32_t id : r.vnics) {
     const VnicRecord& n = m.vnics.at(id);
     info.vnics.push_back(VnicInfo{.id = n.id, .mac = n.mac, .addresses = n.addresses});
