@@ -169,7 +169,8 @@ struct GroupDelta {
 };
 
 // Receives address deltas. apply() gets every changed group of one
-// mutating call at once; it either applies all of them and returns OK, or
+// mutating call (or one committed InventoryBatch) at once, each group
+// once; it either applies all of them and returns OK, or
 // returns an error, and then the inventory will hand the same changes again
 // (merged with later ones) on the next call.
 class GroupSink {
