@@ -50,7 +50,7 @@ TEST(FwbenchMembership, TinyRunReportsEveryLine) {
     EXPECT_TRUE(std::regex_match(lines[i], std::regex(patterns[i]))) << "line " << i << ": " << lines[i];
 }
 
-TEST(FwbenchMembership, OnlyBatchedSkipsTheOneByOneBursts) {
+TEST(FwbenchMembership, EitherKindOfBurstCanBeLeftOut) {
   fw::test::ScratchDir dir("fwbench-membership");
   fw::test::RunResult r = fw::test::run_program(
       kFwbench,
@@ -62,6 +62,17 @@ TEST(FwbenchMembership, OnlyBatchedSkipsTheOneByOneBursts) {
   EXPECT_NE(r.out.find("batched    3 bursts of 100 changes, 1000 messages per apply_messages:"), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("batched, not timed one at a time"), std::string::npos) << r.out;
+  // --batch 0: the other way round.
+  r = fw::test::run_program(kFwbench,
+                            {"membership", "--vms", "500", "--groups", "20", "--rules", "100", "--changes", "20",
+                             "--burst", "100", "--bursts", "3", "--batch", "0", "--verify", "2"},
+                            dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.find("batched    "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("burst      3 bursts of 100 changes, one message at a time:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("not timed batched, "), std::string::npos) << r.out;
+  r = fw::test::run_program(kFwbench, {"membership", "--batch", "0", "--only-batched"}, dir.path());
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
 }
 
 TEST(FwbenchMembership, UsageErrors) {
