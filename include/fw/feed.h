@@ -30,6 +30,9 @@
 //     VMs the snapshot did not list are deleted. Never clear-then-rebuild.
 //   * A rejected message is counted in FeedStats::rejected and leaves the
 //     inventory as it was before it.
+//   * apply_messages() / apply_events() apply a burst with the same
+//     contract, message by message, but as one inventory change: one
+//     sequence number and one sink call for the whole burst.
 //
 // Limits: a message is at most kMaxFeedMessageBytes; the inventory's
 // limits (fw/inventory.h) apply to what a message carries.
@@ -148,6 +151,31 @@ class FeedConsumer {
   // Decodes one message body and applies it; an undecodable body counts as
   // rejected.
   [[nodiscard]] Status apply_message(std::string_view body);
+
+  // Batches: a burst of messages applied as ONE inventory change
+  // (InventoryBatch, fw/inventory.h). Each message goes through the state
+  // machine above exactly as apply() / apply_message() one by one would —
+  // same order, same duplicates skipped, same gap handling, same counters,
+  // same error for a refused message, same state and revision after — but
+  // the inventory hands the sink nothing until the end of the batch, then
+  // the batch's net deltas in one GroupSink::apply call, numbered with one
+  // sequence (inventory_sequence() afterwards; none when no message changed
+  // the inventory). A change undone later in the same batch never reaches
+  // the sink.
+  //
+  // A refused message in the middle (undecodable, or refused by the
+  // inventory) changes nothing itself; the messages before it stay applied
+  // and are realized with the batch; it makes the consumer wait for a
+  // snapshot, as alone, so the deltas after it in the batch are ignored
+  // (counted in `ignored`) unless a snapshot_begin after it starts a resync,
+  // whose messages then apply. A gap likewise.
+  //
+  // `results`, when not empty, must have one element per message and gets
+  // each message's Status (what apply_message() would have returned).
+  // Returns OK when no message was refused, else the first refusal's error;
+  // kInvalidArgument (and nothing applied) when `results` has the wrong size.
+  [[nodiscard]] Status apply_messages(std::span<const std::string_view> bodies, std::span<Status> results = {});
+  [[nodiscard]] Status apply_events(std::span<const FeedEvent> events, std::span<Status> results = {});
   // The source lost its position (reconnected, compacted, could not
   // frame): wait for a new snapshot. Keeps all state.
   void restart(std::string_view reason);

@@ -50,6 +50,14 @@
 // with the next change (or retry_sink()); the realized sequence stays
 // behind until they succeed, and realization().last_error says why.
 //
+// Batches (InventoryBatch, from Inventory::batch()): several mutations
+// applied one after the other, each validated and refused on its own as
+// alone, but numbered with ONE sequence and handed to the sink in ONE
+// GroupSink::apply call at commit(): the deltas of the whole batch, merged
+// (an address or vNIC that joins a group and leaves it again inside the
+// batch is never sent). The feed consumer applies a burst of messages this
+// way (FeedConsumer::apply_messages).
+//
 // Limits (InventoryOptions): VMs, vNICs per VM, tags per VM, addresses per
 // vNIC, string lengths. A call over a limit fails with kResourceExhausted
 // or kInvalidArgument and changes nothing.
@@ -77,6 +85,7 @@
 namespace fw {
 
 class Dfw;
+class InventoryBatch;
 
 // A security tag: scope (may be empty) and value. Identity is exact
 // (case-sensitive) — "Web" and "web" are two tags; matching is not.
@@ -160,7 +169,8 @@ struct GroupDelta {
 };
 
 // Receives address deltas. apply() gets every changed group of one
-// mutating call at once; it either applies all of them and returns OK, or
+// mutating call (or one committed InventoryBatch) at once, each group
+// once; it either applies all of them and returns OK, or
 // returns an error, and then the inventory will hand the same changes again
 // (merged with later ones) on the next call.
 class GroupSink {
@@ -209,6 +219,7 @@ struct InventoryStats {
   std::uint64_t addresses_removed = 0;  // ... as removed
   std::uint64_t vnics_joined = 0;       // (group, vNIC) joins handed to the sink
   std::uint64_t vnics_left = 0;         // ... leaves
+  std::uint64_t sink_calls = 0;         // GroupSink::apply calls, failed ones included
   std::uint64_t sink_failures = 0;
 };
 
@@ -274,10 +285,80 @@ class Inventory {
   // Hands pending deltas to the sink again (after a failure).
   [[nodiscard]] Status retry_sink();
 
+  // ---- batches ----
+  // Starts a batch of mutations that commit() numbers and hands to the sink
+  // as one (InventoryBatch). The batch must not outlive the inventory.
+  InventoryBatch batch();
+
  private:
+  friend class InventoryBatch;
   struct Impl;
   explicit Inventory(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// Several mutations as one change (Inventory::batch()).
+//
+// Each call does what the Inventory method of the same name does, at once
+// and with the same validation: a refused call returns its error and
+// changes nothing, and the calls before and after it stand. What a batch
+// defers is the hand-over: the calls get no sequence number and the sink
+// sees nothing of them until commit(), which hands out ONE sequence for all
+// of them and calls GroupSink::apply ONCE with the batch's net deltas — per
+// group, the addresses, exclusions and member vNICs whose presence differs
+// from what the sink last saw, so an address added and removed again inside
+// the batch is never sent. The sink contract is unchanged: if it fails, the
+// deltas stay pending, the realized sequence stays behind the batch's, and
+// the next change or retry_sink() hands them again merged with newer ones.
+//
+// Cost: each call costs what it costs alone minus the sink; commit() costs
+// one flush of the groups the batch changed (sorted deltas) and one sink
+// call, whatever the number of calls.
+//
+// Queries made while a batch is open see its calls so far (the inventory is
+// already changed; only the sink lags). A batch destroyed with calls not
+// yet committed commits them.
+//
+// Thread-safety: a batch is used by one thread at a time. Each call takes
+// the inventory's mutex for its own duration only, so other threads may
+// query and mutate the inventory meanwhile; a mutation of another thread
+// commits, and hands the sink, everything pending, this batch's calls so
+// far included (numbered with that mutation's sequence; commit() still
+// hands out the batch's own).
+class InventoryBatch {
+ public:
+  InventoryBatch(InventoryBatch&& other) noexcept;
+  InventoryBatch& operator=(InventoryBatch&&) = delete;
+  InventoryBatch(const InventoryBatch&) = delete;
+  InventoryBatch& operator=(const InventoryBatch&) = delete;
+  ~InventoryBatch();
+
+  // As the Inventory methods of the same names, without a sequence number.
+  [[nodiscard]] Status upsert_vm(const VmSpec& vm, UpsertOptions options = {});
+  [[nodiscard]] Status remove_vm(std::string_view vm_id);
+  [[nodiscard]] Status add_tag(std::string_view vm_id, const Tag& tag);
+  [[nodiscard]] Status remove_tag(std::string_view vm_id, const Tag& tag);
+  [[nodiscard]] Status add_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source);
+  [[nodiscard]] Status remove_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source);
+
+  // Calls accepted (not refused) since the last commit().
+  std::size_t pending() const noexcept { return pending_; }
+  // Numbers the calls accepted since the last commit() with one new
+  // sequence and hands their deltas to the sink in one call; returns the
+  // sequence (wait_realized() takes it). With no call accepted, hands out
+  // nothing and returns the last sequence handed out. A sink failure does
+  // not fail the commit (see Realization). kFailedPrecondition on a
+  // moved-from batch. The batch stays usable: later calls form the next
+  // commit.
+  [[nodiscard]] StatusOr<std::uint64_t> commit();
+
+ private:
+  friend class Inventory;
+  explicit InventoryBatch(Inventory::Impl* impl) : impl_(impl) {}
+  template <typename Mutation>
+  Status run(Mutation mutation);  // libfw/groups/inventory.cc
+  Inventory::Impl* impl_;
+  std::size_t pending_ = 0;
 };
 
 }  // namespace fw

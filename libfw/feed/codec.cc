@@ -1,16 +1,27 @@
 // The feed's wire format: FeedMessage <-> FeedEvent, and varint framing.
+//
+// Decoding has two paths that give the same FeedEvent (libfw/feed/codec.h):
+// a plain reader for the change messages as encoders write them (each field
+// once, one-byte tags, minimal varints, no unknown fields), which costs no
+// allocation beyond the event's own strings, and protobuf's parser for
+// everything else — upserts, any other valid encoding, and every error.
+// tests/fuzz/fuzz_feed.cc checks that both agree on whatever the plain path
+// accepts.
+#include <array>
 #include <climits>
 #include <cstring>
 
 #include <fmt/format.h>
+#include <google/protobuf/arena.h>
 
 #include "fw/feed.h"
 #include "fw/v1/feed.pb.h"
+#include "libfw/feed/codec.h"
 
 namespace fw {
 namespace {
 
-StatusOr<IpAddress> decode_address(const std::string& bytes, const std::string& field) {
+StatusOr<IpAddress> decode_address(std::string_view bytes, std::string_view field) {
   if (bytes.size() == 4) {
     const auto* b = reinterpret_cast<const std::uint8_t*>(bytes.data());
     return IpAddress::v4((std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | b[3]);
@@ -75,13 +86,171 @@ std::string_view feed_state_name(FeedState state) noexcept {
   return "unknown";
 }
 
-StatusOr<FeedEvent> decode_feed_message(std::string_view bytes) {
+namespace feed_internal {
+namespace {
+
+// A reader of the plain encoding; every method returns false for anything
+// else (the caller then lets protobuf decide).
+class PlainReader {
+ public:
+  explicit PlainReader(std::string_view bytes) : at_(bytes.data()), end_(bytes.data() + bytes.size()) {}
+  bool done() const noexcept { return at_ == end_; }
+  // A minimal varint of at most 64 bits.
+  bool varint(std::uint64_t& value) noexcept {
+    value = 0;
+    for (int shift = 0; shift < 64 && at_ != end_; shift += 7) {
+      const auto b = static_cast<std::uint8_t>(*at_++);
+      if (shift == 63 && b > 1) return false;
+      value |= std::uint64_t{b & 0x7fu} << shift;
+      if ((b & 0x80) == 0) return b != 0 || shift == 0;  // a trailing zero byte is not minimal
+    }
+    return false;
+  }
+  // A one-byte tag (fields 1-15): field number and wire type.
+  bool tag(std::uint32_t& field, std::uint32_t& wire) noexcept {
+    if (at_ == end_) return false;
+    const auto b = static_cast<std::uint8_t>(*at_++);
+    if ((b & 0x80) != 0 || (b >> 3) == 0) return false;
+    field = b >> 3;
+    wire = b & 7u;
+    return true;
+  }
+  // A length-delimited field's bytes.
+  bool bytes(std::string_view& out) noexcept {
+    std::uint64_t n;
+    if (!varint(n) || n > static_cast<std::uint64_t>(end_ - at_)) return false;
+    out = std::string_view(at_, static_cast<std::size_t>(n));
+    at_ += n;
+    return true;
+  }
+
+ private:
+  const char* at_;
+  const char* end_;
+};
+
+constexpr std::uint32_t kVarint = 0;
+constexpr std::uint32_t kLength = 2;
+
+// Reads a message of length-delimited fields numbered 1..N, each at most
+// once, into fields[0..N).
+template <std::size_t N>
+bool plain_bytes_fields(std::string_view message, std::array<std::string_view, N>& fields) {
+  PlainReader r(message);
+  std::uint32_t seen = 0;
+  while (!r.done()) {
+    std::uint32_t field, wire;
+    if (!r.tag(field, wire) || wire != kLength || field > N || (seen & (1u << field)) != 0) return false;
+    seen |= 1u << field;
+    if (!r.bytes(fields[field - 1])) return false;
+  }
+  return true;
+}
+
+void reset(FeedEvent& e) {
+  e.revision = 0;
+  e.kind = FeedEventKind::kSnapshotBegin;
+  e.vm.id.clear();
+  e.vm.name.clear();
+  e.vm.os_name.clear();
+  e.vm.computer_name.clear();
+  e.vm.tags.clear();
+  e.vm.vnics.clear();
+  e.vm_id.clear();
+  e.tag.scope.clear();
+  e.tag.value.clear();
+  e.vnic_id = 0;
+  e.address = IpAddress{};
+}
+
+}  // namespace
+
+bool decode_plain_change(std::string_view bytes, FeedEvent& out) {
+  if (bytes.size() > kMaxFeedMessageBytes) return false;
+  PlainReader r(bytes);
+  std::uint64_t revision = 0;
+  std::uint32_t body_field = 0;
+  std::string_view body;
+  bool have_revision = false;
+  while (!r.done()) {
+    std::uint32_t field, wire;
+    if (!r.tag(field, wire)) return false;
+    if (field == 1) {
+      if (wire != kVarint || have_revision || !r.varint(revision)) return false;
+      have_revision = true;
+    } else if (field >= 2 && field <= 9) {
+      if (wire != kLength || body_field != 0 || !r.bytes(body)) return false;
+      body_field = field;
+    } else {
+      return false;
+    }
+  }
+  if (revision == 0 || body_field == 0) return false;  // errors: protobuf's path words them
+  reset(out);
+  out.revision = revision;
+  switch (body_field) {
+    case 2:  // snapshot_begin
+    case 9:  // snapshot_end
+      if (!body.empty()) return false;
+      out.kind = body_field == 2 ? FeedEventKind::kSnapshotBegin : FeedEventKind::kSnapshotEnd;
+      return true;
+    case 4: {  // vm_delete
+      std::array<std::string_view, 1> f;
+      if (!plain_bytes_fields(body, f)) return false;
+      out.kind = FeedEventKind::kVmDelete;
+      out.vm_id.assign(f[0]);
+      return true;
+    }
+    case 5:    // tag_add
+    case 6: {  // tag_remove
+      std::array<std::string_view, 2> change;  // vm_id, tag
+      std::array<std::string_view, 2> tag;     // scope, value
+      if (!plain_bytes_fields(body, change) || !plain_bytes_fields(change[1], tag)) return false;
+      out.kind = body_field == 5 ? FeedEventKind::kTagAdd : FeedEventKind::kTagRemove;
+      out.vm_id.assign(change[0]);
+      out.tag.scope.assign(tag[0]);
+      out.tag.value.assign(tag[1]);
+      return true;
+    }
+    case 7:    // address_add
+    case 8: {  // address_remove
+      PlainReader a(body);
+      std::uint64_t vnic = 0;
+      std::string_view address;
+      std::uint32_t seen = 0;
+      while (!a.done()) {
+        std::uint32_t field, wire;
+        if (!a.tag(field, wire) || field > 2 || (seen & (1u << field)) != 0) return false;
+        seen |= 1u << field;
+        if (field == 1 ? wire != kVarint || !a.varint(vnic) || vnic > UINT32_MAX
+                       : wire != kLength || !a.bytes(address))
+          return false;
+      }
+      if (address.size() != 4 && address.size() != 16) return false;
+      out.kind = body_field == 7 ? FeedEventKind::kAddressAdd : FeedEventKind::kAddressRemove;
+      out.vnic_id = static_cast<std::uint32_t>(vnic);
+      out.address = decode_address(address, {}).value();
+      return true;
+    }
+    default: return false;  // 3, vm_upsert: protobuf's path
+  }
+}
+
+Status decode_with_protobuf(std::string_view bytes, FeedEvent& e) {
   if (bytes.size() > kMaxFeedMessageBytes)
     return invalid_argument(fmt::format("message of {} bytes; the limit is {}", bytes.size(), kMaxFeedMessageBytes));
-  v1::FeedMessage m;
+  // The parsed message, its sub-messages and strings live in an arena whose
+  // first block is on the stack (a large upsert spills into blocks the
+  // arena frees).
+  alignas(16) char first_block[2048];
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = first_block;
+  arena_options.initial_block_size = sizeof first_block;
+  google::protobuf::Arena arena(arena_options);
+  v1::FeedMessage& m = *google::protobuf::Arena::CreateMessage<v1::FeedMessage>(&arena);
   if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
     return invalid_argument("not a fw.v1.FeedMessage (protobuf wire format)");
-  FeedEvent e;
+  reset(e);
   e.revision = m.revision();
   if (e.revision == 0) return invalid_argument("revision: 0; revisions start at 1");
   switch (m.body_case()) {
@@ -122,6 +291,19 @@ StatusOr<FeedEvent> decode_feed_message(std::string_view bytes) {
       return invalid_argument("body: none of snapshot_begin, vm_upsert, vm_delete, tag_add, tag_remove, "
                               "address_add, address_remove, snapshot_end is set");
   }
+  return Status::Ok();
+}
+
+Status decode_feed_message_into(std::string_view bytes, FeedEvent& out) {
+  if (decode_plain_change(bytes, out)) return Status::Ok();
+  return decode_with_protobuf(bytes, out);
+}
+
+}  // namespace feed_internal
+
+StatusOr<FeedEvent> decode_feed_message(std::string_view bytes) {
+  FeedEvent e;
+  if (Status s = feed_internal::decode_feed_message_into(bytes, e); !s.ok()) return s;
   return e;
 }
 

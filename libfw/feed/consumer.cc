@@ -20,11 +20,13 @@
 //                         snapshot_begin(R >= last): a resync -> in_snapshot.
 #include <atomic>
 #include <mutex>
+#include <span>
 #include <unordered_set>
 
 #include <fmt/format.h>
 
 #include "fw/feed.h"
+#include "libfw/feed/codec.h"
 
 namespace fw {
 
@@ -39,6 +41,8 @@ struct FeedConsumer::Impl {
   bool synced_once = false;
   std::uint64_t snapshot_revision = 0;
   std::unordered_set<std::string> seen;  // VM ids listed by the open snapshot
+  InventoryBatch* batch = nullptr;       // set while apply_events / apply_messages run
+  FeedEvent decoded;                     // apply_message's, reused: its strings keep their capacity
   // stats and last_error are read by other threads.
   mutable std::mutex stats_mutex;
   FeedStats stats;
@@ -64,24 +68,63 @@ struct FeedConsumer::Impl {
     last_error = why;
   }
 
-  Status apply_change(const FeedEvent& e) {
-    StatusOr<std::uint64_t> r = internal_error("unreachable");
+  // The inventory call of a change message, on the inventory (a sequence
+  // number) or on the open batch (a Status).
+  template <typename Target>
+  static auto change(Target& target, const FeedEvent& e) -> decltype(target.remove_vm(e.vm_id)) {
     switch (e.kind) {
       // The latest message is the truth: a vNIC listed under a new VM moves.
-      case FeedEventKind::kVmUpsert: r = inventory.upsert_vm(e.vm, {.take_over_vnics = true}); break;
-      case FeedEventKind::kVmDelete: r = inventory.remove_vm(e.vm_id); break;
-      case FeedEventKind::kTagAdd: r = inventory.add_tag(e.vm_id, e.tag); break;
-      case FeedEventKind::kTagRemove: r = inventory.remove_tag(e.vm_id, e.tag); break;
-      case FeedEventKind::kAddressAdd: r = inventory.add_address(e.vnic_id, e.address, AddressSource::kDeclared); break;
-      case FeedEventKind::kAddressRemove:
-        r = inventory.remove_address(e.vnic_id, e.address, AddressSource::kDeclared);
-        break;
+      case FeedEventKind::kVmUpsert: return target.upsert_vm(e.vm, {.take_over_vnics = true});
+      case FeedEventKind::kVmDelete: return target.remove_vm(e.vm_id);
+      case FeedEventKind::kTagAdd: return target.add_tag(e.vm_id, e.tag);
+      case FeedEventKind::kTagRemove: return target.remove_tag(e.vm_id, e.tag);
+      case FeedEventKind::kAddressAdd: return target.add_address(e.vnic_id, e.address, AddressSource::kDeclared);
+      case FeedEventKind::kAddressRemove: return target.remove_address(e.vnic_id, e.address, AddressSource::kDeclared);
       case FeedEventKind::kSnapshotBegin:
-      case FeedEventKind::kSnapshotEnd: return internal_error("not a change");
+      case FeedEventKind::kSnapshotEnd: break;
     }
+    return internal_error("not a change");
+  }
+
+  Status apply_change(const FeedEvent& e) {
+    if (batch != nullptr) return change(*batch, e);
+    StatusOr<std::uint64_t> r = change(inventory, e);
     if (!r.ok()) return r.status();
     sequence.store(*r);
     return Status::Ok();
+  }
+  Status remove_vm(const std::string& id) {
+    if (batch != nullptr) return batch->remove_vm(id);
+    StatusOr<std::uint64_t> r = inventory.remove_vm(id);
+    if (!r.ok()) return r.status();
+    sequence.store(*r);
+    return Status::Ok();
+  }
+
+  // Applies messages 0..n-1 through `one` (the one-by-one path) with the
+  // inventory's changes gathered in one batch, committed at the end: one
+  // sequence, one sink call.
+  template <typename One>
+  Status batched(std::size_t n, std::span<Status> results, One one) {
+    if (!results.empty() && results.size() != n)
+      return invalid_argument(fmt::format("results: {} statuses for {} messages", results.size(), n));
+    InventoryBatch open = inventory.batch();
+    struct Closing {
+      InventoryBatch*& slot;
+      ~Closing() { slot = nullptr; }
+    } closing{batch};
+    batch = &open;
+    Status first;
+    for (std::size_t i = 0; i < n; ++i) {
+      Status s = one(i);
+      if (!s.ok() && first.ok()) first = s;
+      if (!results.empty()) results[i] = std::move(s);
+    }
+    batch = nullptr;
+    const bool changed = open.pending() > 0;
+    StatusOr<std::uint64_t> committed = open.commit();
+    if (changed && committed.ok()) sequence.store(*committed);
+    return first;
   }
 
   Status begin_snapshot(const FeedEvent& e) {
@@ -123,11 +166,7 @@ struct FeedConsumer::Impl {
     std::uint64_t swept = 0;
     for (const std::string& id : inventory.vm_ids()) {
       if (seen.contains(id)) continue;
-      StatusOr<std::uint64_t> r = inventory.remove_vm(id);
-      if (r.ok()) {
-        sequence.store(*r);
-        ++swept;
-      }
+      if (remove_vm(id).ok()) ++swept;
     }
     seen.clear();
     revision.store(snapshot_revision);
@@ -199,14 +238,22 @@ Status FeedConsumer::apply(const FeedEvent& event) {
 }
 
 Status FeedConsumer::apply_message(std::string_view body) {
-  StatusOr<FeedEvent> e = decode_feed_message(body);
-  if (e.ok()) return apply(*e);
   Impl& m = *impl_;
+  Status decoded = feed_internal::decode_feed_message_into(body, m.decoded);
+  if (decoded.ok()) return apply(m.decoded);
   m.count(&FeedStats::messages);
-  Status s = m.reject(e.status(), nullptr);
+  Status s = m.reject(decoded, nullptr);
   // A message we could not read may have been a change we needed.
   if (m.state.load() != FeedState::kWaitingForSnapshot) m.want_snapshot(s);
   return s;
+}
+
+Status FeedConsumer::apply_events(std::span<const FeedEvent> events, std::span<Status> results) {
+  return impl_->batched(events.size(), results, [&](std::size_t i) { return apply(events[i]); });
+}
+
+Status FeedConsumer::apply_messages(std::span<const std::string_view> bodies, std::span<Status> results) {
+  return impl_->batched(bodies.size(), results, [&](std::size_t i) { return apply_message(bodies[i]); });
 }
 
 void FeedConsumer::restart(std::string_view reason) {

@@ -5,7 +5,9 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -172,6 +174,10 @@ class EtcdSourceImpl final : public EtcdSource {
               describe(), snapshot_revision, consumer.revision(), s.message()));
         }
       }
+      // A page's VMs (and, on the last page, the snapshot's end) go to the
+      // consumer as one batch: one inventory change, one sink call.
+      const bool last_page = !page->more() || page->kvs_size() == 0;
+      events_.clear();
       for (const v1::etcd::KeyValue& kv : page->kvs()) {
         std::optional<std::string_view> id = etcd::vm_id_from_key(options_.prefix, kv.key());
         if (!id) {
@@ -183,17 +189,23 @@ class EtcdSourceImpl final : public EtcdSource {
           corrupt(event.status());
           continue;
         }
-        ++result.messages;
-        if (consumer.apply(*event).ok()) listed.insert(std::string(*id));
-        if (consumer.state() != FeedState::kInSnapshot) return Status::Ok();  // refused: the caller backs off
+        events_.push_back(std::move(*event));
       }
-      if (!page->more() || page->kvs_size() == 0) break;
+      if (last_page) events_.push_back(FeedEvent{.revision = snapshot_revision, .kind = FeedEventKind::kSnapshotEnd});
+      results_.assign(events_.size(), Status::Ok());
+      consumer.apply_events(events_, results_).ignore_error();  // refusals: counted by the consumer
+      result.messages += events_.size();
+      for (std::size_t i = 0; i < events_.size(); ++i)
+        if (events_[i].kind == FeedEventKind::kVmUpsert && results_[i].ok()) listed.insert(events_[i].vm.id);
+      // A refused VM abandons the snapshot (the upserts after it in the
+      // batch were ignored): the caller backs off and lists again.
+      if (consumer.state() != FeedState::kInSnapshot && !consumer.in_sync()) return Status::Ok();
+      if (last_page) break;
       // The next page starts just after the last key.
       request.set_key(page->kvs(page->kvs_size() - 1).key() + '\0');
     }
-    ++result.messages;
-    if (!consumer.apply(FeedEvent{.revision = snapshot_revision, .kind = FeedEventKind::kSnapshotEnd}).ok())
-      return Status::Ok();  // counted by the consumer; the caller backs off
+    if (!consumer.in_sync() || consumer.revision() != snapshot_revision)
+      return Status::Ok();  // the end was refused (counted by the consumer); the caller backs off
     live_ids_ = std::move(listed);
     set_revision(snapshot_revision);
     last_vm_event_revision_ = 0;
@@ -292,7 +304,10 @@ class EtcdSourceImpl final : public EtcdSource {
     }
     for (const v1::etcd::Event& event : response->events()) {
       const std::int64_t mod = event.kv().mod_revision();
-      if (mod <= 0) return io_error(fmt::format("{}: a watch event without a revision", describe()));
+      if (mod <= 0) {
+        hand_over(consumer, result);  // the events before it stand
+        return io_error(fmt::format("{}: a watch event without a revision", describe()));
+      }
       const auto revision = static_cast<std::uint64_t>(mod);
       if (revision < watch_start_) continue;  // before what we asked for: already handed over
       std::optional<std::string_view> id = etcd::vm_id_from_key(options_.prefix, event.kv().key());
@@ -305,6 +320,7 @@ class EtcdSourceImpl final : public EtcdSource {
       if (revision == last_vm_event_revision_) {
         // One transaction changed several VMs at one revision; the consumer
         // would take the second as a replay. A listing gets them all.
+        hand_over(consumer, result);
         update_stats([](EtcdSourceStats& s) { ++s.shared_revisions; });
         consumer.restart(fmt::format("{}: etcd revision {} changed several VM keys", describe(), revision));
         drop_watch();
@@ -315,15 +331,13 @@ class EtcdSourceImpl final : public EtcdSource {
       set_revision(revision);
       const std::string vm_id(*id);
       if (event.type() == v1::etcd::Event::DELETE) {
-        if (!live_ids_.contains(vm_id)) {
+        if (!is_live(vm_id)) {
           // Its value never decoded, so the inventory never had it.
           update_stats([](EtcdSourceStats& s) { ++s.ignored_keys; });
           continue;
         }
-        ++result.messages;
-        live_ids_.erase(vm_id);
-        consumer.apply(FeedEvent{.revision = revision, .kind = FeedEventKind::kVmDelete, .vm_id = vm_id})
-            .ignore_error();  // a refusal is counted by the consumer, which then wants a listing
+        queued_live_[vm_id] = false;
+        events_.push_back(FeedEvent{.revision = revision, .kind = FeedEventKind::kVmDelete, .vm_id = vm_id});
         continue;
       }
       StatusOr<FeedEvent> upsert = etcd::decode_vm_value(vm_id, revision, event.kv().value());
@@ -332,10 +346,36 @@ class EtcdSourceImpl final : public EtcdSource {
         corrupt(upsert.status());
         continue;
       }
-      ++result.messages;
-      if (consumer.apply(*upsert).ok()) live_ids_.insert(vm_id);
+      queued_live_[vm_id] = true;
+      events_.push_back(std::move(*upsert));
     }
+    hand_over(consumer, result);
     return Status::Ok();
+  }
+
+  // Whether the inventory has (or, once the queued events are handed over,
+  // will have) VM `id`.
+  bool is_live(const std::string& id) const {
+    if (auto it = queued_live_.find(id); it != queued_live_.end()) return it->second;
+    return live_ids_.contains(id);
+  }
+
+  // Hands the watch events queued by handle_line() to the consumer as one
+  // batch (one inventory change, one sink call), then records which VMs
+  // the inventory has, in order. A refused event makes the consumer want a
+  // listing, so the events after it in the batch are ignored and the
+  // source lists again, which replaces live_ids_.
+  void hand_over(FeedConsumer& consumer, PollResult& result) {
+    queued_live_.clear();
+    if (events_.empty()) return;
+    results_.assign(events_.size(), Status::Ok());
+    consumer.apply_events(events_, results_).ignore_error();  // refusals: counted by the consumer
+    result.messages += events_.size();
+    for (std::size_t i = 0; i < events_.size(); ++i) {
+      if (events_[i].kind == FeedEventKind::kVmDelete) live_ids_.erase(events_[i].vm_id);
+      else if (results_[i].ok()) live_ids_.insert(events_[i].vm.id);
+    }
+    events_.clear();
   }
 
   const EtcdSourceOptions options_;
@@ -356,6 +396,11 @@ class EtcdSourceImpl final : public EtcdSource {
   // value never decoded) is not handed over, since the consumer would
   // refuse it as unknown and re-list for nothing.
   std::unordered_set<std::string> live_ids_;
+  // Events of one watch response (or one listing page), handed over as a
+  // batch; queued_live_ says what the queued ones do to live_ids_.
+  std::vector<FeedEvent> events_;
+  std::vector<Status> results_;
+  std::unordered_map<std::string, bool> queued_live_;
   Clock::time_point retry_at_{};
   std::chrono::milliseconds backoff_{0};
   std::minstd_rand rng_;

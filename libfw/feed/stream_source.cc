@@ -9,6 +9,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -56,18 +59,30 @@ class StreamSource final : public FeedSource {
       return result;
     }
     reader_.append(std::string_view(buffer, static_cast<std::size_t>(n)));
+    // Every whole message of this read goes to the consumer as one batch:
+    // one inventory change, one sink call (FeedConsumer::apply_messages).
+    bodies_.clear();
+    Status framing = Status::Ok();
     for (;;) {
       StatusOr<std::optional<std::string>> body = reader_.next();
       if (!body.ok()) {
-        broken_ = true;
-        consumer.restart(body.status().message());
-        return io_error(fmt::format("{}: {}", description_, body.status().message()));
+        framing = body.status();
+        break;
       }
       if (!body->has_value()) break;
-      ++result.messages;
-      // A refused message is counted by the consumer and leaves the state
-      // as it was; the stream goes on.
-      consumer.apply_message(**body).ignore_error();
+      bodies_.push_back(std::move(**body));
+    }
+    result.messages = bodies_.size();
+    views_.assign(bodies_.begin(), bodies_.end());
+    // A refused message is counted by the consumer and leaves the state as
+    // it was; the stream goes on.
+    consumer.apply_messages(views_).ignore_error();
+    if (!framing.ok()) {
+      // The messages framed before the break are applied; nothing after it
+      // can be framed.
+      broken_ = true;
+      consumer.restart(framing.message());
+      return io_error(fmt::format("{}: {}", description_, framing.message()));
     }
     if (Status s = request_snapshot_if_needed(consumer); !s.ok()) return s;
     return result;
@@ -106,6 +121,8 @@ class StreamSource final : public FeedSource {
   bool is_socket_;
   std::string description_;
   FeedFrameReader reader_;
+  std::vector<std::string> bodies_;       // the messages of one read
+  std::vector<std::string_view> views_;   // ... as apply_messages takes them
   bool broken_ = false;
   bool requested_ = false;
 };

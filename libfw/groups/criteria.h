@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "fw/policy.h"
 #include "fw/status.h"
 
@@ -28,7 +30,9 @@ struct VmFields {
   std::string name;
   std::string os_name;
   std::string computer_name;
-  std::vector<std::pair<std::string, std::string>> tags;  // (scope, value)
+  // (scope, value); most VMs have a few tags, kept inline (a tag added
+  // costs no allocation for the vector).
+  boost::container::small_vector<std::pair<std::string, std::string>, 2> tags;
 };
 
 struct PreparedCriterion {

@@ -8,15 +8,25 @@
 //   groups  one GroupRecord per policy group: prepared criteria, static VM
 //           / vNIC members and exclusions, nesting (children, parents, a
 //           topological rank), the member vNICs, a reference count per
-//           address (how many member vNICs hold it), and `pending`: for
-//           each address whose presence changed since the sink last
-//           accepted a batch, the presence the sink last saw.
+//           address (how many member vNICs hold it), the addresses of its
+//           excluded VMs (counted alike).
+//   log     every change of presence since the sink last accepted a batch
+//           (an address entering or leaving a group or its exclusions, a
+//           vNIC joining or leaving), appended as it happens (Transition).
 //   index   which groups a change can affect (see GroupIndex).
 //
 // Every mutation: validate everything first (so a refused call changes
 // nothing), update the records, re-evaluate the candidate groups (plus
 // their ancestors, children before parents) for the affected vNICs only,
-// then flush: turn `pending` into GroupDeltas and hand them to the sink.
+// then commit and flush: fold the log into GroupDeltas (what the sink last
+// saw against what holds now) and hand them to the sink. A batch
+// (InventoryBatch) runs several mutations before one commit.
+//
+// Why a log and not a per-group "what the sink last saw" map: a change
+// appends to one contiguous vector instead of inserting into (and, at the
+// flush, finding again and clearing) hash nodes of each group it touches;
+// a batch of thousands of changes then flushes from one sequential pass
+// over memory it wrote last, instead of revisiting every group's records.
 #include "fw/inventory.h"
 
 #include <algorithm>
@@ -26,7 +36,9 @@
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 
+#include <boost/container/small_vector.hpp>
 #include <fmt/format.h>
 
 #include "libfw/groups/criteria.h"
@@ -69,7 +81,7 @@ struct VmRecord {
   std::string name;
   std::string os_name;
   std::string computer_name;
-  std::vector<Tag> tags;
+  boost::container::small_vector<Tag, 2> tags;  // as VmFields::tags
   VmFields folded;  // folded.tags[i] is tags[i] folded
   std::vector<std::uint32_t> vnics;
 };
@@ -79,7 +91,7 @@ struct VnicRecord {
   VmRecord* vm = nullptr;  // unordered_map nodes do not move
   MacAddress mac;
   std::vector<VnicAddress> addresses;
-  std::vector<std::uint32_t> groups;  // group indexes it is a member of
+  boost::container::small_vector<std::uint32_t, 4> groups;  // group indexes it is a member of
 };
 
 struct GroupRecord {
@@ -93,17 +105,42 @@ struct GroupRecord {
   std::uint32_t rank = 0;  // children have lower ranks than their parents
   std::unordered_set<std::uint32_t> members;
   std::unordered_map<IpAddress, std::uint32_t, IpHash> counts;
-  std::unordered_map<IpAddress, bool, IpHash> pending;
-  // Addresses of the vNICs of VMs in exclude_vm_ids (counted), and what the
-  // sink last saw of those that changed, as for counts / pending.
+  // Addresses of the vNICs of VMs in exclude_vm_ids (counted).
   std::unordered_map<IpAddress, std::uint32_t, IpHash> excluded;
-  std::unordered_map<IpAddress, bool, IpHash> excluded_pending;
-  // Member vNICs whose membership changed since the sink last accepted a
-  // batch -> whether the sink last saw them as members (as `pending`).
-  std::unordered_map<std::uint32_t, bool> vnics_pending;
-  bool dirty = false;
   bool changed = false;  // listed in Impl::changed (take_changed_groups)
 };
+
+// One change of presence the sink has not accepted yet: `key` (an address
+// of the group or of its excluded VMs, or a member vNIC) became present
+// (now) or absent (!now). Each entry is a real flip, so what the sink last
+// saw of a key is the opposite of its first entry's `now`, and the key has
+// a net change when its last entry's `now` differs from that.
+struct Transition {
+  enum Kind : std::uint8_t { kAddress, kExcluded, kVnic };
+  std::uint32_t group = 0;
+  std::uint32_t order = 0;  // position in the log: a key's entries fold in order
+  Kind kind = kAddress;
+  bool now = false;
+  std::uint32_t vnic = 0;  // kVnic
+  IpAddress address;       // kAddress, kExcluded
+};
+
+// Groups a key's entries together (group, kind, key), oldest first; keys
+// in the order a delta lists them (ascending addresses / vNIC ids).
+bool transition_less(const Transition& x, const Transition& y) {
+  if (x.group != y.group) return x.group < y.group;
+  if (x.kind != y.kind) return x.kind < y.kind;
+  if (x.kind == Transition::kVnic) {
+    if (x.vnic != y.vnic) return x.vnic < y.vnic;
+  } else if (x.address != y.address) {
+    return ip_less(x.address, y.address);
+  }
+  return x.order < y.order;
+}
+bool same_key(const Transition& x, const Transition& y) {
+  return x.group == y.group && x.kind == y.kind &&
+         (x.kind == Transition::kVnic ? x.vnic == y.vnic : x.address == y.address);
+}
 
 // Which groups a change can affect.
 //   tag_exact  "scope\0value" -> groups with an EQUALS / NOT_EQUALS / IN /
@@ -152,7 +189,7 @@ struct Inventory::Impl {
   std::vector<GroupRecord> groups;
   StringMap<std::uint32_t> group_by_id;
   GroupIndex index;
-  std::vector<std::uint32_t> dirty;
+  std::vector<Transition> log;  // see Transition; folded by fold_log()
   std::vector<std::uint32_t> changed;  // groups whose membership changed (take_changed_groups)
   std::uint64_t sequence = 0;
   Status last_error;
@@ -160,6 +197,13 @@ struct Inventory::Impl {
   // Scratch for candidate sets: a group is in the set when mark == epoch.
   std::vector<std::uint32_t> mark;
   std::uint32_t epoch = 0;
+  // Scratch reused by every change, so the change path does not allocate
+  // once they have grown: the candidate groups of a tag change, the set
+  // reevaluate() walks, and the deltas flush() hands the sink (their
+  // vectors keep their capacity; see flush()).
+  std::vector<std::uint32_t> candidates_scratch;
+  std::vector<std::uint32_t> evaluation_scratch;
+  std::vector<GroupDelta> delta_pool;
 
   // Realization, apart from `mutex` so that waiters never hold it.
   mutable std::mutex wait_mutex;
@@ -241,14 +285,13 @@ struct Inventory::Impl {
       note_change(g, a, true);
     }
   }
-  // Remembers what the sink last saw for `a` the first time it changes.
+  // Records a flip of `a` in group g's addresses.
   void note_change(std::uint32_t g, const IpAddress& a, bool was_present) {
-    GroupRecord& group = groups[g];
-    group.pending.try_emplace(a, was_present);
-    if (!group.dirty) {
-      group.dirty = true;
-      dirty.push_back(g);
-    }
+    log.push_back(Transition{.group = g,
+                             .order = static_cast<std::uint32_t>(log.size()),
+                             .kind = Transition::kAddress,
+                             .now = !was_present,
+                             .address = a});
   }
 
   // An excluded VM's vNIC gained / lost address `a`.
@@ -260,18 +303,20 @@ struct Inventory::Impl {
       GroupRecord& group = groups[g];
       if (gained) {
         if (++group.excluded[a] != 1) continue;
-        group.excluded_pending.try_emplace(a, false);
       } else {
         auto e = group.excluded.find(a);
         if (e == group.excluded.end() || --e->second != 0) continue;
         group.excluded.erase(e);
-        group.excluded_pending.try_emplace(a, true);
       }
-      if (!group.dirty) {
-        group.dirty = true;
-        dirty.push_back(g);
-      }
+      note_excluded_change(g, a, gained);
     }
+  }
+  void note_excluded_change(std::uint32_t g, const IpAddress& a, bool now) {
+    log.push_back(Transition{.group = g,
+                             .order = static_cast<std::uint32_t>(log.size()),
+                             .kind = Transition::kExcluded,
+                             .now = now,
+                             .address = a});
   }
 
   void mark_changed(std::uint32_t g) {
@@ -280,14 +325,33 @@ struct Inventory::Impl {
     changed.push_back(g);
   }
 
-  // Remembers what the sink last saw of vNIC `id` in group g.
+  // Records a flip of vNIC `id`'s membership of group g.
   void note_member_change(std::uint32_t g, std::uint32_t id, bool was_member) {
-    GroupRecord& group = groups[g];
-    group.vnics_pending.try_emplace(id, was_member);
-    if (!group.dirty) {
-      group.dirty = true;
-      dirty.push_back(g);
+    log.push_back(Transition{.group = g,
+                             .order = static_cast<std::uint32_t>(log.size()),
+                             .kind = Transition::kVnic,
+                             .now = !was_member,
+                             .vnic = id});
+  }
+
+  // Folds the log to one entry per key with a net change (dropping keys
+  // that flipped back), sorted by group, kind and key, renumbered.
+  void fold_log() {
+    if (log.empty()) return;
+    std::sort(log.begin(), log.end(), transition_less);
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < log.size();) {
+      std::size_t j = i + 1;
+      while (j < log.size() && same_key(log[i], log[j])) ++j;
+      // The sink saw !log[i].now; now holds log[j - 1].now.
+      if (log[j - 1].now == log[i].now) {
+        log[kept] = log[j - 1];
+        log[kept].order = static_cast<std::uint32_t>(kept);
+        ++kept;
+      }
+      i = j;
     }
+    log.resize(kept);
   }
 
   void join(std::uint32_t g, VnicRecord& n) {
@@ -339,8 +403,8 @@ struct Inventory::Impl {
       std::fill(mark.begin(), mark.end(), 0);
       epoch = 1;
     }
-    std::vector<std::uint32_t> set;
-    set.reserve(candidates.size());
+    std::vector<std::uint32_t>& set = evaluation_scratch;
+    set.clear();
     for (std::size_t i = 0; i < candidates.size(); ++i) {  // candidates grows with ancestors
       const std::uint32_t g = candidates[i];
       if (mark[g] == epoch) continue;
@@ -419,44 +483,43 @@ struct Inventory::Impl {
   // Hands every pending change to the sink; on success the realized
   // sequence becomes `sequence`.
   Status flush() {
-    std::vector<GroupDelta> deltas;
-    for (std::uint32_t g : dirty) {
-      GroupRecord& group = groups[g];
-      GroupDelta d{.group_id = group.id};
-      for (const auto& [a, was] : group.pending) {
-        const bool now = group.counts.contains(a);
-        if (now && !was) d.added.push_back(host_cidr(a));
-        else if (!now && was) d.removed.push_back(host_cidr(a));
+    // Deltas are built in delta_pool's first `used` entries, whose vectors
+    // keep their capacity from one flush to the next (trimmed below when a
+    // big flush, such as a new policy's, left them large). The folded log
+    // is sorted by group, then kind and key: each group's entries make one
+    // delta, its lists come out sorted.
+    fold_log();
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < log.size(); ++used) {
+      const std::uint32_t g = log[i].group;
+      if (used == delta_pool.size()) delta_pool.emplace_back();
+      GroupDelta& d = delta_pool[used];
+      d.group_id.assign(groups[g].id);
+      for (auto* v : {&d.added, &d.removed, &d.excluded_added, &d.excluded_removed}) v->clear();
+      d.vnics_joined.clear();
+      d.vnics_left.clear();
+      for (; i < log.size() && log[i].group == g; ++i) {
+        const Transition& t = log[i];
+        switch (t.kind) {
+          case Transition::kAddress: (t.now ? d.added : d.removed).push_back(host_cidr(t.address)); break;
+          case Transition::kExcluded:
+            (t.now ? d.excluded_added : d.excluded_removed).push_back(host_cidr(t.address));
+            break;
+          case Transition::kVnic: (t.now ? d.vnics_joined : d.vnics_left).push_back(t.vnic); break;
+        }
       }
-      for (const auto& [a, was] : group.excluded_pending) {
-        const bool now = group.excluded.contains(a);
-        if (now && !was) d.excluded_added.push_back(host_cidr(a));
-        else if (!now && was) d.excluded_removed.push_back(host_cidr(a));
-      }
-      for (const auto& [id, was] : group.vnics_pending) {
-        const bool now = group.members.contains(id);
-        if (now && !was) d.vnics_joined.push_back(id);
-        else if (!now && was) d.vnics_left.push_back(id);
-      }
-      if (d.added.empty() && d.removed.empty() && d.excluded_added.empty() && d.excluded_removed.empty() &&
-          d.vnics_joined.empty() && d.vnics_left.empty())
-        continue;
-      std::sort(d.vnics_joined.begin(), d.vnics_joined.end());
-      std::sort(d.vnics_left.begin(), d.vnics_left.end());
-      auto by_address = [](const Cidr& x, const Cidr& y) { return ip_less(x.address, y.address); };
-      std::sort(d.added.begin(), d.added.end(), by_address);
-      std::sort(d.removed.begin(), d.removed.end(), by_address);
-      std::sort(d.excluded_added.begin(), d.excluded_added.end(), by_address);
-      std::sort(d.excluded_removed.begin(), d.excluded_removed.end(), by_address);
-      deltas.push_back(std::move(d));
     }
+    const std::span<const GroupDelta> deltas(delta_pool.data(), used);
+    Status s = Status::Ok();
     if (!deltas.empty() && options.sink != nullptr) {
-      Status s = options.sink->apply(deltas);
-      if (!s.ok()) {
-        ++stats.sink_failures;
-        last_error = s;
-        return s;
-      }
+      ++stats.sink_calls;
+      s = options.sink->apply(deltas);
+    }
+    if (!s.ok()) {
+      trim_delta_pool(used);
+      ++stats.sink_failures;
+      last_error = s;
+      return s;  // the log stays (folded): handed again, merged, next time
     }
     for (const GroupDelta& d : deltas) {
       stats.addresses_added += d.added.size();
@@ -464,13 +527,9 @@ struct Inventory::Impl {
       stats.vnics_joined += d.vnics_joined.size();
       stats.vnics_left += d.vnics_left.size();
     }
-    for (std::uint32_t g : dirty) {
-      groups[g].pending.clear();
-      groups[g].excluded_pending.clear();
-      groups[g].vnics_pending.clear();
-      groups[g].dirty = false;
-    }
-    dirty.clear();
+    trim_delta_pool(used);
+    log.clear();
+    if (log.capacity() > kKeptLogCapacity) std::vector<Transition>().swap(log);
     last_error = Status::Ok();
     {
       std::lock_guard lock(wait_mutex);
@@ -478,6 +537,27 @@ struct Inventory::Impl {
     }
     realized_cv.notify_all();
     return Status::Ok();
+  }
+  // The log keeps its capacity for bursts, not for a new policy's flush.
+  static constexpr std::size_t kKeptLogCapacity = 1 << 16;
+
+  // What the delta pool keeps between flushes: enough entries for a burst,
+  // none holding more than a burst's worth of one group (a new policy's
+  // first flush hands every group's whole membership).
+  // Only the `used` entries this flush filled can have grown.
+  void trim_delta_pool(std::size_t used) {
+    constexpr std::size_t kKeptDeltas = 16384;
+    constexpr std::size_t kKeptCapacity = 64;
+    if (delta_pool.size() > kKeptDeltas) {
+      delta_pool.resize(kKeptDeltas);
+      delta_pool.shrink_to_fit();
+    }
+    for (GroupDelta& d : std::span(delta_pool).first(std::min(used, delta_pool.size()))) {
+      for (auto* v : {&d.added, &d.removed, &d.excluded_added, &d.excluded_removed})
+        if (v->capacity() > kKeptCapacity) std::vector<Cidr>().swap(*v);
+      for (auto* v : {&d.vnics_joined, &d.vnics_left})
+        if (v->capacity() > kKeptCapacity) std::vector<std::uint32_t>().swap(*v);
+    }
   }
 
   // A mutation is done: number it and hand its deltas to the sink. A sink
@@ -488,6 +568,31 @@ struct Inventory::Impl {
     handed_out.store(sequence, std::memory_order_release);
     flush().ignore_error();
     return sequence;
+  }
+
+  // ---- mutations ------------------------------------------------------------
+  // Each validates everything first (a refused call changes nothing), then
+  // updates the records and re-evaluates; none hands anything to the sink.
+  // Called with `mutex` held, through alone() or in_batch().
+  Status upsert_vm(const VmSpec& spec, UpsertOptions options);
+  Status remove_vm(std::string_view vm_id);
+  Status add_tag(std::string_view vm_id, const Tag& tag);
+  Status remove_tag(std::string_view vm_id, const Tag& tag);
+  Status add_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source);
+  Status remove_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source);
+
+  // A mutation on its own: applied, numbered and handed to the sink.
+  template <typename Mutation>
+  StatusOr<std::uint64_t> alone(Mutation mutation) {
+    std::lock_guard lock(mutex);
+    if (Status s = mutation(*this); !s.ok()) return s;
+    return commit();
+  }
+  // A mutation of a batch: applied; InventoryBatch::commit() numbers it.
+  template <typename Mutation>
+  Status in_batch(Mutation mutation) {
+    std::lock_guard lock(mutex);
+    return mutation(*this);
   }
 
   // ---- groups ---------------------------------------------------------------
@@ -584,32 +689,35 @@ StatusOr<std::uint64_t> Inventory::set_groups(const Policy& policy) {
   auto built = m.build_groups(policy, idx);
   if (!built.ok()) return built.status();
 
-  // What the sink last saw of each surviving group: its counts, corrected
-  // by whatever is still pending (not yet accepted by the sink).
+  // What the sink last saw of each surviving group: its current state,
+  // corrected by the log (each folded entry is a flip the sink has not
+  // accepted: it saw the opposite).
+  m.fold_log();
   StringMap<std::unordered_map<IpAddress, bool, IpHash>> seen;
+  StringMap<std::unordered_map<std::uint32_t, bool>> seen_members;
+  StringMap<std::unordered_map<IpAddress, bool, IpHash>> seen_excluded;
   for (GroupRecord& old : m.groups) {
     auto& view = seen[old.id];
     for (const auto& [a, n] : old.counts) view[a] = true;
-    for (const auto& [a, was] : old.pending) view[a] = was;
+    auto& members = seen_members[old.id];
+    for (std::uint32_t id : old.members) members[id] = true;
+    auto& excluded = seen_excluded[old.id];
+    for (const auto& [a, n] : old.excluded) excluded[a] = true;
   }
-  StringMap<std::unordered_map<std::uint32_t, bool>> seen_members;
-  for (GroupRecord& old : m.groups) {
-    auto& view = seen_members[old.id];
-    for (std::uint32_t id : old.members) view[id] = true;
-    for (const auto& [id, was] : old.vnics_pending) view[id] = was;
-  }
-  StringMap<std::unordered_map<IpAddress, bool, IpHash>> seen_excluded;
-  for (GroupRecord& old : m.groups) {
-    auto& view = seen_excluded[old.id];
-    for (const auto& [a, n] : old.excluded) view[a] = true;
-    for (const auto& [a, was] : old.excluded_pending) view[a] = was;
+  for (const Transition& t : m.log) {
+    const std::string& id = m.groups[t.group].id;
+    switch (t.kind) {
+      case Transition::kAddress: seen[id][t.address] = !t.now; break;
+      case Transition::kExcluded: seen_excluded[id][t.address] = !t.now; break;
+      case Transition::kVnic: seen_members[id][t.vnic] = !t.now; break;
+    }
   }
 
   m.groups = std::move(*built);
   m.index = std::move(idx);
   m.group_by_id.clear();
   for (std::uint32_t g = 0; g < m.groups.size(); ++g) m.group_by_id.emplace(m.groups[g].id, g);
-  m.dirty.clear();
+  m.log.clear();
   m.changed.clear();
   for (std::uint32_t g = 0; g < m.groups.size(); ++g) m.mark_changed(g);
   m.mark.assign(m.groups.size(), 0);
@@ -626,60 +734,45 @@ StatusOr<std::uint64_t> Inventory::set_groups(const Policy& policy) {
     if (vm == m.vms.end()) continue;
     for (std::uint32_t id : vm->second.vnics)
       for (const VnicAddress& a : m.vnics.at(id).addresses)
-        for (std::uint32_t g : excluding) {
-          GroupRecord& group = m.groups[g];
-          if (++group.excluded[a.address] != 1) continue;
-          group.excluded_pending.try_emplace(a.address, false);  // restated below for groups the sink knew
-          if (!group.dirty) {
-            group.dirty = true;
-            m.dirty.push_back(g);
-          }
-        }
+        for (std::uint32_t g : excluding)
+          if (++m.groups[g].excluded[a.address] == 1) m.note_excluded_change(g, a.address, true);
   }
-  // Rebuilding recorded every address as new; restate pending against what
-  // the sink saw.
+  // Rebuilding logged everything as new. For the groups the sink knew,
+  // log instead the difference from what it saw.
+  std::erase_if(m.log, [&](const Transition& t) { return seen.contains(m.groups[t.group].id); });
   for (std::uint32_t g = 0; g < m.groups.size(); ++g) {
     GroupRecord& group = m.groups[g];
-    auto it = seen.find(group.id);
-    if (it == seen.end()) continue;
-    group.pending.clear();
+    auto was_present = seen.find(group.id);
+    if (was_present == seen.end()) continue;
     for (const auto& [a, n] : group.counts) {
-      auto v = it->second.find(a);
-      if (v == it->second.end() || !v->second) group.pending.emplace(a, false);
+      auto v = was_present->second.find(a);
+      if (v == was_present->second.end() || !v->second) m.note_change(g, a, false);
     }
-    for (const auto& [a, present] : it->second) {
-      if (present && !group.counts.contains(a)) group.pending.emplace(a, true);
+    for (const auto& [a, present] : was_present->second) {
+      if (present && !group.counts.contains(a)) m.note_change(g, a, true);
     }
-    group.excluded_pending.clear();
-    auto was_excluded = seen_excluded.find(group.id);
+    const auto& was_excluded = seen_excluded.at(group.id);
     for (const auto& [a, n] : group.excluded) {
-      auto v = was_excluded->second.find(a);
-      if (v == was_excluded->second.end() || !v->second) group.excluded_pending.emplace(a, false);
+      auto v = was_excluded.find(a);
+      if (v == was_excluded.end() || !v->second) m.note_excluded_change(g, a, true);
     }
-    for (const auto& [a, present] : was_excluded->second) {
-      if (present && !group.excluded.contains(a)) group.excluded_pending.emplace(a, true);
+    for (const auto& [a, present] : was_excluded) {
+      if (present && !group.excluded.contains(a)) m.note_excluded_change(g, a, false);
     }
-    group.vnics_pending.clear();
     const auto& was_member = seen_members.at(group.id);
     for (std::uint32_t id : group.members) {
       auto v = was_member.find(id);
-      if (v == was_member.end() || !v->second) group.vnics_pending.emplace(id, false);
+      if (v == was_member.end() || !v->second) m.note_member_change(g, id, false);
     }
     for (const auto& [id, present] : was_member) {
-      if (present && !group.members.contains(id)) group.vnics_pending.emplace(id, true);
-    }
-    if ((!group.pending.empty() || !group.excluded_pending.empty() || !group.vnics_pending.empty()) &&
-        !group.dirty) {
-      group.dirty = true;
-      m.dirty.push_back(g);
+      if (present && !group.members.contains(id)) m.note_member_change(g, id, true);
     }
   }
   return m.commit();
 }
 
-StatusOr<std::uint64_t> Inventory::upsert_vm(const VmSpec& spec, UpsertOptions options) {
-  Impl& m = *impl_;
-  std::lock_guard lock(m.mutex);
+Status Inventory::Impl::upsert_vm(const VmSpec& spec, UpsertOptions options) {
+  Impl& m = *this;
   if (Status s = m.check_vm_spec(spec, options.take_over_vnics); !s.ok()) return s;
   auto it = m.vms.find(spec.id);
   const bool created = it == m.vms.end();
@@ -696,7 +789,8 @@ StatusOr<std::uint64_t> Inventory::upsert_vm(const VmSpec& spec, UpsertOptions o
   if (created) it = m.vms.emplace(spec.id, VmRecord{.id = spec.id}).first;
   VmRecord& vm = it->second;
 
-  std::vector<std::uint32_t> candidates;
+  std::vector<std::uint32_t>& candidates = m.candidates_scratch;
+  candidates.clear();
   // Fields.
   std::string name = groups::ascii_lower(spec.name), os = groups::ascii_lower(spec.os_name),
               computer = groups::ascii_lower(spec.computer_name);
@@ -713,7 +807,7 @@ StatusOr<std::uint64_t> Inventory::upsert_vm(const VmSpec& spec, UpsertOptions o
   for (const Tag& t : spec.tags) {
     if (std::find(tags.begin(), tags.end(), t) == tags.end()) tags.push_back(t);
   }
-  std::vector<std::pair<std::string, std::string>> folded_tags;
+  decltype(VmFields::tags) folded_tags;
   for (const Tag& t : tags) folded_tags.emplace_back(groups::ascii_lower(t.scope), groups::ascii_lower(t.value));
   for (std::size_t i = 0; i < tags.size(); ++i) {
     if (std::find(vm.tags.begin(), vm.tags.end(), tags[i]) == vm.tags.end()) m.tag_candidates(folded_tags[i], candidates);
@@ -721,7 +815,7 @@ StatusOr<std::uint64_t> Inventory::upsert_vm(const VmSpec& spec, UpsertOptions o
   for (std::size_t i = 0; i < vm.tags.size(); ++i) {
     if (std::find(tags.begin(), tags.end(), vm.tags[i]) == tags.end()) m.tag_candidates(vm.folded.tags[i], candidates);
   }
-  vm.tags = std::move(tags);
+  vm.tags.assign(tags.begin(), tags.end());
   vm.folded.tags = std::move(folded_tags);
   // vNICs: gone, kept (addresses follow the spec's declared list), new.
   std::vector<std::uint32_t> kept, added;
@@ -752,22 +846,20 @@ StatusOr<std::uint64_t> Inventory::upsert_vm(const VmSpec& spec, UpsertOptions o
   candidates.clear();
   m.new_vnic_candidates(vm, added, candidates);
   m.reevaluate(candidates, added);
-  return m.commit();
+  return Status::Ok();
 }
 
-StatusOr<std::uint64_t> Inventory::remove_vm(std::string_view vm_id) {
-  Impl& m = *impl_;
-  std::lock_guard lock(m.mutex);
+Status Inventory::Impl::remove_vm(std::string_view vm_id) {
+  Impl& m = *this;
   auto it = m.vms.find(vm_id);
   if (it == m.vms.end()) return not_found(fmt::format("vm {}: not in the inventory", vm_id));
   for (std::uint32_t id : it->second.vnics) m.drop_vnic(id);
   m.vms.erase(it);
-  return m.commit();
+  return Status::Ok();
 }
 
-StatusOr<std::uint64_t> Inventory::add_tag(std::string_view vm_id, const Tag& tag) {
-  Impl& m = *impl_;
-  std::lock_guard lock(m.mutex);
+Status Inventory::Impl::add_tag(std::string_view vm_id, const Tag& tag) {
+  Impl& m = *this;
   if (Status s = m.check_tag(tag); !s.ok()) return s;
   auto it = m.vms.find(vm_id);
   if (it == m.vms.end()) return not_found(fmt::format("vm {}: not in the inventory", vm_id));
@@ -777,16 +869,16 @@ StatusOr<std::uint64_t> Inventory::add_tag(std::string_view vm_id, const Tag& ta
       return resource_exhausted(fmt::format("vm {}: {} tags, the limit", vm_id, m.options.max_tags_per_vm));
     vm.tags.push_back(tag);
     vm.folded.tags.emplace_back(groups::ascii_lower(tag.scope), groups::ascii_lower(tag.value));
-    std::vector<std::uint32_t> candidates;
+    std::vector<std::uint32_t>& candidates = m.candidates_scratch;
+    candidates.clear();
     m.tag_candidates(vm.folded.tags.back(), candidates);
     m.reevaluate(candidates, vm.vnics);
   }
-  return m.commit();
+  return Status::Ok();
 }
 
-StatusOr<std::uint64_t> Inventory::remove_tag(std::string_view vm_id, const Tag& tag) {
-  Impl& m = *impl_;
-  std::lock_guard lock(m.mutex);
+Status Inventory::Impl::remove_tag(std::string_view vm_id, const Tag& tag) {
+  Impl& m = *this;
   if (Status s = m.check_tag(tag); !s.ok()) return s;
   auto it = m.vms.find(vm_id);
   if (it == m.vms.end()) return not_found(fmt::format("vm {}: not in the inventory", vm_id));
@@ -797,16 +889,16 @@ StatusOr<std::uint64_t> Inventory::remove_tag(std::string_view vm_id, const Tag&
     const auto folded = vm.folded.tags[i];
     vm.tags.erase(t);
     vm.folded.tags.erase(vm.folded.tags.begin() + static_cast<std::ptrdiff_t>(i));
-    std::vector<std::uint32_t> candidates;
+    std::vector<std::uint32_t>& candidates = m.candidates_scratch;
+    candidates.clear();
     m.tag_candidates(folded, candidates);
     m.reevaluate(candidates, vm.vnics);
   }
-  return m.commit();
+  return Status::Ok();
 }
 
-StatusOr<std::uint64_t> Inventory::add_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source) {
-  Impl& m = *impl_;
-  std::lock_guard lock(m.mutex);
+Status Inventory::Impl::add_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source) {
+  Impl& m = *this;
   if (address.family != IpFamily::kIpv4 && address.family != IpFamily::kIpv6)
     return invalid_argument(fmt::format("vNIC {}: address: not an IPv4 or IPv6 address", vnic_id));
   auto it = m.vnics.find(vnic_id);
@@ -818,17 +910,81 @@ StatusOr<std::uint64_t> Inventory::add_address(std::uint32_t vnic_id, const IpAd
     return resource_exhausted(
         fmt::format("vNIC {}: {} addresses, the limit", vnic_id, m.options.max_addresses_per_vnic));
   m.set_address_flag(n, address, source, true);
-  return m.commit();
+  return Status::Ok();
 }
 
-StatusOr<std::uint64_t> Inventory::remove_address(std::uint32_t vnic_id, const IpAddress& address,
-                                                  AddressSource source) {
-  Impl& m = *impl_;
-  std::lock_guard lock(m.mutex);
+Status Inventory::Impl::remove_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source) {
+  Impl& m = *this;
   auto it = m.vnics.find(vnic_id);
   if (it == m.vnics.end()) return not_found(fmt::format("vNIC {}: not in the inventory", vnic_id));
   m.set_address_flag(it->second, address, source, false);
-  return m.commit();
+  return Status::Ok();
+}
+
+// ---- mutations: alone (one sequence each) or in a batch ----------------------
+
+StatusOr<std::uint64_t> Inventory::upsert_vm(const VmSpec& spec, UpsertOptions options) {
+  return impl_->alone([&](Impl& m) { return m.upsert_vm(spec, options); });
+}
+StatusOr<std::uint64_t> Inventory::remove_vm(std::string_view vm_id) {
+  return impl_->alone([&](Impl& m) { return m.remove_vm(vm_id); });
+}
+StatusOr<std::uint64_t> Inventory::add_tag(std::string_view vm_id, const Tag& tag) {
+  return impl_->alone([&](Impl& m) { return m.add_tag(vm_id, tag); });
+}
+StatusOr<std::uint64_t> Inventory::remove_tag(std::string_view vm_id, const Tag& tag) {
+  return impl_->alone([&](Impl& m) { return m.remove_tag(vm_id, tag); });
+}
+StatusOr<std::uint64_t> Inventory::add_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source) {
+  return impl_->alone([&](Impl& m) { return m.add_address(vnic_id, address, source); });
+}
+StatusOr<std::uint64_t> Inventory::remove_address(std::uint32_t vnic_id, const IpAddress& address,
+                                                  AddressSource source) {
+  return impl_->alone([&](Impl& m) { return m.remove_address(vnic_id, address, source); });
+}
+
+InventoryBatch Inventory::batch() { return InventoryBatch(impl_.get()); }
+
+InventoryBatch::InventoryBatch(InventoryBatch&& other) noexcept
+    : impl_(std::exchange(other.impl_, nullptr)), pending_(std::exchange(other.pending_, 0)) {}
+
+InventoryBatch::~InventoryBatch() {
+  if (pending_ > 0) commit().status().ignore_error();
+}
+
+template <typename Mutation>
+Status InventoryBatch::run(Mutation mutation) {
+  if (impl_ == nullptr) return failed_precondition("InventoryBatch: moved from");
+  Status s = impl_->in_batch(mutation);
+  if (s.ok()) ++pending_;
+  return s;
+}
+
+Status InventoryBatch::upsert_vm(const VmSpec& vm, UpsertOptions options) {
+  return run([&](Inventory::Impl& m) { return m.upsert_vm(vm, options); });
+}
+Status InventoryBatch::remove_vm(std::string_view vm_id) {
+  return run([&](Inventory::Impl& m) { return m.remove_vm(vm_id); });
+}
+Status InventoryBatch::add_tag(std::string_view vm_id, const Tag& tag) {
+  return run([&](Inventory::Impl& m) { return m.add_tag(vm_id, tag); });
+}
+Status InventoryBatch::remove_tag(std::string_view vm_id, const Tag& tag) {
+  return run([&](Inventory::Impl& m) { return m.remove_tag(vm_id, tag); });
+}
+Status InventoryBatch::add_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source) {
+  return run([&](Inventory::Impl& m) { return m.add_address(vnic_id, address, source); });
+}
+Status InventoryBatch::remove_address(std::uint32_t vnic_id, const IpAddress& address, AddressSource source) {
+  return run([&](Inventory::Impl& m) { return m.remove_address(vnic_id, address, source); });
+}
+
+StatusOr<std::uint64_t> InventoryBatch::commit() {
+  if (impl_ == nullptr) return failed_precondition("InventoryBatch: moved from");
+  std::lock_guard lock(impl_->mutex);
+  if (pending_ == 0) return impl_->sequence;
+  pending_ = 0;
+  return impl_->commit();
 }
 
 std::optional<VmInfo> Inventory::vm(std::string_view vm_id) const {
@@ -837,7 +993,8 @@ std::optional<VmInfo> Inventory::vm(std::string_view vm_id) const {
   auto it = m.vms.find(vm_id);
   if (it == m.vms.end()) return std::nullopt;
   const VmRecord& r = it->second;
-  VmInfo info{.id = r.id, .name = r.name, .os_name = r.os_name, .computer_name = r.computer_name, .tags = r.tags};
+  VmInfo info{.id = r.id, .name = r.name, .os_name = r.os_name, .computer_name = r.computer_name,
+              .tags = std::vector<Tag>(r.tags.begin(), r.tags.end())};
   for (std::uint32_t id : r.vnics) {
     const VnicRecord& n = m.vnics.at(id);
     info.vnics.push_back(VnicInfo{.id = n.id, .mac = n.mac, .addresses = n.addresses});

@@ -44,15 +44,24 @@ class SlotGroupSink final : public GroupSink {
     }
     for (const GroupDelta& d : deltas)
       if (Status s = call(&Target::remove_group_exclusions, d.group_id, d.excluded_removed); !s.ok()) return s;
-    std::vector<GroupVnicChange> members;
+    // members_ keeps its buffer (and its first elements' vectors) from one
+    // call to the next: a batch of thousands of changes then costs no large
+    // allocation here (which would make malloc consolidate the batch's many
+    // freed small chunks: measured at ~10% of a batch's time).
+    std::size_t n = 0;
+    for (const GroupDelta& d : deltas) n += d.vnics_joined.empty() && d.vnics_left.empty() ? 0 : 1;
+    if (n == 0) return Status::Ok();
+    members_.resize(n);
+    auto member = members_.begin();
     for (const GroupDelta& d : deltas) {
       if (d.vnics_joined.empty() && d.vnics_left.empty()) continue;
-      members.push_back({.group_id = d.group_id, .joined = d.vnics_joined, .left = d.vnics_left});
+      member->group_id.assign(d.group_id);
+      member->joined.assign(d.vnics_joined.begin(), d.vnics_joined.end());
+      member->left.assign(d.vnics_left.begin(), d.vnics_left.end());
+      ++member;
     }
-    if (!members.empty()) {
-      Status s = target_.update_group_vnics(members);
-      if (!s.ok()) return Status(s.code(), name_ + " applied-to: " + s.message());
-    }
+    Status s = target_.update_group_vnics(members_);
+    if (!s.ok()) return Status(s.code(), name_ + " applied-to: " + s.message());
     return Status::Ok();
   }
 
@@ -68,6 +77,7 @@ class SlotGroupSink final : public GroupSink {
   Target& target_;
   const std::string name_;
   const bool skip_unknown_;
+  std::vector<GroupVnicChange> members_;  // scratch of apply()
 };
 
 }  // namespace fw::groups_internal

@@ -8,6 +8,8 @@
 #include <tuple>
 #include <unordered_map>
 
+#include <boost/container/small_vector.hpp>
+
 #include "libfw/policy/internal.h"
 
 namespace fw::policy_compile {
@@ -87,7 +89,9 @@ struct Piece {
   IpFamily family;
   Key lo, hi;
 };
-using Pieces = std::vector<Piece>;
+// A membership change moves one or a few pieces at a time: kept inline,
+// they cost no allocation on the change path.
+using Pieces = boost::container::small_vector<Piece, 4>;
 
 IpRange to_range(const Piece& p) {
   return {IntervalSet::address_of(p.family, p.lo), IntervalSet::address_of(p.family, p.hi)};
@@ -343,7 +347,12 @@ struct CompiledPolicy::Shared {
   std::map<std::uint32_t, std::vector<Cidr>> vnic_addresses;  // as compiled
   std::vector<GroupState> groups;
   std::vector<std::size_t> topo;  // group indexes, nested groups before their parents
-  std::unordered_map<std::string, std::size_t> group_index;
+  // Looked up by string_view on the membership path (no string built).
+  struct GroupIdHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view id) const noexcept { return std::hash<std::string_view>{}(id); }
+  };
+  std::unordered_map<std::string, std::size_t, GroupIdHash, std::equal_to<>> group_index;
 
   IntervalSet vnic_set(std::uint32_t vnic) const {
     IntervalSet s;
@@ -840,11 +849,11 @@ CompiledPolicy::VnicLists CompiledPolicy::lists_of(std::uint32_t vnic) const noe
 }
 
 bool CompiledPolicy::has_group(std::string_view group) const {
-  return shared_->group_index.contains(std::string(group));
+  return shared_->group_index.contains(group);
 }
 
 bool CompiledPolicy::applies_to_group(std::string_view group) const {
-  auto it = shared_->group_index.find(std::string(group));
+  auto it = shared_->group_index.find(group);
   return it != shared_->group_index.end() && !applied_by_group_[it->second].empty();
 }
 

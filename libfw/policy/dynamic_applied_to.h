@@ -28,6 +28,8 @@
 #include <utility>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "fw/dfw.h"
 #include "fw/engine.h"
 #include "libfw/policy/compile.h"
@@ -63,7 +65,10 @@ class DynamicAppliedTo {
     pinned_.clear();
     if (kept_groups == nullptr) return;
     for (auto it = groups_.begin(); it != groups_.end();) {
-      std::erase_if(it->second, [&](const std::string& g) { return !kept_groups->contains(g); });
+      GroupIds& groups = it->second;
+      groups.erase(std::remove_if(groups.begin(), groups.end(),
+                                  [&](const std::string& g) { return !kept_groups->contains(g); }),
+                   groups.end());
       it = it->second.empty() ? groups_.erase(it) : std::next(it);
     }
   }
@@ -75,16 +80,16 @@ class DynamicAppliedTo {
     // those named for a group some rule is applied to.
     std::set<std::uint32_t> affected;
     for (const GroupVnicChange& c : changes) {
-      const bool applied = cp.has_group(c.group_id) && cp.applies_to_group(c.group_id);
+      const bool applied = cp.applies_to_group(c.group_id);  // false for a group the policy lacks
       for (std::uint32_t vnic : c.joined) {
-        std::vector<std::string>& groups = groups_[vnic];
+        GroupIds& groups = groups_[vnic];
         auto at = std::lower_bound(groups.begin(), groups.end(), c.group_id);
         if (at == groups.end() || *at != c.group_id) groups.insert(at, c.group_id);
         if (applied) affected.insert(vnic);
       }
       for (std::uint32_t vnic : c.left) {
         if (auto it = groups_.find(vnic); it != groups_.end()) {
-          std::vector<std::string>& groups = it->second;
+          GroupIds& groups = it->second;
           auto at = std::lower_bound(groups.begin(), groups.end(), c.group_id);
           if (at != groups.end() && *at == c.group_id) groups.erase(at);
           if (groups.empty()) groups_.erase(it);
@@ -92,7 +97,7 @@ class DynamicAppliedTo {
         if (applied) affected.insert(vnic);
       }
     }
-    static const std::vector<std::string> kNoGroups;
+    static const GroupIds kNoGroups;
     Result result;
     std::vector<FilterChange> filters;
     std::vector<std::pair<std::uint32_t, CompiledPolicy::VnicLists>> now_installed;
@@ -104,7 +109,7 @@ class DynamicAppliedTo {
       }
       auto groups = groups_.find(vnic);
       const CompiledPolicy::VnicLists lists =
-          cp.lists_with_groups(vnic, groups == groups_.end() ? kNoGroups : groups->second);
+          cp.lists_with_groups(vnic, ids_of(groups == groups_.end() ? kNoGroups : groups->second));
       if (lists == inst->second) {
         ++result.unchanged;
         continue;
@@ -137,7 +142,11 @@ class DynamicAppliedTo {
   struct ListsHash {
     std::size_t operator()(const CompiledPolicy::VnicLists& l) const noexcept { return l.hash(); }
   };
-  std::unordered_map<std::uint32_t, std::vector<std::string>> groups_;  // vNIC -> its groups, sorted
+  // A vNIC's groups, sorted; most vNICs are in a few groups, kept inline
+  // (joining one costs no allocation).
+  using GroupIds = boost::container::small_vector<std::string, 2>;
+  std::unordered_map<std::uint32_t, GroupIds> groups_;  // vNIC -> its groups
+  static std::span<const std::string> ids_of(const GroupIds& ids) { return {ids.data(), ids.size()}; }
   std::unordered_map<std::uint32_t, CompiledPolicy::VnicLists> installed_;
   std::shared_ptr<const FilterT> base_;
   std::unordered_map<CompiledPolicy::VnicLists, std::shared_ptr<const FilterT>, ListsHash> pinned_;

@@ -211,12 +211,15 @@ std::string port_range_text(const PortRange& range) {
 
 // ---- single-value checks ---------------------------------------------------------
 
+// The text of a value is made only for a problem: the checks run on every
+// address the DFW's group calls receive, where formatting it would cost more
+// than the change itself.
 std::optional<std::string> cidr_problem(const Cidr& cidr, std::string_view shown) {
-  const std::string text = shown.empty() ? cidr_text(cidr) : std::string(shown);
-  if (auto problem = address_problem(cidr.address, text)) return problem;
+  auto text = [&] { return shown.empty() ? cidr_text(cidr) : std::string(shown); };
+  if (address_problem(cidr.address, {})) return address_problem(cidr.address, text());
   const std::uint8_t max = max_prefix_length(cidr.address.family);
   if (cidr.prefix_length > max)
-    return fmt::format("{}: prefix length {} is out of range 0-{}", quote(text), cidr.prefix_length, max);
+    return fmt::format("{}: prefix length {} is out of range 0-{}", quote(text()), cidr.prefix_length, max);
   // Host bits: any bit past the prefix.
   Cidr network = cidr;
   bool host_bits = false;
@@ -227,7 +230,7 @@ std::optional<std::string> cidr_problem(const Cidr& cidr, std::string_view shown
     network.address.bytes[i] &= keep;
   }
   if (host_bits)
-    return fmt::format("{}: host bits set; did you mean {}?", quote(text), cidr_text(network));
+    return fmt::format("{}: host bits set; did you mean {}?", quote(text()), cidr_text(network));
   return std::nullopt;
 }
 

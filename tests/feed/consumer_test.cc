@@ -12,16 +12,6 @@ namespace {
 
 using namespace fw::test;
 
-Policy web_policy() {
-  Policy p;
-  Group web;
-  web.id = "web";
-  web.criteria = {CriteriaExpression{
-      .all_of = {Criterion{.key = CriterionKey::kTag, .op = CriterionOperator::kEquals, .values = {"web"}}}}};
-  p.groups = {web};
-  return p;
-}
-
 class FeedConsumerTest : public ::testing::Test {
  protected:
   void SetUp() override {

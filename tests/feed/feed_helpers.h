@@ -40,6 +40,17 @@ inline VmSpec vm(std::string id, std::uint32_t vnic, const char* address, std::v
   return VmSpec{.id = std::move(id), .tags = std::move(tags), .vnics = {VnicSpec{.id = vnic, .addresses = {ip(address)}}}};
 }
 
+// One group, "web": the VMs with a tag of value "web" (any scope).
+inline Policy web_policy() {
+  Policy p;
+  Group web;
+  web.id = "web";
+  web.criteria = {CriteriaExpression{
+      .all_of = {Criterion{.key = CriterionKey::kTag, .op = CriterionOperator::kEquals, .values = {"web"}}}}};
+  p.groups = {web};
+  return p;
+}
+
 // Keeps each group's set as the sink was told; fails the test on a delta
 // that contradicts it (removing what it does not have, adding twice), and
 // remembers every removal (a resync must not remove what stays).

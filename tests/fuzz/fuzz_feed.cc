@@ -3,9 +3,14 @@
 // chooses, decoded and applied by a FeedConsumer to an Inventory holding a
 // policy with every criterion operator, nesting and exclusions. Checked on
 // every input: nothing throws, crashes or hangs; each decoded message
-// re-encodes to a message that decodes to the same event; the sink, told
-// only deltas, always holds exactly the inventory's group addresses (no
-// delta lost, none contradictory); every change is realized.
+// re-encodes to a message that decodes to the same event; the decoder's
+// plain path, whenever it takes a message, gives what protobuf's parser
+// gives; the sink, told only deltas, always holds exactly the inventory's
+// group addresses (no delta lost, none contradictory); every change is
+// realized. A second consumer gets the same messages as batches, one per
+// read (FeedConsumer::apply_messages), and must end exactly as the first:
+// the same status per message, stats, state, revision and groups, its sink
+// called at most once per batch.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -14,9 +19,11 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fw/feed.h"
 #include "fw/inventory.h"
+#include "libfw/feed/codec.h"
 
 namespace {
 
@@ -30,6 +37,7 @@ void require(bool ok, const char* what) {
 class MirrorSink : public fw::GroupSink {
  public:
   fw::Status apply(std::span<const fw::GroupDelta> deltas) override {
+    ++calls;
     for (const fw::GroupDelta& d : deltas) {
       auto& set = sets[d.group_id];
       for (const fw::Cidr& c : d.removed) require(set.erase(c.address.to_string()) == 1, "removed a non-member");
@@ -38,7 +46,13 @@ class MirrorSink : public fw::GroupSink {
     return fw::Status::Ok();
   }
   std::map<std::string, std::set<std::string>> sets;
+  std::size_t calls = 0;
 };
+
+bool same_event(const fw::FeedEvent& a, const fw::FeedEvent& b) {
+  return a.revision == b.revision && a.kind == b.kind && a.vm == b.vm && a.vm_id == b.vm_id && a.tag == b.tag &&
+         a.vnic_id == b.vnic_id && a.address == b.address;
+}
 
 fw::Criterion crit(fw::CriterionKey key, fw::CriterionOperator op, std::vector<std::string> values,
                    std::string scope = "") {
@@ -74,29 +88,43 @@ fw::Policy make_policy() {
 }
 
 void check_round_trip(std::string_view body) {
+  // The plain path agrees with protobuf's whenever it takes a message.
+  fw::FeedEvent plain, parsed;
+  const bool taken = fw::feed_internal::decode_plain_change(body, plain);
+  const fw::Status by_protobuf = fw::feed_internal::decode_with_protobuf(body, parsed);
+  if (taken) {
+    require(by_protobuf.ok(), "a message the plain path takes is valid protobuf");
+    require(same_event(plain, parsed), "the plain path decodes as protobuf does");
+  }
   fw::StatusOr<fw::FeedEvent> e = fw::decode_feed_message(body);
+  require(e.ok() == by_protobuf.ok(), "decode_feed_message succeeds exactly when protobuf's path does");
+  if (e.ok()) require(same_event(*e, parsed), "decode_feed_message gives protobuf's event");
   if (!e.ok()) {
     require(e.status().code() == fw::StatusCode::kInvalidArgument, "decode errors are kInvalidArgument");
     return;
   }
   fw::StatusOr<fw::FeedEvent> again = fw::decode_feed_message(fw::encode_feed_message(*e));
   require(again.ok(), "a decoded message re-encodes to a decodable one");
-  require(again->revision == e->revision && again->kind == e->kind && again->vm == e->vm &&
-              again->vm_id == e->vm_id && again->tag == e->tag && again->vnic_id == e->vnic_id &&
-              again->address == e->address,
-          "re-encoding preserves the event");
+  require(same_event(*again, *e), "re-encoding preserves the event");
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const fw::Policy policy = make_policy();
-  MirrorSink sink;
-  auto inventory = fw::Inventory::create({.sink = &sink, .max_vms = 64, .max_vnics_per_vm = 4,
-                                          .max_tags_per_vm = 8, .max_addresses_per_vnic = 8})
-                       .value();
+  const fw::InventoryOptions limits{.max_vms = 64, .max_vnics_per_vm = 4, .max_tags_per_vm = 8,
+                                    .max_addresses_per_vnic = 8};
+  MirrorSink sink, batched_sink;
+  fw::InventoryOptions options = limits;
+  options.sink = &sink;
+  auto inventory = fw::Inventory::create(options).value();
   require(inventory->set_groups(policy).ok(), "the fuzz policy is valid");
   auto consumer = fw::FeedConsumer::create(*inventory).value();
+  options.sink = &batched_sink;
+  auto batched_inventory = fw::Inventory::create(options).value();
+  require(batched_inventory->set_groups(policy).ok(), "the fuzz policy is valid");
+  auto batched = fw::FeedConsumer::create(*batched_inventory).value();
+  std::size_t batches = 0;
   fw::FeedFrameReader reader;
   // The first byte chooses the read size (1-256 bytes): framing must not
   // depend on where reads end.
@@ -106,11 +134,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   bool broken = false;
   for (std::size_t off = 0; off < stream.size() && !broken; off += chunk) {
     reader.append(stream.substr(off, chunk));
+    std::vector<std::string> bodies;
+    std::vector<fw::Status> statuses;
+    fw::Status framing;
     for (;;) {
       fw::StatusOr<std::optional<std::string>> body = reader.next();
       if (!body.ok()) {
         broken = true;
-        consumer->restart(body.status().message());
+        framing = body.status();
         break;
       }
       if (!body->has_value()) break;
@@ -120,16 +151,50 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const fw::FeedStats after = consumer->stats();
       require(after.messages == before.messages + 1, "every message is counted");
       require(s.ok() || after.rejected == before.rejected + 1, "every refusal is counted");
+      statuses.push_back(std::move(s));
+      bodies.push_back(std::move(**body));
     }
+    if (broken) consumer->restart(framing.message());
+    // The same messages of this read as one batch.
+    const std::vector<std::string_view> views(bodies.begin(), bodies.end());
+    std::vector<fw::Status> results(views.size());
+    const std::size_t calls_before = batched_sink.calls;
+    const fw::Status first = batched->apply_messages(views, results);
+    batches += views.empty() ? 0 : 1;
+    require(batched_sink.calls <= calls_before + 1, "a batch calls the sink at most once");
+    fw::Status want_first;
+    for (std::size_t i = 0; i < views.size(); ++i) {
+      require(results[i].to_string() == statuses[i].to_string(), "a batched message fares as alone");
+      if (want_first.ok() && !statuses[i].ok()) want_first = statuses[i];
+    }
+    require(first.to_string() == want_first.to_string(), "a batch returns its first refusal");
+    if (broken) batched->restart(framing.message());
   }
   for (const std::string& g : inventory->group_ids()) {
     std::set<std::string> want;
     const std::vector<fw::Cidr> cidrs = inventory->group_addresses(g).value();
     for (const fw::Cidr& c : cidrs) want.insert(c.address.to_string());
     require(sink.sets[g] == want, "the sink holds the inventory's group addresses");
+    require(batched_sink.sets[g] == want, "batches leave the sink as messages one by one do");
   }
   const fw::Realization r = inventory->realization();
   require(r.realized == r.sequence, "every change is realized");
+  const fw::Realization rb = batched_inventory->realization();
+  require(rb.realized == rb.sequence, "every batch is realized");
+  require(batched_inventory->vm_ids() == inventory->vm_ids(), "batches leave the same VMs");
+  for (const std::string& id : inventory->vm_ids())
+    require(batched_inventory->vm(id) == inventory->vm(id), "batches leave each VM the same");
+  for (const std::string& g : inventory->group_ids())
+    require(batched_inventory->group_vnics(g).value() == inventory->group_vnics(g).value(),
+            "batches leave the same group members");
+  const fw::FeedStats a = consumer->stats(), b = batched->stats();
+  require(a.messages == b.messages && a.applied == b.applied && a.duplicates == b.duplicates &&
+              a.rejected == b.rejected && a.ignored == b.ignored && a.gaps == b.gaps &&
+              a.restarts == b.restarts && a.snapshots == b.snapshots && a.swept_vms == b.swept_vms,
+          "batches count as messages one by one do");
+  require(batched->state() == consumer->state() && batched->revision() == consumer->revision(),
+          "batches leave the consumer in the same state");
+  require(batched_inventory->stats().sink_calls <= batches, "at most one sink call per batch");
   require(consumer->revision() == 0 || consumer->stats().snapshots > 0, "a revision needs a snapshot");
   return 0;
 }
