@@ -205,11 +205,17 @@ ProbeKind classify(const PacketView& v, std::uint16_t zone, std::uint32_t zones,
 }  // namespace
 
 struct ConnTable::Impl {
+  // Two parts on their own cache lines: the set's bucket traits and hash
+  // seed, read by every lookup and never written after construction (so
+  // every core keeps a clean copy), then the lock and what it guards,
+  // written by whichever core holds it. With both on one line, every packet
+  // of another core's shard pulled the line across twice before its lock.
   struct alignas(internal::kCacheLine) Shard {
     Shard(BucketSet::bucket_type* buckets, std::size_t count, std::uint64_t seed)
         : set(BucketSet::bucket_traits(buckets, count), conntrack::EntryHashFromKey{seed}) {}
-    SpinLock lock;
     BucketSet set;
+    static_assert(sizeof(BucketSet) <= internal::kCacheLine, "the set's line holds nothing written");
+    alignas(internal::kCacheLine) SpinLock lock;
     EntryList lists[conntrack::kListCount];
     EntryList free_list;
     // Written under `lock`, read by stats() without it.
@@ -279,6 +285,11 @@ struct ConnTable::Impl {
     return shard_shift >= 32 ? 0 : hash >> shard_shift;
   }
   Shard& shard_of(std::uint32_t hash) noexcept { return shards[shard_index(hash)]; }
+  // The bucket of a hash, from the table's own fields (shard s owns
+  // buckets[s * (bucket_mask + 1) ...]): no read of the shard.
+  const BucketSet::bucket_type* bucket_of(std::uint32_t hash) const noexcept {
+    return buckets + (std::size_t{shard_index(hash)} * (std::size_t{bucket_mask} + 1) + (hash & bucket_mask));
+  }
   std::uint32_t index_of(const Entry& e) const noexcept {
     return static_cast<std::uint32_t>(&e - pool);
   }
@@ -582,7 +593,7 @@ struct ConnTable::Impl {
       p.kind = classify(packets[i], zone, opt.zones, p, r);
       if (p.kind == ProbeKind::kConn || p.kind == ProbeKind::kRelated) {
         p.hash = static_cast<std::uint32_t>(conntrack::symmetric_hash(p.key, seed));
-        prefetch(&shard_of(p.hash).set.bucket_pointer()[p.hash & bucket_mask]);
+        prefetch(bucket_of(p.hash));
       }
     }
     // Stage 2: the first entry of each bucket, every line of it: an entry
@@ -597,7 +608,10 @@ struct ConnTable::Impl {
       const Probe& p = probes[k];
       first_node[k] = nullptr;
       if (p.kind != ProbeKind::kConn) continue;
-      const void* node = prefetch_hint_load(&shard_of(p.hash).set.bucket_pointer()[p.hash & bucket_mask]);
+      const void* node = prefetch_hint_load(bucket_of(p.hash));
+      // The shard lock stage 3 takes, for writing: with several workers it
+      // is often in another core's cache, a transfer as long as a miss.
+      if (locking) __builtin_prefetch(&shard_of(p.hash).lock, 1);
       if (!is_entry(node)) continue;  // an empty bucket links to itself
       first_node[k] = node;
       if (deep_prefetch) {
