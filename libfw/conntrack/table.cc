@@ -42,6 +42,8 @@ using internal::SingleWriterCounter;
 namespace {
 
 constexpr std::size_t kChunk = 256;
+// ConnTableOptions::shards = 0 gives 256 shards from this capacity, else 64.
+constexpr std::uint32_t kManyShardsFrom = 256 * 1024;
 // Entry pools this large (about 35k connections) are prefetched deeply.
 constexpr std::size_t kDeepPrefetchBytes = 4u << 20;
 constexpr std::uint32_t kStealBatch = 32;
@@ -679,8 +681,9 @@ StatusOr<std::unique_ptr<ConnTable>> ConnTable::create(const ConnTableOptions& o
                             " exceeds capacity " + std::to_string(o.capacity));
   if (o.zones == 0 || o.zones > 65536)
     return invalid_argument("zones: " + std::to_string(o.zones) + " is not in 1..65536");
-  if (o.shards == 0 || o.shards > 256 || !std::has_single_bit(o.shards))
-    return invalid_argument("shards: " + std::to_string(o.shards) + " is not a power of two in 1..256");
+  if (o.shards > 256 || (o.shards != 0 && !std::has_single_bit(o.shards)))
+    return invalid_argument("shards: " + std::to_string(o.shards) + " is neither 0 nor a power of two in 1..256");
+  const std::uint32_t shards = o.shards != 0 ? o.shards : o.capacity >= kManyShardsFrom ? 256 : 64;
   if (o.buckets > (1u << 31))
     return invalid_argument("buckets: " + std::to_string(o.buckets) + " exceeds 2^31");
   if (o.fragment_capacity == 0) return invalid_argument("fragment_capacity: must be at least 1");
@@ -704,8 +707,8 @@ StatusOr<std::unique_ptr<ConnTable>> ConnTable::create(const ConnTableOptions& o
   impl->opt = o;
   impl->tracker_config = {.tcp_strict = o.tcp_strict, .tcp_liberal = o.tcp_liberal};
   impl->locking = o.concurrency == CtConcurrency::kShared;
-  impl->shard_count = o.shards;
-  impl->shard_shift = 32 - static_cast<std::uint32_t>(std::countr_zero(o.shards));
+  impl->shard_count = shards;
+  impl->shard_shift = 32 - static_cast<std::uint32_t>(std::countr_zero(shards));
   impl->max_connections = o.max_connections == 0 ? o.capacity : o.max_connections;
   impl->seed = o.hash_seed;
   if (impl->seed == 0) {
@@ -721,8 +724,8 @@ StatusOr<std::unique_ptr<ConnTable>> ConnTable::create(const ConnTableOptions& o
   }
 
   std::uint64_t buckets = std::bit_ceil(std::uint64_t{o.buckets == 0 ? o.capacity : o.buckets});
-  buckets = std::max<std::uint64_t>(buckets, o.shards);
-  const std::uint64_t per_shard = buckets / o.shards;
+  buckets = std::max<std::uint64_t>(buckets, shards);
+  const std::uint64_t per_shard = buckets / shards;
   impl->bucket_mask = static_cast<std::uint32_t>(per_shard - 1);
 
   impl->capacity = o.capacity;
@@ -734,12 +737,12 @@ StatusOr<std::unique_ptr<ConnTable>> ConnTable::create(const ConnTableOptions& o
       allocate_table_memory(sizeof(BucketSet::bucket_type) * buckets));
   for (std::size_t i = 0; i < buckets; ++i) ::new (&impl->buckets[i]) BucketSet::bucket_type();
   impl->shards = static_cast<Impl::Shard*>(
-      ::operator new(sizeof(Impl::Shard) * o.shards, std::align_val_t(internal::kCacheLine)));
-  for (std::uint32_t i = 0; i < o.shards; ++i)
+      ::operator new(sizeof(Impl::Shard) * shards, std::align_val_t(internal::kCacheLine)));
+  for (std::uint32_t i = 0; i < shards; ++i)
     ::new (&impl->shards[i]) Impl::Shard(&impl->buckets[i * per_shard], per_shard, impl->seed);
   // The pool is dealt out in contiguous blocks; shards that run dry steal.
   for (std::size_t i = 0; i < impl->capacity; ++i) {
-    const auto si = static_cast<std::uint32_t>(i * o.shards / impl->capacity);
+    const auto si = static_cast<std::uint32_t>(i * shards / impl->capacity);
     impl->pool[i].shard.store(static_cast<std::uint8_t>(si), std::memory_order_relaxed);
     impl->shards[si].free_list.push_back(impl->pool[i]);
   }

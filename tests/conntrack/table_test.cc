@@ -279,6 +279,7 @@ TEST(ConnTable, OptionsAreValidated) {
       {{.zones = 0}, "zones"},
       {{.zones = 65537}, "zones"},
       {{.shards = 3}, "shards"},
+      {{.shards = 96}, "shards"},
       {{.shards = 512}, "shards"},
       {{.timeouts = {.udp_first = 0}}, "timeouts.udp_first"},
       {{.fragment_capacity = 0}, "fragment_capacity"},
@@ -290,6 +291,20 @@ TEST(ConnTable, OptionsAreValidated) {
     EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
     EXPECT_NE(t.status().message().find(c.field), std::string::npos) << t.status().message();
   }
+}
+
+// shards = 0 (the default) chooses the stripe count by capacity: 64 for a
+// small table (more connections per shard to evict from), 256 from 256k
+// connections (two workers meet on one lock less often). Shards are part of
+// the preallocated memory, so equal memory means equal shard counts.
+TEST(ConnTable, DefaultShardCountFollowsCapacity) {
+  auto memory = [](std::uint32_t capacity, std::uint32_t shards) {
+    return test::make_table({.capacity = capacity, .shards = shards})->memory_bytes();
+  };
+  EXPECT_EQ(memory(4096, 0), memory(4096, 64));
+  EXPECT_NE(memory(4096, 0), memory(4096, 256));
+  EXPECT_EQ(memory(256 * 1024, 0), memory(256 * 1024, 256));
+  EXPECT_NE(memory(256 * 1024, 0), memory(256 * 1024, 64));
 }
 
 TEST(ConnTable, MemoryPerConnectionAtMost128BytesAtScale) {
