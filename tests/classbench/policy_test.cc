@@ -123,8 +123,10 @@ TEST(PolicyClassifier, ReportsTheMemoryItHolds) {
   test::RandomSet set = test::make_random_set({.rules = 500, .headers = 0, .seed = 7, .policy_expressible = true});
   auto c = make_policy_classifier();
   ASSERT_TRUE(c->build(set.rules).ok());
-  // At least the address map's two 64Ki-entry roots.
-  EXPECT_GE(c->memory_bytes(), std::size_t{2} * 65536 * 4);
+  // At least the address map's IPv4 root (65536 entries; the IPv6 root
+  // exists only once an IPv6 block is added), whether the heap is readable
+  // or (under a sanitizer) the map's own accounting is reported.
+  EXPECT_GE(c->memory_bytes(), std::size_t{65536} * 4);
   EXPECT_NE(c->details().find("rule_lists=1 "), std::string::npos) << c->details();
 }
 

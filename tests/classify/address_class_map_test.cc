@@ -280,7 +280,10 @@ TEST(AddressClassMapLeaves, RandomTransitionsMatchASetModel) {
       saw_table |= s.tables > 0;
       saw_compaction |= s.tables < tables_before;
       tables_before = s.tables;
-      for (std::size_t z = 0; z < 3; ++z) sizes_seen |= (s.leaves[z] > 0 ? 1u : 0u) << z;
+      // (Spelled out: as a loop over z, GCC 12's -O0 ASan+UBSan build warned
+      // that z may be used uninitialised and then indexed leaves[] with a
+      // garbage z; the other builds were fine.)
+      sizes_seen |= (s.leaves[0] > 0 ? 1u : 0u) | (s.leaves[1] > 0 ? 2u : 0u) | (s.leaves[2] > 0 ? 4u : 0u);
       if (op % 7 == 3) m.reclaim();
       if (op % 25 != 24) continue;
       std::vector<std::uint32_t> burst;
