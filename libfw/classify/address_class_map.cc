@@ -101,7 +101,7 @@ void AddressClassMap::lookup_burst_v4(std::span<const std::uint32_t> in,
   // previous one prefetched (the table entry, or the whole leaf: one line)
   // and keeps the node's address for the next, so it is computed once.
   // A map that fits in the caches is cheaper walked address by address.
-  if (table_bytes_ + atom_bytes_ < kStagedFromBytes) {
+  if (!staged_lookups_.load(std::memory_order_relaxed)) {
     for (std::size_t i = 0; i < in.size(); ++i) out[i] = lookup_v4(in[i]);
     return;
   }
@@ -152,6 +152,7 @@ std::uint32_t AddressClassMap::new_slot() {
     table_chunks_[chunk] = table_storage_.back().get();
     table_chunk_used_ = 0;
     table_bytes_ += std::size_t{table_chunk_size_} * sizeof(Table);
+    update_lookup_mode();
   }
   const auto chunk = static_cast<std::uint32_t>(table_storage_.size() - 1);
   ++slot_count_;
@@ -235,6 +236,11 @@ void AddressClassMap::reclaim() {
   retired_bytes_ = 0;
 }
 
+// Lookups read only this flag, never the sizes the control thread updates.
+void AddressClassMap::update_lookup_mode() noexcept {
+  staged_lookups_.store(table_bytes_ + atom_bytes_ >= kStagedFromBytes, std::memory_order_relaxed);
+}
+
 void AddressClassMap::reclaim_if_due() {
   if (retired_bytes_ >= std::max(kMinReclaimBytes, table_bytes_ / 8)) reclaim();
 }
@@ -279,6 +285,7 @@ ClassId AddressClassMap::intern(const std::vector<AtomId>& atoms) {
     atom_chunk_next_ = atom_storage_.back().get();
     atom_chunk_free_ = size;
     atom_bytes_ += size * sizeof(AtomId);
+    update_lookup_mode();
   }
   std::copy(atoms.begin(), atoms.end(), atom_chunk_next_);
   ClassRecord& r = class_chunks_[where.chunk][where.offset];

@@ -263,6 +263,7 @@ class AddressClassMap {
   std::uint32_t make_node(const std::atomic<std::uint32_t>* entries);
   void retire(std::uint32_t entry);
   void reclaim_if_due();
+  void update_lookup_mode() noexcept;
   ClassId intern(const std::vector<AtomId>& atoms);
   ClassId with_atom(ClassId c, AtomId atom, bool present, ClassFn& memo);
   void update(Trie& trie, Key lo, Key hi, AtomId atom, bool present);
@@ -288,6 +289,10 @@ class AddressClassMap {
   std::vector<std::unique_ptr<Table[]>> table_storage_;
   std::uint32_t table_chunk_size_ = 0, table_chunk_used_ = 0;  // of the last chunk
   std::size_t table_bytes_ = 0;
+  // Whether lookup_burst_v4 works in prefetching stages: set by the control
+  // thread as node and atom memory grow past 4 MiB, read (relaxed) by
+  // lookups; either way gives the same answers.
+  std::atomic<bool> staged_lookups_{false};
   std::uint32_t slot_count_ = 0;
   std::size_t live_tables_ = 0;
   std::size_t live_leaves_[3] = {0, 0, 0};
