@@ -247,12 +247,13 @@ RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> 
   build_wide_probes();
   build_class_probes(map);
   drop_block_records();
+  build_side_probes();
   stats_.records = records_.size();
   stats_.blocks = blocks_.size();
-  stats_.memory_bytes = class_probes_.size() * sizeof(ClassProbe) + probe_ranges_.size() * sizeof(Range) +
+  stats_.memory_bytes = (side_probes_[0].size() + side_probes_[1].size()) * sizeof(SideProbe) +
                         blocks_.size() * sizeof(Block) +
-                        (src_ranges_.size() + dst_ranges_.size() + wide_ranges_.size() + wide_probes_.size()) *
-                            sizeof(Range) +
+                        (src_lists_.size() + dst_lists_.size() + wide_lists_.size() + rest_lists_.size()) *
+                            sizeof(List) +
                         records_.size() * sizeof(Record) + slow_rules_.size() * sizeof(SlowRule) +
                         slow_of_.size() * sizeof(std::uint32_t) + side_atoms_.size() * sizeof(AtomId) +
                         services_.size() * sizeof(ServiceSpec);
@@ -359,14 +360,14 @@ void RuleIndex::drop_block_records() {
 // then the full check of a kSlow record it accepts. Other packets: the
 // full check of each record.
 template <bool kV4>
-__attribute__((always_inline)) inline std::uint32_t RuleIndex::scan_range(const Range& r, std::uint32_t best,
-                                                                          const AddressClassMap& map,
-                                                                          const Probe& p) const noexcept {
+__attribute__((always_inline)) inline std::uint32_t RuleIndex::scan_list(const List& r, std::uint32_t best,
+                                                                         const AddressClassMap& map,
+                                                                         const Probe& p) const noexcept {
   if (r.first >= best) return best;
   const LookupKey& k = *p.key;
-  if (r.block_begin != kNoBlocks) {
-    const Block* b = blocks_.data() + r.block_begin;
-    for (std::uint32_t at = 0, n = r.end; at < n && b->position[0] < best; at += kLanes, ++b) {
+  if (r.count & kBlocksBit) {
+    const Block* b = blocks_.data() + r.begin;
+    for (std::uint32_t at = 0, n = r.count & ~kBlocksBit; at < n && b->position[0] < best; at += kLanes, ++b) {
       if constexpr (kV4) {
         std::uint32_t m = lane_mask(*b, p.src_v4, p.dst_v4, k.protocol, k.src_port, k.dst_port);
         while (m != 0) {
@@ -384,7 +385,7 @@ __attribute__((always_inline)) inline std::uint32_t RuleIndex::scan_range(const 
     }
     return best;
   }
-  const Record* const end = records_.data() + r.end;
+  const Record* const end = records_.data() + r.begin + r.count;
   if constexpr (kV4) {
     for (const Record* rec = records_.data() + r.begin; rec != end && rec->position < best; ++rec) {
       const std::uint32_t miss = ((p.src_v4 ^ rec->src_net) & rec->src_mask) |
@@ -398,6 +399,19 @@ __attribute__((always_inline)) inline std::uint32_t RuleIndex::scan_range(const 
     for (const Record* rec = records_.data() + r.begin; rec != end && rec->position < best; ++rec)
       if (full_match(*rec, map, p)) return rec->position;
   }
+  return best;
+}
+
+// A class side: its first list, then the others while their first rule can
+// still beat the best match (they are in ascending order of first position;
+// the run ends with a kNoMatch entry).
+template <bool kV4>
+__attribute__((always_inline)) inline std::uint32_t RuleIndex::scan_side(const SideProbe& s, std::uint32_t best,
+                                                                         const AddressClassMap& map,
+                                                                         const Probe& p) const noexcept {
+  if (s.list.first >= best) return best;
+  best = scan_list<kV4>(s.list, best, map, p);
+  for (const List* l = rest_lists_.data() + s.rest; l->first < best; ++l) best = scan_list<kV4>(*l, best, map, p);
   return best;
 }
 
@@ -525,29 +539,26 @@ void RuleIndex::build_class_probes(const AddressClassMap& map) {
 // through its atoms instead.
 template <bool kV4>
 __attribute__((always_inline)) inline std::uint32_t RuleIndex::decide(const AddressClassMap& map, const Probe& p,
-                                                                      const ClassProbe* src,
-                                                                      const ClassProbe* dst) const noexcept {
-  std::uint32_t best = scan_range<kV4>(wide_probes_[p.key->protocol], kNoMatch, map, p);
+                                                                      const SideProbe* src,
+                                                                      const SideProbe* dst) const noexcept {
+  std::uint32_t best = scan_list<kV4>(wide_lists_[p.key->protocol], kNoMatch, map, p);
   if (src != nullptr && dst != nullptr) {
-    for (const Range* r = probe_ranges_.data() + src->offset, *e = r + src->src_lists; r != e; ++r)
-      best = scan_range<kV4>(*r, best, map, p);
-    for (const Range* r = probe_ranges_.data() + dst->offset + dst->src_lists, *e = r + dst->dst_lists; r != e; ++r)
-      best = scan_range<kV4>(*r, best, map, p);
-    return best;
+    best = scan_side<kV4>(*src, best, map, p);
+    return scan_side<kV4>(*dst, best, map, p);
   }
-  const std::size_t nsrc = src_ranges_.size();
+  const std::size_t natoms = src_lists_.size();
   for (AtomId a : map.atoms(p.src_class))
-    if (a < nsrc) best = scan_range<kV4>(src_ranges_[a], best, map, p);
+    if (a < natoms) best = scan_list<kV4>(src_lists_[a], best, map, p);
   for (AtomId a : map.atoms(p.dst_class))
-    if (a < nsrc) best = scan_range<kV4>(dst_ranges_[a], best, map, p);
+    if (a < natoms) best = scan_list<kV4>(dst_lists_[a], best, map, p);
   return best;
 }
 
 // One packet, classes known.
 std::uint32_t RuleIndex::decide_any(const AddressClassMap& map, const Probe& p) const noexcept {
-  const std::size_t nprobes = class_probes_.size();
-  const ClassProbe* src = p.src_class < nprobes ? &class_probes_[p.src_class] : nullptr;
-  const ClassProbe* dst = p.dst_class < nprobes ? &class_probes_[p.dst_class] : nullptr;
+  const std::size_t nprobes = side_probes_[0].size();
+  const SideProbe* src = p.src_class < nprobes ? &side_probes_[0][p.src_class] : nullptr;
+  const SideProbe* dst = p.dst_class < nprobes ? &side_probes_[1][p.dst_class] : nullptr;
   if (p.key->src.family == IpFamily::kIpv4 && p.key->dst.family == IpFamily::kIpv4)
     return decide<true>(map, p, src, dst);
   return decide<false>(map, p, src, dst);
@@ -566,13 +577,13 @@ std::uint32_t RuleIndex::classify(const AddressClassMap& map, const LookupKey& k
 void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> keys,
                          std::span<std::uint32_t> out) const noexcept {
   // Classes of all sources and destinations first (the map overlaps their
-  // memory latency); for a large index, stages that prefetch the class
-  // probes and the first list of each side; then the lists.
+  // memory latency); for a large index, stages that prefetch the side probes
+  // and then the first list of each side; then the lists.
   constexpr std::size_t kChunk = 64;
   std::uint32_t v4[2 * kChunk];
   ClassId classes[2 * kChunk];
-  const ClassProbe* probes[2 * kChunk];
-  const std::size_t nprobes = class_probes_.size();
+  const SideProbe* probes[2 * kChunk];
+  const std::size_t nprobes = side_probes_[0].size();
   for (std::size_t at = 0; at < keys.size(); at += kChunk) {
     const std::size_t n = std::min(kChunk, keys.size() - at);
     bool all_v4 = true;
@@ -591,22 +602,17 @@ void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> 
       continue;
     }
     map.lookup_burst_v4(std::span<const std::uint32_t>(v4, 2 * n), classes);
-    for (std::size_t i = 0; i < 2 * n; ++i) probes[i] = classes[i] < nprobes ? &class_probes_[classes[i]] : nullptr;
+    for (std::size_t i = 0; i < n; ++i)
+      probes[i] = classes[i] < nprobes ? &side_probes_[0][classes[i]] : nullptr;
+    for (std::size_t i = n; i < 2 * n; ++i)
+      probes[i] = classes[i] < nprobes ? &side_probes_[1][classes[i]] : nullptr;
     if (staged_) {
       for (std::size_t i = 0; i < 2 * n; ++i) {
         if (probes[i] != nullptr) __builtin_prefetch(probes[i]);
         else map.prefetch_atoms(classes[i]);
       }
-      for (std::size_t i = 0; i < 2 * n; ++i) {
-        const ClassProbe* probe = probes[i];
-        if (probe == nullptr || (i < n ? probe->src_lists : probe->dst_lists) == 0) continue;
-        __builtin_prefetch(probe_ranges_.data() + probe->offset + (i < n ? 0 : probe->src_lists));
-      }
-      for (std::size_t i = 0; i < 2 * n; ++i) {
-        const ClassProbe* probe = probes[i];
-        if (probe == nullptr || (i < n ? probe->src_lists : probe->dst_lists) == 0) continue;
-        prefetch_range(probe_ranges_[probe->offset + (i < n ? 0 : probe->src_lists)]);
-      }
+      for (std::size_t i = 0; i < 2 * n; ++i)
+        if (probes[i] != nullptr) prefetch_list(probes[i]->list);
     }
     for (std::size_t i = 0; i < n; ++i) {
       const LookupKey& k = keys[at + i];
@@ -614,5 +620,42 @@ void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> 
       out[at + i] = decide<true>(map, p, probes[i], probes[n + i]);
     }
   }
+}
+
+void RuleIndex::build_side_probes() {
+  auto lists_of = [](const std::vector<Range>& ranges) {
+    std::vector<List> out;
+    out.reserve(ranges.size());
+    for (const Range& r : ranges) out.push_back(to_list(r));
+    return out;
+  };
+  src_lists_ = lists_of(src_ranges_);
+  dst_lists_ = lists_of(dst_ranges_);
+  wide_lists_ = lists_of(wide_probes_);
+  constexpr List kEnd{kNoMatch, 0, 0};
+  rest_lists_.assign(1, kEnd);
+  for (int side = 0; side < 2; ++side) side_probes_[side].resize(class_probes_.size());
+  for (std::size_t c = 0; c < class_probes_.size(); ++c) {
+    const ClassProbe& cp = class_probes_[c];
+    for (int side = 0; side < 2; ++side) {
+      const Range* r = probe_ranges_.data() + cp.offset + (side == 0 ? 0 : cp.src_lists);
+      const std::size_t count = side == 0 ? cp.src_lists : cp.dst_lists;
+      SideProbe& sp = side_probes_[side][c];
+      sp.list = count == 0 ? kEnd : to_list(r[0]);
+      sp.rest = 0;
+      if (count < 2) continue;
+      sp.rest = static_cast<std::uint32_t>(rest_lists_.size());
+      for (std::size_t i = 1; i < count; ++i) rest_lists_.push_back(to_list(r[i]));
+      rest_lists_.push_back(kEnd);
+    }
+  }
+  for (auto* v : {&src_ranges_, &dst_ranges_, &wide_ranges_, &wide_probes_, &probe_ranges_}) {
+    v->clear();
+    v->shrink_to_fit();
+  }
+  class_probes_.clear();
+  class_probes_.shrink_to_fit();
+  src_lists_.shrink_to_fit();
+  rest_lists_.shrink_to_fit();
 }
 }  // namespace fw::classify

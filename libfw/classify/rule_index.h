@@ -183,10 +183,33 @@ class RuleIndex {
   // with the same lists on that side), so the lookup scans one range there.
   static constexpr std::size_t kMergeLimit = 64;
   static constexpr std::size_t kStagedFromBytes = std::size_t{8} << 20;
-  struct ClassProbe {
+  struct ClassProbe {  // construction only (build_side_probes() turns them into SideProbes)
     std::uint32_t offset;
     std::uint16_t src_lists, dst_lists;
   };
+
+  // What a lookup scans of a list: 12 bytes.
+  static constexpr std::uint32_t kBlocksBit = 0x80000000u;
+  struct List {
+    std::uint32_t first;  // position of the list's first rule; kNoMatch: empty (or the end of a rest run)
+    std::uint32_t begin;  // records_[begin, begin + count), or blocks_[begin ...] if count has kBlocksBit
+    std::uint32_t count;  // rules in the list | kBlocksBit when it is stored as blocks
+  };
+  static List to_list(const Range& r) noexcept {
+    if (r.block_begin != kNoBlocks) return List{r.first, r.block_begin, r.end | kBlocksBit};
+    return List{r.first, r.begin, r.end - r.begin};
+  }
+  // Per class and side (side_probes_[side][class]): the side's first list
+  // inline, so a lookup reaches its records with one load less; its other
+  // lists (if any) are rest_lists_[rest ...] up to an entry whose first is
+  // kNoMatch (rest 0 is that entry alone). Lists are in ascending order of
+  // first position, so a scan stops at the first one not better than the
+  // best match so far. 16 bytes, aligned: one line.
+  struct alignas(16) SideProbe {
+    List list;
+    std::uint32_t rest;
+  };
+  static_assert(sizeof(SideProbe) == 16);
 
   struct Probe {  // what a lookup computes once per packet
     const LookupKey* key;
@@ -196,20 +219,23 @@ class RuleIndex {
 
   bool full_match(const Record& r, const AddressClassMap& map, const Probe& p) const noexcept;
   template <bool kV4>
-  std::uint32_t scan_range(const Range& r, std::uint32_t best, const AddressClassMap& map,
-                           const Probe& p) const noexcept;
+  std::uint32_t scan_list(const List& l, std::uint32_t best, const AddressClassMap& map,
+                          const Probe& p) const noexcept;
   template <bool kV4>
-  std::uint32_t decide(const AddressClassMap& map, const Probe& p, const ClassProbe* src,
-                       const ClassProbe* dst) const noexcept;
+  std::uint32_t scan_side(const SideProbe& s, std::uint32_t best, const AddressClassMap& map,
+                          const Probe& p) const noexcept;
+  template <bool kV4>
+  std::uint32_t decide(const AddressClassMap& map, const Probe& p, const SideProbe* src,
+                       const SideProbe* dst) const noexcept;
   std::uint32_t decide_any(const AddressClassMap& map, const Probe& p) const noexcept;
-  // Prefetches what scan_range() reads first of `r`: its first block, or its
+  // Prefetches what scan_list() reads first of `l`: its first block, or its
   // first records.
-  void prefetch_range(const Range& r) const noexcept {
-    if (r.block_begin != kNoBlocks) {
-      const char* b = reinterpret_cast<const char*>(blocks_.data() + r.block_begin);
+  void prefetch_list(const List& l) const noexcept {
+    if (l.count & kBlocksBit) {
+      const char* b = reinterpret_cast<const char*>(blocks_.data() + l.begin);
       for (std::size_t line = 0; line < sizeof(Block); line += 64) __builtin_prefetch(b + line);
-    } else if (r.begin != r.end) {
-      __builtin_prefetch(records_.data() + r.begin);
+    } else if (l.count != 0) {
+      __builtin_prefetch(records_.data() + l.begin);
     }
   }
   Range make_range(std::uint32_t begin, std::uint32_t end);
@@ -219,6 +245,9 @@ class RuleIndex {
   Range merged_range(std::span<const Range> lists);
   void build_class_probes(const AddressClassMap& map);
   void build_wide_probes();
+  // The lookup's form of the lists (after drop_block_records()): List
+  // copies of the atoms' and wide lists, the SideProbes; frees the Ranges.
+  void build_side_probes();
 
   std::vector<Record> records_;
   std::vector<SlowRule> slow_rules_;
@@ -226,14 +255,21 @@ class RuleIndex {
   std::vector<AtomId> side_atoms_;        // kSrcAtoms / kDstAtoms sides point in here
   std::vector<ServiceSpec> services_;     // kManyServices rules point in here
   std::vector<Block> blocks_;
-  // Every list as a Range of records_ (and blocks_): source and destination
-  // lists by AtomId; wide lists by protocol (0-255), then any protocol (256).
+  // Construction: every list as a Range of records_ (and blocks_): source
+  // and destination lists by AtomId; wide lists by protocol (0-255), then any
+  // protocol (256); per protocol, the wide list of that protocol merged with
+  // the any-protocol one; the classes' probes. Emptied once built.
   std::vector<Range> src_ranges_, dst_ranges_, wide_ranges_;
-  // What a lookup scans besides its classes' lists: per protocol, the wide
-  // list of that protocol merged with the any-protocol one.
   std::vector<Range> wide_probes_;
-  std::vector<ClassProbe> class_probes_;  // by ClassId, for classes at build time
+  std::vector<ClassProbe> class_probes_;
   std::vector<Range> probe_ranges_;
+  // Lookup: the source and destination lists by AtomId (classes newer than
+  // the index are probed through their atoms), the wide list to scan per
+  // protocol, and per class and side its SideProbe (for classes at build time).
+  std::vector<List> src_lists_, dst_lists_;
+  std::vector<List> wide_lists_;
+  std::vector<SideProbe> side_probes_[2];
+  std::vector<List> rest_lists_;
   // Whether a burst is looked up in prefetching stages: worth it when the
   // index does not fit in the caches; a small index is cheaper without.
   bool staged_ = true;
