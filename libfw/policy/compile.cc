@@ -588,7 +588,6 @@ void CompiledPolicy::Builder::build(CompiledPolicy& cp, const CompileInput& inpu
     d.action = info.rule->action;
     d.stateless = info.stateless;
     d.logged = info.rule->logged;
-    d.tag = info.rule->tag;
     d.category = info.category;
     d.position = static_cast<std::uint32_t>(p);
     cp.is_jump_[p] = info.rule->action == RuleAction::kJumpToApplication;
@@ -891,6 +890,11 @@ CompiledPolicy::VnicLists CompiledPolicy::lists_with_groups(std::uint32_t vnic, 
 Decision CompiledPolicy::default_decision() const noexcept { return default_decision_; }
 
 Decision CompiledPolicy::decision_of(std::uint32_t position) const noexcept { return decisions_[position]; }
+
+std::string_view CompiledPolicy::tag_of(const Decision& d) const noexcept {
+  if (d.is_default || d.position >= rules_.size()) return {};
+  return rules_[d.position].rule->tag;
+}
 
 const CompiledPolicy::RuleList& CompiledPolicy::list_for(std::uint32_t vnic,
                                                           Direction direction) const noexcept {

@@ -85,7 +85,6 @@ struct Decision {
   bool is_default = false;
   bool stateless = false;  // the rule's section is stateless
   bool logged = false;
-  std::string_view tag;    // into the compiled policy's copy of the rule
   Category category = Category::kApplication;  // the default rule: kApplication
   // The rule's place in evaluation order among the policy's enabled rules
   // (0-based, categories then sections then rules); kDefaultPosition for the
@@ -94,6 +93,9 @@ struct Decision {
   static constexpr std::uint32_t kDefaultPosition = 0xffffffffu;
   friend bool operator==(const Decision&, const Decision&) = default;
 };
+// 16 bytes: a burst's decisions are copied per packet (the rule's free-text
+// tag is CompiledPolicy::tag_of(), read when a packet is logged).
+static_assert(sizeof(Decision) == 16);
 
 struct CompileInput {
   const Policy* policy = nullptr;
@@ -177,6 +179,9 @@ class CompiledPolicy {
   Decision decide(const VnicLists& lists, Direction direction, const classify::LookupKey& key) const noexcept;
   void decide_burst(const VnicLists& lists, Direction direction, std::span<const classify::LookupKey> keys,
                     std::span<Decision> out) const noexcept;
+  // The free-text tag of the rule that made `d` (empty for the default
+  // rule), for logs; valid as long as this compiled policy.
+  std::string_view tag_of(const Decision& d) const noexcept;
 
   // --- dynamic applied-to ---
   // The lists decide(vnic, ...) uses: the vNIC's compiled lists, or those of
