@@ -524,7 +524,12 @@ class Reference {
   const fw::Policy& policy() const { return *policy_; }
   const ApiLog& api_log() const { return api_; }
 
-  Decision decide(std::uint32_t vnic, fw::Direction direction, const fw::classify::LookupKey& key) const {
+  // The decision and the tag of its rule (CompiledPolicy::tag_of()).
+  struct Expected {
+    Decision decision;
+    std::string_view tag;
+  };
+  Expected decide(std::uint32_t vnic, fw::Direction direction, const fw::classify::LookupKey& key) const {
     const fw::Policy& p = *policy_;
     for (std::size_t cat = 0; cat < fw::kCategoryCount; ++cat) {
       bool jumped = false;
@@ -540,9 +545,8 @@ class Reference {
           d.action = rule.action;
           d.stateless = section.stateless;
           d.logged = rule.logged;
-          d.tag = rule.tag;
           d.category = static_cast<fw::Category>(cat);
-          return d;
+          return {d, rule.tag};
         }
         if (jumped) break;
       }
@@ -554,7 +558,7 @@ class Reference {
     d.action = p.default_action;
     d.is_default = true;
     d.category = fw::Category::kApplication;
-    return d;
+    return {d, {}};
   }
 
  private:
@@ -676,10 +680,10 @@ void print_stats() {
 
 // ---- checks -----------------------------------------------------------------------
 
-std::string describe(const Decision& d) {
+std::string describe(const Decision& d, std::string_view tag) {
   return "rule " + std::to_string(d.rule_id) + " action " + std::to_string(static_cast<int>(d.action)) +
          (d.is_default ? " default" : "") + (d.stateless ? " stateless" : "") + (d.logged ? " logged" : "") +
-         " tag '" + std::string(d.tag) + "' category " + std::string(fw::category_name(d.category));
+         " tag '" + std::string(tag) + "' category " + std::string(fw::category_name(d.category));
 }
 
 std::string describe(const Packet& p, std::uint32_t vnic, fw::Direction direction) {
@@ -761,7 +765,7 @@ std::string describe(const Case& c, const fw::Policy& policy, const Reference::A
 // the reference having to know.
 bool same(const Decision& a, const Decision& b) {
   return a.rule_id == b.rule_id && a.action == b.action && a.is_default == b.is_default &&
-         a.stateless == b.stateless && a.logged == b.logged && a.tag == b.tag && a.category == b.category;
+         a.stateless == b.stateless && a.logged == b.logged && a.category == b.category;
 }
 
 [[noreturn]] void fail(const std::string& what) {
@@ -769,20 +773,22 @@ bool same(const Decision& a, const Decision& b) {
   std::abort();
 }
 
-void expect(const Decision& got, const Decision& want, const Packet& p, std::uint32_t vnic, fw::Direction d,
-            const char* how, std::size_t round, const Case& c, const Reference& reference) {
+void expect(const CompiledPolicy& compiled, const Decision& got, const Reference::Expected& want, const Packet& p,
+            std::uint32_t vnic, fw::Direction d, const char* how, std::size_t round, const Case& c,
+            const Reference& reference) {
   ++stats.decisions;
-  stats.default_decisions += want.is_default;
-  if (same(got, want)) return;
+  stats.default_decisions += want.decision.is_default;
+  const std::string_view got_tag = compiled.tag_of(got);
+  if (same(got, want.decision) && got_tag == want.tag) return;
   fail(std::string(how) + " after " + std::to_string(round) + " change(s): " + describe(p, vnic, d) +
-       "\n  expected " + describe(want) + "\n  got      " + describe(got) + "\n" +
+       "\n  expected " + describe(want.decision, want.tag) + "\n  got      " + describe(got, got_tag) + "\n" +
        describe(c, reference.policy(), reference.api_log()));
 }
 
 void check_all(const CompiledPolicy& compiled, const Reference& reference, const Case& c, std::size_t round) {
   for (const Packet& p : c.packets) {
-    expect(compiled.decide(p.vnic, p.direction, p.key), reference.decide(p.vnic, p.direction, p.key), p, p.vnic,
-           p.direction, "decide", round, c, reference);
+    expect(compiled, compiled.decide(p.vnic, p.direction, p.key), reference.decide(p.vnic, p.direction, p.key), p,
+           p.vnic, p.direction, "decide", round, c, reference);
   }
   std::vector<fw::classify::LookupKey> keys;
   for (const Packet& p : c.packets) keys.push_back(p.key);
@@ -791,8 +797,8 @@ void check_all(const CompiledPolicy& compiled, const Reference& reference, const
     for (fw::Direction d : {fw::Direction::kFromVm, fw::Direction::kToVm}) {
       compiled.decide_burst(vnic, d, keys, out);
       for (std::size_t i = 0; i < keys.size(); ++i)
-        expect(out[i], reference.decide(vnic, d, keys[i]), c.packets[i], vnic, d, "decide_burst", round, c,
-               reference);
+        expect(compiled, out[i], reference.decide(vnic, d, keys[i]), c.packets[i], vnic, d, "decide_burst", round,
+               c, reference);
     }
   }
 }
