@@ -655,7 +655,6 @@ void RuleIndex::build_side_probes() {
   }
   class_probes_.clear();
   class_probes_.shrink_to_fit();
-  src_lists_.shrink_to_fit();
-  rest_lists_.shrink_to_fit();
+  rest_lists_.shrink_to_fit();  // grown by push_back; the others were sized exactly
 }
 }  // namespace fw::classify

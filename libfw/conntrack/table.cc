@@ -287,10 +287,14 @@ struct ConnTable::Impl {
     return shard_shift >= 32 ? 0 : hash >> shard_shift;
   }
   Shard& shard_of(std::uint32_t hash) noexcept { return shards[shard_index(hash)]; }
-  // The bucket of a hash, from the table's own fields (shard s owns
-  // buckets[s * (bucket_mask + 1) ...]): no read of the shard.
+  // Shard s owns buckets[s * (bucket_mask + 1) ...] (its BucketSet is made
+  // over them); bucket_of() finds a hash's bucket from the table's own
+  // fields, with no read of the shard.
+  BucketSet::bucket_type* shard_buckets(std::uint32_t s) const noexcept {
+    return buckets + std::size_t{s} * (std::size_t{bucket_mask} + 1);
+  }
   const BucketSet::bucket_type* bucket_of(std::uint32_t hash) const noexcept {
-    return buckets + (std::size_t{shard_index(hash)} * (std::size_t{bucket_mask} + 1) + (hash & bucket_mask));
+    return shard_buckets(shard_index(hash)) + (hash & bucket_mask);
   }
   std::uint32_t index_of(const Entry& e) const noexcept {
     return static_cast<std::uint32_t>(&e - pool);
@@ -739,7 +743,7 @@ StatusOr<std::unique_ptr<ConnTable>> ConnTable::create(const ConnTableOptions& o
   impl->shards = static_cast<Impl::Shard*>(
       ::operator new(sizeof(Impl::Shard) * shards, std::align_val_t(internal::kCacheLine)));
   for (std::uint32_t i = 0; i < shards; ++i)
-    ::new (&impl->shards[i]) Impl::Shard(&impl->buckets[i * per_shard], per_shard, impl->seed);
+    ::new (&impl->shards[i]) Impl::Shard(impl->shard_buckets(i), per_shard, impl->seed);
   // The pool is dealt out in contiguous blocks; shards that run dry steal.
   for (std::size_t i = 0; i < impl->capacity; ++i) {
     const auto si = static_cast<std::uint32_t>(i * shards / impl->capacity);
