@@ -23,6 +23,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <fmt/core.h>
@@ -37,6 +38,7 @@
 #include "fw/chain.h"
 #include "fw/config.h"
 #include "fw/dfw.h"
+#include "fw/flow_log.h"
 #include "fw/policy.h"
 #include "fw/engine.h"
 #include "fw/l2_acl.h"
@@ -62,6 +64,7 @@ struct ReplayOptions {
   std::string policy_path;                 // empty: no DFW (slot 2)
   std::string verdicts_path;               // empty: none; "-": stdout
   std::string ct_states_path;              // empty: none; "-": stdout
+  std::string flow_log_path;               // empty: none; "-": stdout
   std::string redirect_policy_path;        // empty: no service insertion (slot 4)
   std::string service_out_path;            // empty: none; pcap of what services receive
   std::vector<std::string> services_down;  // "PROFILE:POSITION" instances marked down
@@ -118,6 +121,14 @@ std::vector<OptionSpec> replay_option_specs(ReplayOptions& options) {
          options.ct_states_path = v;
          return std::nullopt;
        }},
+      {.name = "flow-log",
+       .value_name = "OUT",
+       .help = "write the flow log of the policy's logged rules to OUT ('-' = stdout): one "
+               "line per packet a logged rule decided (docs/flow-logs.md); needs --policy",
+       .apply = [&options](std::string_view v) -> OptionError {
+         options.flow_log_path = v;
+         return std::nullopt;
+       }},
       {.name = "redirect-policy",
        .value_name = "FILE",
        .help = "redirect policy (text, JSON or binary fw.v1.RedirectPolicy) for slot 4; every "
@@ -172,7 +183,7 @@ std::vector<OptionSpec> replay_option_specs(ReplayOptions& options) {
 void print_replay_help(std::FILE* out, std::span<const OptionSpec> specs) {
   fmt::print(out,
              "Usage: fwctl replay --pcap FILE [--vnic-mac MAC] [--config FILE]\n"
-             "                    [--policy FILE] [--verdicts OUT] [--ct-states OUT]\n"
+             "                    [--policy FILE [--flow-log OUT]] [--verdicts OUT] [--ct-states OUT]\n"
              "                    [--redirect-policy FILE [--service-out PCAP]\n"
              "                     [--service-socket PATH] [--service-down PROFILE:POS]...]\n"
              "                    [--progress] [--quiet]\n"
@@ -187,7 +198,7 @@ void print_replay_help(std::FILE* out, std::span<const OptionSpec> specs) {
   print_options(out, specs);
   fmt::print(out,
              "\n"
-             "Summary goes to stdout (to stderr when --verdicts is '-').\n"
+             "Summary goes to stdout (to stderr when --verdicts, --ct-states or --flow-log is '-').\n"
              "Exit codes: 0 ok, 1 runtime or data error, 2 usage error.\n");
 }
 
@@ -367,6 +378,7 @@ class Replayer {
   std::span<const std::uint8_t> wire_frame(std::size_t i, const fw::Verdict& v);
   void append(const CapturedFrame& frame, fw::Direction direction);
   void flush();
+  void drain_flow_log();
   std::string rule_label(std::uint8_t slot, std::uint32_t rule_id) const;
   int finish_and_report(std::optional<std::string> capture_error);
   void print_summary(std::FILE* out, const fw::VnicStats& stats,
@@ -385,6 +397,12 @@ class Replayer {
   std::unique_ptr<PcapSource> source_;
   std::unique_ptr<VerdictLog> verdict_log_;
   std::unique_ptr<CtStateLog> ct_state_log_;
+  // --flow-log: the Dfw's records, drained after every burst into text lines.
+  std::shared_ptr<fw::FlowLog> flow_log_;
+  std::unique_ptr<LineFile> flow_log_file_;
+  std::vector<fw::FlowLogRecord> flow_records_;
+  std::unordered_map<std::uint32_t, fw::DfwRuleInfo> flow_rules_;  // rule_info() by rule id
+  std::uint64_t flow_log_lines_ = 0;
   std::unique_ptr<fw::Engine> engine_;
   std::shared_ptr<const fw::L2AclFilter> l2_acl_;
   std::unique_ptr<fw::Worker> worker_;  // destroyed before engine_ (declared after)
@@ -411,7 +429,14 @@ fw::Status Replayer::install_chain() {
 // Compiles the policy into slot 2 of the replayed vNIC.
 fw::Status Replayer::install_policy() {
   if (!policy_) return fw::Status::Ok();
-  auto dfw = fw::Dfw::create(*engine_);
+  if (flow_log_file_) {
+    // A burst writes at most kReplayBurst records and is drained at once.
+    auto log = fw::FlowLog::create({.workers = 1, .capacity = 1024});
+    if (!log.ok()) return log.status();
+    flow_log_ = std::move(*log);
+    flow_records_.resize(1024);
+  }
+  auto dfw = fw::Dfw::create(*engine_, {.flow_log = flow_log_});
   if (!dfw.ok()) return dfw.status();
   dfw_ = std::move(*dfw);
   return dfw_->apply(*policy_, {kVnicId});
@@ -544,6 +569,26 @@ void Replayer::flush() {
     if (ct_state_log_) ct_state_log_->write(packets_done_, burst_.verdicts[i].ct_state);
   }
   burst_.size = 0;
+  drain_flow_log();
+}
+
+void Replayer::drain_flow_log() {
+  if (!flow_log_) return;
+  for (std::size_t n; (n = flow_log_->drain(flow_records_)) > 0;) {
+    for (std::size_t k = 0; k < n; ++k) {
+      const fw::FlowLogRecord& r = flow_records_[k];
+      auto it = flow_rules_.find(r.rule_id);
+      if (it == flow_rules_.end()) {
+        fw::StatusOr<fw::DfwRuleInfo> info = dfw_->rule_info(r.rule_id);
+        if (!info.ok()) info = fw::DfwRuleInfo{.rule_id = r.rule_id};
+        it = flow_rules_.emplace(r.rule_id, std::move(*info)).first;
+      }
+      const fw::FlowLogRule rule = it->second.log_rule();
+      fmt::format_to(std::back_inserter(flow_log_file_->buffer()), "{}\n", fw::format_flow_log(r, &rule));
+      flow_log_file_->line_done();
+      ++flow_log_lines_;
+    }
+  }
 }
 
 int Replayer::run() {
@@ -603,6 +648,15 @@ int Replayer::run() {
       policy_ = fw::Policy{};
       note("--ct-states without --policy: slot 2 is a stateful DFW that allows everything");
     }
+  }
+
+  if (!options_.flow_log_path.empty()) {
+    if (options_.policy_path.empty()) return fail("--flow-log needs --policy (the flow log is its logged rules')");
+    if (options_.flow_log_path == "-" && (options_.verdicts_path == "-" || options_.ct_states_path == "-"))
+      return fail("--flow-log cannot write to stdout with --verdicts or --ct-states there");
+    auto file = LineFile::open(options_.flow_log_path, "flow log");
+    if (!file.ok()) return fail(file.status().message());
+    flow_log_file_ = std::move(*file);
   }
 
   // The first frame is read before the vNIC exists: it may name the MAC.
@@ -688,6 +742,12 @@ int Replayer::finish_and_report(std::optional<std::string> capture_error) {
       exit_code = kExitRuntimeError;
     }
   }
+  if (flow_log_file_) {
+    if (fw::Status s = flow_log_file_->close(); !s.ok()) {
+      runtime_error(kCommand, s.message());
+      exit_code = kExitRuntimeError;
+    }
+  }
   if (service_out_) {
     if (fw::Status s = service_out_->close(); !s.ok()) {
       runtime_error(kCommand, s.message());
@@ -724,7 +784,8 @@ int Replayer::finish_and_report(std::optional<std::string> capture_error) {
 
   if (!options_.quiet) {
     const bool stdout_taken =
-        (verdict_log_ && verdict_log_->is_stdout()) || (ct_state_log_ && ct_state_log_->is_stdout());
+        (verdict_log_ && verdict_log_->is_stdout()) || (ct_state_log_ && ct_state_log_->is_stdout()) ||
+        (flow_log_file_ && flow_log_file_->is_stdout());
     std::FILE* out = stdout_taken ? stderr : stdout;
     print_summary(out, *stats, *chain);
     if (differences.empty()) {
@@ -819,6 +880,11 @@ void Replayer::print_summary(std::FILE* out, const fw::VnicStats& stats,
     row("  " + label, counts[0], counts[1]);
   }
   if (tally_.deciders().empty()) fmt::print(out, "  (none)\n");
+  if (flow_log_) {
+    const fw::FlowLogStats st = flow_log_->stats();
+    fmt::print(out, "flow log  {} records of logged rules written to '{}'{}\n", flow_log_lines_,
+               options_.flow_log_path, st.dropped ? fmt::format(" ({} lost: ring full)", st.dropped) : "");
+  }
 
   if (service_) {
     const fw::ServiceStats st = service_->stats();

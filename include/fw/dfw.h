@@ -76,6 +76,13 @@
 //     does not move (established connections keep their decision, as for
 //     address changes).
 //
+// Flow logs: a packet decided by a logged rule (Rule::logged, or the
+// policy's default_logged) gets kVerdictLogged in Verdict::flags and, with
+// DfwOptions::flow_log, a FlowLogRecord in the worker's ring (fw/flow_log.h,
+// docs/flow-logs.md): first packets, stateless rules' packets, revalidation
+// drops; never packets decided by their connection. rule_info() gives the
+// logger the rule's name and tag.
+//
 // Counters: packets and bytes per rule and per direction (and for the
 // default rule), counted by each worker in its own cells without atomic
 // read-modify-write, summed on read by rule_stats(). They are kept by rule
@@ -114,6 +121,7 @@
 #include <vector>
 
 #include "fw/conntrack.h"
+#include "fw/flow_log.h"
 #include "fw/policy.h"
 #include "fw/status.h"
 #include "fw/verdict.h"
@@ -174,6 +182,24 @@ struct DfwOptions {
   // What happens to connections of an older policy generation on their next
   // packet; nullopt: the applied policy's `revalidation` setting.
   std::optional<RevalidationMode> revalidation;
+  // Where the packets of logged rules are recorded (fw/flow_log.h); its
+  // workers must be at least the engine's max_workers. nullptr: such
+  // packets are only flagged (Verdict::flags & kVerdictLogged).
+  std::shared_ptr<FlowLog> flow_log;
+};
+
+// A rule of the applied policy, for a flow log's record (Dfw::rule_info).
+struct DfwRuleInfo {
+  std::uint32_t rule_id = 0;
+  bool is_default = false;
+  std::string name;        // empty for the default rule
+  std::string tag;         // the rule's tag (the policy's default_tag)
+  std::string section_id;  // empty for the default rule
+  Category category = Category::kApplication;
+  RuleAction action = RuleAction::kAllow;
+  bool logged = false;
+  bool stateless = false;  // its section is stateless
+  FlowLogRule log_rule() const noexcept { return {name, tag}; }
 };
 
 class Dfw {
@@ -259,6 +285,14 @@ class Dfw {
   // Hits of one rule id of the applied policy (or its default rule);
   // kNotFound otherwise.
   StatusOr<DfwRuleStats> rule_stats(std::uint32_t rule_id) const;
+
+  // The name, tag and place of an enabled rule of the applied policy, or of
+  // its default rule; kNotFound otherwise (also before the first apply()).
+  // A logger resolves FlowLogRecord::rule_id with it; a record written
+  // under an older policy (FlowLogRecord::policy_generation below
+  // policy_generation()) gets the rule as the current policy has it.
+  // Cost: a hash lookup and the strings' copies.
+  StatusOr<DfwRuleInfo> rule_info(std::uint32_t rule_id) const;
 
   // The connection table (nullptr when not stateful): its stats(),
   // zone_connections(), set_zone_limit() are safe from any thread.

@@ -71,13 +71,16 @@ class Filter {
                        std::span<Verdict> verdicts) const noexcept = 0;
 };
 
-// Records a decision of the slot in `ctx` on `v` (slot, rule, reason).
+// Records a decision of the slot in `ctx` on `v` (slot, rule, reason). The
+// verdict's kVerdictLogged flag describes its rule, so a new decision clears
+// it; a filter whose rule is logged sets it after deciding.
 inline void decide(Verdict& v, const BurstContext& ctx, Action action, std::uint32_t rule_id,
                    DropReason reason = DropReason::kNone) noexcept {
   v.action = action;
   v.slot = ctx.slot;
   v.rule_id = rule_id;
   v.reason = reason;
+  v.flags &= static_cast<std::uint8_t>(~kVerdictLogged);
 }
 
 }  // namespace fw

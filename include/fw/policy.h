@@ -178,6 +178,8 @@ struct Policy {
   // NSX default rule); a policy *file* must state its default rule.
   RuleAction default_action = RuleAction::kAllow;
   std::uint32_t default_rule_id = 0xffffffff;
+  bool default_logged = false;  // as Rule::logged, for the default rule
+  std::string default_tag;      // as Rule::tag, for the default rule
   RevalidationMode revalidation = RevalidationMode::kRevalidate;
   bool tcp_strict = false;  // refuse mid-stream TCP pickup (conntrack issue)
   friend bool operator==(const Policy&, const Policy&) = default;

@@ -68,6 +68,19 @@ inline constexpr std::uint8_t kNoSlot = 0xff;
 // Verdict::rule_id when no rule decided.
 inline constexpr std::uint32_t kNoRule = 0;
 
+// Verdict::flags bits.
+//
+// kVerdictLogged: the rule that decided this packet is a logged rule (the
+// policy's Rule::logged, or Policy::default_logged for its default rule),
+// and this packet is one the rule decided: a connection's first packet
+// (allowed, dropped or rejected), every packet of a stateless section's
+// rule, a packet dropped when its connection was revalidated. Packets of an
+// established connection are decided by the connection table and are not
+// flagged (one record per connection, as NSX's DFW logs). The host logs
+// flagged packets off the datapath: fw/flow_log.h collects them into a
+// bounded buffer per worker and formats records with the rule's name and tag.
+inline constexpr std::uint8_t kVerdictLogged = 0x01;
+
 // 24 bytes; bursts of 256 verdicts fit in 6 KB.
 //
 // ct_state is the packet's connection state as the stateful DFW (slot 2)
@@ -89,7 +102,8 @@ struct Verdict {
   std::uint8_t ct_state = 0;            // kCt* bits (fw/conntrack.h), see above
   std::uint8_t service_hop = 0;         // kRedirect: position of `service` in its
                                         // chain's path for this packet (fw/service.h)
-  std::uint16_t reserved16 = 0;
+  std::uint8_t flags = 0;               // kVerdict* bits, below
+  std::uint8_t reserved8 = 0;
   std::uint64_t generation = 0;         // configuration generation the packet saw
 };
 static_assert(sizeof(Verdict) == 24, "Verdict layout is part of the API");

@@ -160,11 +160,14 @@ class RuleSlotMap {
   std::size_t mask_ = 0;
 };
 
-// What the stateful path needs besides the policy; one per apply().
+// What the stateful path (and the flow log) needs besides the policy; one
+// per apply().
 struct StatefulState {
-  std::shared_ptr<ConnTable> table;
+  std::shared_ptr<ConnTable> table;  // nullptr: a stateless Dfw
   std::shared_ptr<const RuleSlotMap> rule_slots;
   std::uint64_t generation = 0;  // the Dfw's policy generation of this filter
+  // Where packets of logged rules are recorded (nullptr: flagged only).
+  std::shared_ptr<FlowLog> flow_log;
   RevalidationMode revalidation = RevalidationMode::kRevalidate;
   // The policy asks for TCP strict while the table picks up mid-stream:
   // the slot refuses what the table would accept as a first packet.
@@ -282,6 +285,42 @@ class DfwFilter final : public Filter {
     count(ctx, slot_of(d), ctx.packets[i].length);
   }
 
+  // packets[i] was decided by `d`, a logged rule, and `v` is final: flag
+  // the verdict and record the packet in the flow log (fw/flow_log.h).
+  void log_packet(const BurstContext& ctx, std::uint16_t i, const policy_compile::Decision& d,
+                  Verdict& v) const noexcept {
+    v.flags |= kVerdictLogged;
+    FlowLog* log = stateful_.flow_log.get();
+    if (log == nullptr) return;
+    const PacketView& p = ctx.packets[i];
+    FlowLogRecord r;
+    r.time_ns = ctx.now_ns;
+    r.generation = ctx.generation;
+    r.policy_generation = stateful_.generation;
+    r.src = p.src_ip;
+    r.dst = p.dst_ip;
+    r.vnic_id = ctx.vnic_id;
+    r.rule_id = d.rule_id;
+    r.length = p.length;
+    r.protocol = p.protocol;
+    if (p.has_l4) {
+      if (p.protocol == 1 || p.protocol == 58) {
+        r.icmp_type = p.icmp.type;
+        r.icmp_code = p.icmp.code;
+      } else {
+        r.src_port = p.src_port;
+        r.dst_port = p.dst_port;
+        if (p.protocol == 6) r.tcp_flags = p.tcp.flags;
+      }
+    }
+    r.direction = ctx.direction;
+    r.action = v.action;
+    r.reason = v.reason;
+    r.ct_state = v.ct_state;
+    r.is_default = d.is_default;
+    log->write(ctx.worker_index, r);
+  }
+
   // Packets of a burst that found no connection after a first packet of
   // the burst (process_stateful), ascending: looked up again in packet
   // order between the creates, so that each sees the table as it would
@@ -372,6 +411,7 @@ class DfwFilter final : public Filter {
       Verdict& v = verdicts[i];
       if (results == nullptr) {
         apply_decision(ctx, i, d, v);
+        if (d.logged) log_packet(ctx, i, d, v);
         continue;
       }
       CtResult& r = results[i];
@@ -386,6 +426,7 @@ class DfwFilter final : public Filter {
             decided_by_burst_connection(ctx, i, results, v))
           continue;
       }
+      bool by_rule = false;  // d decided the packet (not its connection)
       if (routes[k] == Route::kFirst && stateful_allow) {
         const std::uint16_t zone = static_cast<std::uint16_t>(ctx.vnic_id);
         if (stateful_.table->create(zone, ctx.packets[i], {.rule_id = d.rule_id, .generation = stateful_.generation},
@@ -400,10 +441,12 @@ class DfwFilter final : public Filter {
           } else {
             decide(v, ctx, Action::kPass, d.rule_id);
             count(ctx, slot_of(d), ctx.packets[i].length);
+            by_rule = true;
           }
         } else if (refused_at_limit(r.reason)) {
           decide(v, ctx, Action::kDrop, d.rule_id, DropReason::kConntrackFull);
           count(ctx, slot_of(d), ctx.packets[i].length);
+          by_rule = true;
         } else {
           // The connection an earlier packet of the burst created refused
           // this one (its tracker): what the packet would have got alone.
@@ -417,8 +460,10 @@ class DfwFilter final : public Filter {
       } else {
         // Drop/reject, a stateless rule, or an untracked packet.
         apply_decision(ctx, i, d, v);
+        by_rule = true;
       }
       v.ct_state = r.ct_state;
+      if (by_rule && d.logged) log_packet(ctx, i, d, v);
     }
   }
 
@@ -465,6 +510,7 @@ class DfwFilter final : public Filter {
       decide(v, ctx, Action::kDrop, d.rule_id, d.is_default ? DropReason::kDefaultRule : DropReason::kRule);
       v.ct_state = r.ct_state;
       count(ctx, slot_of(d), ctx.packets[i].length);
+      if (d.logged) log_packet(ctx, i, d, v);
       return true;
     }
     // kReset, or a connection another thread removed meanwhile: the packet
@@ -633,6 +679,16 @@ struct Dfw::Impl {
   std::shared_ptr<RuleCounterStore> counters;
   std::unordered_map<std::uint32_t, std::uint32_t> counter_slot;  // rule id -> slot, never forgotten
   DfwApplyStats last;
+  // Where each enabled rule of `current` is (rule_info()): built by the
+  // first rule_info() after an apply(), so that applies of a Dfw nobody
+  // asks about cost nothing more.
+  struct RulePlace {
+    std::uint32_t category;
+    std::uint32_t section;
+    std::uint32_t rule;
+  };
+  std::unordered_map<std::uint32_t, RulePlace> rule_places;
+  bool rule_places_built = false;
 
   // Dynamic applied-to (update_group_vnics): the vNICs' dynamic groups,
   // for the groups of the applied policy, and the filters installed for them.
@@ -657,6 +713,10 @@ Dfw::Dfw(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Dfw::~Dfw() = default;
 
 StatusOr<std::unique_ptr<Dfw>> Dfw::create(Engine& engine, const DfwOptions& options) {
+  if (options.flow_log && options.flow_log->options().workers < engine.options().max_workers)
+    return invalid_argument("dfw: flow_log has " + std::to_string(options.flow_log->options().workers) +
+                            " worker rings and the engine up to " + std::to_string(engine.options().max_workers) +
+                            " workers; create it with FlowLogOptions::workers = EngineOptions::max_workers");
   auto impl = std::make_unique<Impl>(engine, engine.options().max_workers, options);
   if (options.stateful) {
     auto table = ConnTable::create(options.conntrack);
@@ -719,10 +779,11 @@ Status Dfw::apply(const Policy& policy, const std::vector<std::uint32_t>& vnic_i
   }
 
   StatefulState stateful;
+  stateful.generation = impl_->policy_generation + 1;
+  stateful.flow_log = impl_->options.flow_log;
   if (impl_->table) {
     stateful.table = impl_->table;
     stateful.rule_slots = std::make_shared<const RuleSlotMap>(impl_->counter_slot);
-    stateful.generation = impl_->policy_generation + 1;
     stateful.revalidation = impl_->options.revalidation.value_or(policy.revalidation);
     stateful.strict_over_table = policy.tcp_strict && !impl_->table->options().tcp_strict;
   }
@@ -741,6 +802,8 @@ Status Dfw::apply(const Policy& policy, const std::vector<std::uint32_t>& vnic_i
                               .generation = impl_->engine.generation()};
   impl_->applied_to.applied(*shared, vnic_ids, std::move(filter), &kept_groups);
   impl_->current = std::move(shared);
+  impl_->rule_places.clear();
+  impl_->rule_places_built = false;
   ++impl_->policy_generation;
   return Status::Ok();
 }
@@ -843,6 +906,43 @@ StatusOr<DfwRuleStats> Dfw::rule_stats(std::uint32_t rule_id) const {
       if (cp.rule_id_at(p) == rule_id) return impl_->stats_of(rule_id, false);
   }
   return not_found("dfw: rule " + std::to_string(rule_id) + " is not an enabled rule of the applied policy");
+}
+
+StatusOr<DfwRuleInfo> Dfw::rule_info(std::uint32_t rule_id) const {
+  std::lock_guard lock(impl_->mutex);
+  Impl& m = *impl_;
+  if (!m.current) return not_found("dfw: no policy applied yet");
+  const Policy& policy = m.current->policy();
+  DfwRuleInfo out;
+  out.rule_id = rule_id;
+  if (rule_id == policy.default_rule_id) {
+    out.is_default = true;
+    out.tag = policy.default_tag;
+    out.action = policy.default_action;
+    out.logged = policy.default_logged;
+    return out;
+  }
+  if (!m.rule_places_built) {
+    for (std::uint32_t c = 0; c < kCategoryCount; ++c)
+      for (std::uint32_t s = 0; s < policy.categories[c].size(); ++s)
+        for (std::uint32_t r = 0; r < policy.categories[c][s].rules.size(); ++r)
+          if (!policy.categories[c][s].rules[r].disabled)
+            m.rule_places.emplace(policy.categories[c][s].rules[r].id, Impl::RulePlace{c, s, r});
+    m.rule_places_built = true;
+  }
+  const auto it = m.rule_places.find(rule_id);
+  if (it == m.rule_places.end())
+    return not_found("dfw: rule " + std::to_string(rule_id) + " is not an enabled rule of the applied policy");
+  const Section& section = policy.categories[it->second.category][it->second.section];
+  const Rule& rule = section.rules[it->second.rule];
+  out.name = rule.name;
+  out.tag = rule.tag;
+  out.section_id = section.id;
+  out.category = static_cast<Category>(it->second.category);
+  out.action = rule.action;
+  out.logged = rule.logged;
+  out.stateless = section.stateless;
+  return out;
 }
 
 }  // namespace fw

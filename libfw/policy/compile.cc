@@ -596,6 +596,7 @@ void CompiledPolicy::Builder::build(CompiledPolicy& cp, const CompileInput& inpu
   cp.default_decision_.rule_id = policy.default_rule_id;
   cp.default_decision_.action = policy.default_action;
   cp.default_decision_.is_default = true;
+  cp.default_decision_.logged = policy.default_logged;
   cp.default_decision_.category = Category::kApplication;
 
   // ---- atoms and rule specs ----
@@ -892,7 +893,8 @@ Decision CompiledPolicy::default_decision() const noexcept { return default_deci
 Decision CompiledPolicy::decision_of(std::uint32_t position) const noexcept { return decisions_[position]; }
 
 std::string_view CompiledPolicy::tag_of(const Decision& d) const noexcept {
-  if (d.is_default || d.position >= rules_.size()) return {};
+  if (d.is_default) return policy_.default_tag;
+  if (d.position >= rules_.size()) return {};
   return rules_[d.position].rule->tag;
 }
 

@@ -179,8 +179,8 @@ class CompiledPolicy {
   Decision decide(const VnicLists& lists, Direction direction, const classify::LookupKey& key) const noexcept;
   void decide_burst(const VnicLists& lists, Direction direction, std::span<const classify::LookupKey> keys,
                     std::span<Decision> out) const noexcept;
-  // The free-text tag of the rule that made `d` (empty for the default
-  // rule), for logs; valid as long as this compiled policy.
+  // The free-text tag of the rule that made `d` (the policy's default_tag
+  // for the default rule), for logs; valid as long as this compiled policy.
   std::string_view tag_of(const Decision& d) const noexcept;
 
   // --- dynamic applied-to ---
@@ -209,6 +209,8 @@ class CompiledPolicy {
   std::size_t rule_count() const noexcept { return rules_.size(); }
   std::uint32_t rule_id_at(std::uint32_t position) const noexcept { return rules_[position].rule->id; }
   std::uint32_t default_rule_id() const noexcept { return policy_.default_rule_id; }
+  // The policy this was compiled from (the compiler's copy).
+  const Policy& policy() const noexcept { return policy_; }
 
   // --- group membership set through the API (on top of static members) ---
   // All three: kNotFound for an unknown group, kInvalidArgument for a

@@ -255,6 +255,8 @@ class Decoder {
       default: error("action", fmt::format("{} is not an action; use ALLOW or DROP", static_cast<int>(rule.action())));
     }
     if (rule.has_id()) out.default_rule_id = rule.id();
+    out.default_logged = rule.logged();
+    out.default_tag = rule.tag();
   }
 
   DecodedPolicy result_;

@@ -247,6 +247,10 @@ class CaseBuilder {
     }
     c_.policy.default_action = g_.rarely(50) ? fw::RuleAction::kDrop : fw::RuleAction::kAllow;
     if (g_.rarely(50)) c_.policy.default_rule_id = 9999;
+    // Derived rather than drawn, so that the regression inputs keep their
+    // meaning: a default drop is logged (the usual audit log).
+    c_.policy.default_logged = c_.policy.default_action == fw::RuleAction::kDrop;
+    c_.policy.default_tag = c_.policy.default_logged ? "default drop" : "";
     for (const fw::Group& group : c_.policy.groups) {
       if (!g_.rarely(20)) continue;
       std::vector<Cidr>& addresses = c_.group_addresses[group.id];
@@ -557,8 +561,9 @@ class Reference {
     d.rule_id = p.default_rule_id;
     d.action = p.default_action;
     d.is_default = true;
+    d.logged = p.default_logged;
     d.category = fw::Category::kApplication;
-    return {d, {}};
+    return {d, p.default_tag};
   }
 
  private:

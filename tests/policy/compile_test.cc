@@ -223,8 +223,9 @@ struct Oracle {
       }
     next_category:;
     }
-    last_tag = {};
-    return Decision{policy->default_rule_id, policy->default_action, true, false, false, Category::kApplication};
+    last_tag = policy->default_tag;
+    return Decision{policy->default_rule_id, policy->default_action, true, false, policy->default_logged,
+                    Category::kApplication};
   }
 };
 
@@ -480,7 +481,29 @@ TEST(Compile, JumpToApplicationAndCarriedFields) {
   const Decision fallthrough = f.decide(key("1.1.1.1", "10.0.0.2"));  // jump, nothing in Application
   EXPECT_TRUE(fallthrough.is_default);
   EXPECT_EQ(fallthrough.rule_id, 100u);
+  EXPECT_FALSE(fallthrough.logged);
+  EXPECT_EQ(f.compiled->tag_of(fallthrough), "");
   EXPECT_EQ(f.decide(key("1.1.1.1", "10.0.1.2")).rule_id, 2u);  // no jump: Environment
+}
+
+TEST(Compile, TheDefaultRuleCarriesItsLoggedFlagAndTag) {
+  Fixture f;
+  Rule allow = rule(1);
+  allow.destinations.cidrs = {cidr("10.0.0.1/32")};
+  f.cat(Category::kApplication) = {section("app", {allow})};
+  f.policy.default_action = RuleAction::kDrop;
+  f.policy.default_rule_id = 100;
+  f.policy.default_logged = true;
+  f.policy.default_tag = "default-deny";
+  f.build();
+  const Decision d = f.decide(key("1.1.1.1", "10.0.0.2"));
+  EXPECT_TRUE(d.is_default);
+  EXPECT_TRUE(d.logged);
+  EXPECT_EQ(f.compiled->tag_of(d), "default-deny");
+  const Decision a = f.decide(key("1.1.1.1", "10.0.0.1"));
+  EXPECT_EQ(a.rule_id, 1u);
+  EXPECT_FALSE(a.logged);
+  EXPECT_EQ(f.compiled->tag_of(a), "");
 }
 
 TEST(Compile, VnicsWithTheSameAppliedToShareARuleList) {
@@ -627,6 +650,8 @@ class Generator {
     }
     p.default_action = chance(50) ? RuleAction::kAllow : RuleAction::kDrop;
     p.default_rule_id = 100000;
+    p.default_logged = chance(50);
+    p.default_tag = p.default_logged ? "default" : "";
     return c;
   }
 

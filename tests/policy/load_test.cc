@@ -174,6 +174,12 @@ TEST(PolicySample, DefaultsOfAMinimalPolicy) {
   EXPECT_EQ(p->default_rule_id, 0xffffffffu);
   EXPECT_EQ(p->revalidation, RevalidationMode::kRevalidate);
   EXPECT_FALSE(p->tcp_strict);
+  EXPECT_FALSE(p->default_logged);
+  EXPECT_EQ(p->default_tag, "");
+  auto logged = parse_policy_text(R"(default_rule { action: DROP logged: true tag: "deny-rest" })");
+  ASSERT_TRUE(logged.ok()) << logged.status().to_string();
+  EXPECT_TRUE(logged->default_logged);
+  EXPECT_EQ(logged->default_tag, "deny-rest");
   auto keep = parse_policy_text("default_rule { action: DROP } revalidation: KEEP");
   ASSERT_TRUE(keep.ok());
   EXPECT_EQ(keep->revalidation, RevalidationMode::kKeep);

@@ -824,6 +824,54 @@ TEST_F(FwctlTest, CtStatesFollowThePolicy) {
             "7: inv|trk\n");
 }
 
+// --flow-log writes one line per packet a logged rule decided
+// (allow-ping.textpb logs its ping rule and its default rule): a
+// connection's first packet, never its established packets.
+TEST_F(FwctlTest, FlowLogHasOneLinePerPacketALoggedRuleDecided) {
+  const std::string policy = (kDataDir / "policy" / "allow-ping.textpb").string();
+  const std::string tcp = (kDataDir / "tcp-split-handshake.pcap").string();
+  const std::string out = temp("flow-log").string();
+  RunResult r = run({"replay", "--pcap", tcp, "--policy", policy, "--flow-log", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("flow log  7 records of logged rules"), std::string::npos) << r.out;
+  // The default rule drops every TCP packet, so no connection opens and
+  // each packet is decided by it: the two SYNs (a simultaneous open) as
+  // first packets, the rest as packets the table would refuse anyway.
+  const std::vector<std::string> lines = split_lines(read_file(out));
+  ASSERT_EQ(lines.size(), 7u) << read_file(out);
+  EXPECT_NE(lines[0].find(" from-vm drop rule=9999/default tcp 1.1.1.1:12345 -> 2.2.2.2:80 flags=S len=54 "
+                          "ct=new|trk reason=default-rule "),
+            std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[1].find(" to-vm drop rule=9999/default tcp 2.2.2.2:80 -> 1.1.1.1:12345 flags=S "), std::string::npos)
+      << lines[1];
+  EXPECT_NE(lines[6].find(" flags=R len=54 ct=inv|trk reason=default-rule "), std::string::npos) << lines[6];
+  for (const std::string& line : lines) EXPECT_TRUE(line.ends_with(" tag=\"deny the rest\"")) << line;
+
+  // Echo: the first request of each id is logged by the ping rule; its
+  // replies and later requests are established.
+  const std::string icmp = (kDataDir / "icmp-echo.pcap").string();
+  r = run({"replay", "--pcap", icmp, "--policy", policy, "--flow-log", "-", "--quiet"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> echo = split_lines(r.out);
+  ASSERT_FALSE(echo.empty());
+  EXPECT_LT(echo.size(), read_pcap(icmp).size() / 2);
+  for (const std::string& line : echo) {
+    EXPECT_NE(line.find(" pass rule=10 icmp "), std::string::npos) << line;
+    EXPECT_NE(line.find(" icmp=8/0 "), std::string::npos) << line;
+    EXPECT_TRUE(line.ends_with(" name=\"ping\" tag=\"ping\"")) << line;
+  }
+}
+
+TEST_F(FwctlTest, FlowLogNeedsAPolicyAndItsOwnOutput) {
+  const std::string icmp = (kDataDir / "icmp-echo.pcap").string();
+  RunResult r = run_failing({"replay", "--pcap", icmp, "--flow-log", "-"}, 1);
+  EXPECT_NE(r.err.find("--flow-log needs --policy"), std::string::npos) << r.err;
+  const std::string policy = (kDataDir / "policy" / "allow-ping.textpb").string();
+  run_failing({"replay", "--pcap", icmp, "--policy", policy, "--flow-log", "-", "--verdicts", "-"}, 1);
+  run_failing({"replay", "--pcap", icmp, "--policy", policy, "--flow-log", "/nonexistent/dir/log"}, 1);
+}
+
 TEST_F(FwctlTest, CtStatesAndVerdictsCannotBothUseStdout) {
   run_failing({"replay", "--pcap", (kDataDir / "icmp-echo.pcap").string(), "--ct-states", "-", "--verdicts", "-"}, 1);
 }
