@@ -20,8 +20,9 @@
 // from a literal source prefix to one of 32 destination groups, TCP to one
 // port. The membership benchmarks' group "big" holds `members` static /32s
 // and as many API-set ones.
-//   fw_bench --benchmark_filter='Policy|DfwApply|DfwGroup' \
+//   fw_bench --benchmark_filter='Policy|DfwApply|DfwGroup'
 //            --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+// (one command line)
 #include <benchmark/benchmark.h>
 
 #include <map>

@@ -126,7 +126,6 @@ struct Oracle {
   // group_addresses.
   std::map<std::string, IntervalSet> group_sets;
   mutable std::size_t jumps = 0;  // jumps taken, to see the tests exercise them
-  mutable std::string_view last_tag;  // the tag of the rule of the last decide()
 
   const Group& group(const std::string& id) const {
     for (const Group& g : policy->groups) if (g.id == id) return g;
@@ -205,7 +204,13 @@ struct Oracle {
         }
     throw std::runtime_error("rule not in the policy");
   }
-  Decision decide(std::uint32_t v, Direction d, const LookupKey& k) const {
+  // The decision and the tag of its rule (CompiledPolicy::tag_of()).
+  struct Answer {
+    Decision decision;
+    std::string_view tag;
+  };
+  Decision decide(std::uint32_t v, Direction d, const LookupKey& k) const { return answer(v, d, k).decision; }
+  Answer answer(std::uint32_t v, Direction d, const LookupKey& k) const {
     for (std::size_t c = 0; c < kCategoryCount; ++c) {
       for (const Section& s : policy->categories[c]) {
         for (const Rule& r : s.rules) {
@@ -217,15 +222,15 @@ struct Oracle {
             c = static_cast<std::size_t>(Category::kApplication) - 1;  // the loop's ++c: Application
             goto next_category;
           }
-          last_tag = r.tag;
-          return Decision{r.id, r.action, false, s.stateless, r.logged, static_cast<Category>(c), position_of(r)};
+          return {Decision{r.id, r.action, false, s.stateless, r.logged, static_cast<Category>(c), position_of(r)},
+                  r.tag};
         }
       }
     next_category:;
     }
-    last_tag = policy->default_tag;
-    return Decision{policy->default_rule_id, policy->default_action, true, false, policy->default_logged,
-                    Category::kApplication};
+    return {Decision{policy->default_rule_id, policy->default_action, true, false, policy->default_logged,
+                     Category::kApplication},
+            policy->default_tag};
   }
 };
 
@@ -266,9 +271,9 @@ struct Fixture {
   Decision decide(const LookupKey& k, std::uint32_t vnic = 1, Direction d = Direction::kFromVm) const {
     const Decision got = compiled->decide(vnic, d, k);
     Oracle oracle{&policy, input.vnic_addresses, input.group_addresses};
-    const Decision want = oracle.decide(vnic, d, k);
+    const auto [want, want_tag] = oracle.answer(vnic, d, k);
     EXPECT_EQ(got, want) << "compiled " << describe(got) << " oracle " << describe(want);
-    EXPECT_EQ(compiled->tag_of(got), oracle.last_tag) << describe(got);
+    EXPECT_EQ(compiled->tag_of(got), want_tag) << describe(got);
     return got;
   }
   std::vector<Section>& cat(Category c) { return policy.categories[static_cast<std::size_t>(c)]; }
@@ -742,12 +747,12 @@ TEST(Compile, MatchesBruteForceOnRandomPoliciesThroughGroupChanges) {
         const std::uint32_t vnic = 1 + gen.pick(Generator::kVnics + 2);  // 10, 11: never named
         const Direction d = gen.chance(50) ? Direction::kFromVm : Direction::kToVm;
         const Decision got = (*compiled)->decide(vnic, d, k);
-        const Decision want = oracle.decide(vnic, d, k);
+        const auto [want, want_tag] = oracle.answer(vnic, d, k);
         ASSERT_EQ(got, want) << "seed " << seed << " round " << round << " vnic " << vnic << " dir "
                              << int(d) << " " << k.src.to_string() << " -> " << k.dst.to_string() << " proto "
                              << int(k.protocol) << " " << k.src_port << " -> " << k.dst_port << ": compiled "
                              << describe(got) << ", oracle " << describe(want);
-        ASSERT_EQ((*compiled)->tag_of(got), oracle.last_tag) << describe(got);
+        ASSERT_EQ((*compiled)->tag_of(got), want_tag) << describe(got);
         (want.is_default ? default_decisions : rule_decisions)++;
         deciding.insert({seed, want.rule_id});
         bursts[{vnic, static_cast<int>(d)}].push_back({k, want});
@@ -825,12 +830,12 @@ std::size_t expect_matches(const CompiledPolicy& compiled, const Oracle& oracle,
     const std::uint32_t vnic = 1 + gen.pick(Generator::kVnics + 2);
     const Direction d = gen.chance(50) ? Direction::kFromVm : Direction::kToVm;
     const Decision got = compiled.decide(vnic, d, k);
-    const Decision want = oracle.decide(vnic, d, k);
+    const auto [want, want_tag] = oracle.answer(vnic, d, k);
     EXPECT_EQ(got, want) << where << ": vnic " << vnic << " dir " << int(d) << " " << k.src.to_string() << " -> "
                          << k.dst.to_string() << " proto " << int(k.protocol) << " " << k.src_port << " -> "
                          << k.dst_port << ": compiled " << describe(got) << ", oracle " << describe(want);
     if (got != want) return rule_answers;
-    EXPECT_EQ(compiled.tag_of(got), oracle.last_tag) << where << ": " << describe(got);
+    EXPECT_EQ(compiled.tag_of(got), want_tag) << where << ": " << describe(got);
     rule_answers += !want.is_default;
     bursts[{vnic, static_cast<int>(d)}].push_back({k, want});
   }

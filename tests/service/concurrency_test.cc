@@ -85,7 +85,9 @@ TEST(ServiceInsertionConcurrency, TwoWorkersPinEachFlowOnce) {
     int i = 0;
     while (!stop.load()) {
       ASSERT_TRUE(service->set_instance_health("ids", 3, (i & 1) == 0).ok());
-      if (i % 8 == 0) ASSERT_TRUE(service->apply(policy(4), {kVnic}).ok());
+      if (i % 8 == 0) {
+        ASSERT_TRUE(service->apply(policy(4), {kVnic}).ok());
+      }
       (void)service->stats();
       ++i;
       std::this_thread::yield();

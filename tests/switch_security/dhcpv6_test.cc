@@ -132,8 +132,12 @@ TEST(Dhcpv6Reader, TruncationAtEveryLengthNeverReadsPastTheEnd) {
     const std::vector<std::uint8_t> cut(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
     ssi::Dhcpv6Message m;
     const ssi::Dhcpv6Result r = ssi::parse_dhcpv6(cut, m);
-    if (n == bytes.size()) EXPECT_EQ(r, ssi::Dhcpv6Result::kOk);
-    if (r == ssi::Dhcpv6Result::kOk) EXPECT_LE(m.lease_count, 2u) << n;
+    if (n == bytes.size()) {
+      EXPECT_EQ(r, ssi::Dhcpv6Result::kOk);
+    }
+    if (r == ssi::Dhcpv6Result::kOk) {
+      EXPECT_LE(m.lease_count, 2u) << n;
+    }
   }
 }
 
