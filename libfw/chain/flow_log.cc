@@ -68,7 +68,8 @@ bool FlowLog::write(std::uint32_t worker_index, const FlowLogRecord& record) noe
   }
   ring.slots[tail & ring.mask] = record;
   ring.tail.store(tail + 1, std::memory_order_release);
-  ring.written.fetch_add(1, std::memory_order_relaxed);
+  // Only this ring's producer writes `written`: no read-modify-write needed.
+  ring.written.store(ring.written.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return true;
 }
 
