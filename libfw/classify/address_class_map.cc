@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <new>
+
+#include <sys/mman.h>
 
 #include "libfw/core/rcu.h"
 
@@ -40,7 +43,15 @@ std::uint32_t AddressClassMap::hash_atoms(std::span<const AtomId> atoms) noexcep
   return static_cast<std::uint32_t>(h ^ (h >> 32));
 }
 
-AddressClassMap::AddressClassMap() : table_chunks_(std::make_unique<Table*[]>(kMaxTableChunks)) {
+namespace {
+constexpr std::size_t kChunkWindow = std::size_t{1} << 20;  // chunk k starts k MiB into the reservation
+}  // namespace
+
+AddressClassMap::AddressClassMap() {
+  void* nodes = mmap(nullptr, kMaxTableChunks * kChunkWindow, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
+  if (nodes == MAP_FAILED) throw std::bad_alloc();
+  nodes_ = static_cast<unsigned char*>(nodes);
   v4_root_ = root_of(v4_);
   v4_.width = 32;
   v6_.width = 128;
@@ -49,7 +60,7 @@ AddressClassMap::AddressClassMap() : table_chunks_(std::make_unique<Table*[]>(kM
   (void)empty;
 }
 
-AddressClassMap::~AddressClassMap() = default;
+AddressClassMap::~AddressClassMap() { munmap(nodes_, kMaxTableChunks * kChunkWindow); }
 
 std::atomic<std::uint32_t>* AddressClassMap::root_of(Trie& trie) {
   std::atomic<std::uint32_t>* root = trie.root.load(std::memory_order_relaxed);
@@ -66,7 +77,7 @@ std::atomic<std::uint32_t>* AddressClassMap::root_of(Trie& trie) {
 std::size_t AddressClassMap::memory_bytes() const noexcept {
   const std::size_t roots = (v4_.storage ? 1 : 0) + (v6_.storage ? 1 : 0);
   return sizeof(*this) + roots * (std::size_t{1} << kRootStride) * sizeof(std::uint32_t) +
-         kMaxTableChunks * sizeof(Table*) + table_bytes_ + table_storage_.capacity() * sizeof(table_storage_[0]) +
+         table_bytes_ +
          (((std::size_t{1} << class_chunk_count_) - 1) << kFirstClassesLog2) * sizeof(ClassRecord) +
          atom_bytes_ + atom_storage_.capacity() * sizeof(atom_storage_[0]) +
          intern_slots_.capacity() * sizeof(ClassId) + class_hashes_.capacity() * sizeof(std::uint32_t) +
@@ -145,16 +156,20 @@ std::uint32_t AddressClassMap::new_slot() {
   }
   if (table_chunk_used_ == table_chunk_size_) {
     // Chunks never move, so a published node stays valid for readers.
-    const std::size_t chunk = table_storage_.size();
-    assert(chunk < kMaxTableChunks);  // 4M slots: 4 GiB
+    const std::size_t chunk = table_chunk_count_;
+    if (chunk >= kMaxTableChunks) throw std::bad_alloc();  // 4M slots: 4 GiB
     table_chunk_size_ = 1u << std::min<std::size_t>(kFirstTablesLog2 + chunk, kMaxTableChunkLog2);
-    table_storage_.push_back(std::make_unique<Table[]>(table_chunk_size_));
-    table_chunks_[chunk] = table_storage_.back().get();
+    unsigned char* window = nodes_ + chunk * kChunkWindow;
+    if (mprotect(window, std::size_t{table_chunk_size_} * sizeof(Table), PROT_READ | PROT_WRITE) != 0)
+      throw std::bad_alloc();
+    // Fresh anonymous pages read as zero: the tables' entries are the empty class.
+    for (std::uint32_t t = 0; t < table_chunk_size_; ++t) new (window + t * sizeof(Table)) Table{};
+    ++table_chunk_count_;
     table_chunk_used_ = 0;
     table_bytes_ += std::size_t{table_chunk_size_} * sizeof(Table);
     update_lookup_mode();
   }
-  const auto chunk = static_cast<std::uint32_t>(table_storage_.size() - 1);
+  const auto chunk = static_cast<std::uint32_t>(table_chunk_count_ - 1);
   ++slot_count_;
   return (chunk << kMaxTableChunkLog2) | table_chunk_used_++;
 }

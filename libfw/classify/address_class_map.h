@@ -170,8 +170,8 @@ class AddressClassMap {
   // index stays valid for readers), so a small map holds small chunks.
   // Node slots (1 KB: one table, or 64 16-byte leaf units): chunk k holds
   // 16 << k slots up to kMaxTableChunkLog2 (1 MiB), then every chunk that
-  // many: at most 1 MiB unused, and a directory of 32 KiB for 4M slots
-  // (4 GiB; a leaf entry has 22 bits for its slot). Class records (16 bytes): chunk k
+  // many: at most 1 MiB unused, 4M slots (4 GiB of address space; a leaf
+  // entry has 22 bits for its slot). Class records (16 bytes): chunk k
   // holds 256 << k, so an id's chunk is a bit scan, no load.
   static constexpr int kFirstTablesLog2 = 4;
   static constexpr int kMaxTableChunkLog2 = 10;
@@ -208,10 +208,13 @@ class AddressClassMap {
 
   static constexpr std::uint32_t slot_entry(std::uint32_t slot) noexcept { return kChildBit | slot << 6; }
   static constexpr std::uint32_t slot_of(std::uint32_t entry) noexcept { return (entry >> 6) & 0x3fffff; }
-  // The bytes of the node an entry names (table or leaf).
+  // The bytes of the node an entry names (table or leaf). Chunk k is
+  // nodes_ + k MiB, so the entry's chunk, slot and unit bits are its offset
+  // in 16-byte units: no load of a chunk directory (and a SIMD walk needs
+  // no gather of chunk pointers).
+  static constexpr std::uint32_t kNodeOffsetMask = 0x0fffffffu;
   const unsigned char* node_bytes(std::uint32_t entry) const noexcept {
-    return reinterpret_cast<const unsigned char*>(table_chunks_[(entry >> 16) & (kMaxTableChunks - 1)]) +
-           ((entry & 0xffff) << 4);
+    return nodes_ + (std::size_t{entry & kNodeOffsetMask} << 4);
   }
   std::atomic<std::uint32_t>* table(std::uint32_t entry) const noexcept {
     return reinterpret_cast<std::atomic<std::uint32_t>*>(const_cast<unsigned char*>(node_bytes(entry)));
@@ -285,8 +288,11 @@ class AddressClassMap {
   Trie v4_;
   Trie v6_;
   const std::atomic<std::uint32_t>* v4_root_ = nullptr;  // = v4_.root, fixed at construction
-  std::unique_ptr<Table*[]> table_chunks_;  // kMaxTableChunks
-  std::vector<std::unique_ptr<Table[]>> table_storage_;
+  // Node memory: kMaxTableChunks windows of 1 MiB of address space reserved
+  // at construction (PROT_NONE: no memory, no commit charge); chunk k is
+  // made readable and writable in window k when it is needed.
+  unsigned char* nodes_ = nullptr;
+  std::size_t table_chunk_count_ = 0;
   std::uint32_t table_chunk_size_ = 0, table_chunk_used_ = 0;  // of the last chunk
   std::size_t table_bytes_ = 0;
   // Whether lookup_burst_v4 works in prefetching stages: set by the control
