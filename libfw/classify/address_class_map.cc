@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -106,16 +107,115 @@ ClassId AddressClassMap::lookup_v6(const std::uint8_t b[16]) const noexcept {
   return e;
 }
 
+namespace {
+
+// The walk in use (a WalkFn), set on first use or by force_walk_variant().
+// Constant-initialised, so a lookup from another static initialiser finds it
+// null and chooses, never an unconstructed object.
+std::atomic<void*> g_walk{nullptr};
+
+bool cpu_runs(WalkVariant v) noexcept {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  switch (v) {
+    case WalkVariant::kScalar:
+      return true;
+    case WalkVariant::kAvx2:
+      return __builtin_cpu_supports("avx2");
+    case WalkVariant::kAvx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  }
+  return false;
+#else
+  return v == WalkVariant::kScalar;
+#endif
+}
+
+}  // namespace
+
+const char* walk_variant_name(WalkVariant v) noexcept {
+  switch (v) {
+    case WalkVariant::kScalar:
+      return "scalar";
+    case WalkVariant::kAvx2:
+      return "avx2";
+    case WalkVariant::kAvx512:
+      return "avx512";
+  }
+  return "?";
+}
+
+bool AddressClassMap::walk_supported(WalkVariant v) noexcept { return walk_fn(v) != nullptr && cpu_runs(v); }
+
+AddressClassMap::WalkFn AddressClassMap::walk_fn(WalkVariant v) noexcept {
+  switch (v) {
+    case WalkVariant::kScalar:
+      return &walk_scalar;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    case WalkVariant::kAvx2:
+      return &walk_avx2;
+    case WalkVariant::kAvx512:
+      return &walk_avx512;
+#endif
+    default:
+      return nullptr;
+  }
+}
+
+AddressClassMap::WalkFn AddressClassMap::chosen_walk() noexcept {
+  if (void* f = g_walk.load(std::memory_order_relaxed)) return reinterpret_cast<WalkFn>(f);
+  WalkVariant v = WalkVariant::kScalar;
+  for (WalkVariant w : kWalkVariants)
+    if (walk_supported(w)) v = w;  // kWalkVariants is narrowest first
+  if (const char* forced = std::getenv("FW_CLASSIFY_WALK")) {
+    for (WalkVariant w : kWalkVariants)
+      if (std::strcmp(forced, walk_variant_name(w)) == 0 && walk_supported(w)) v = w;
+  }
+  const WalkFn f = walk_fn(v);
+  void* expected = nullptr;  // a racing first lookup or force_walk_variant() may have set it
+  if (!g_walk.compare_exchange_strong(expected, reinterpret_cast<void*>(f), std::memory_order_relaxed))
+    return reinterpret_cast<WalkFn>(expected);
+  return f;
+}
+
+WalkVariant AddressClassMap::walk_variant() noexcept {
+  const WalkFn f = chosen_walk();
+  for (WalkVariant v : kWalkVariants)
+    if (walk_fn(v) == f) return v;
+  return WalkVariant::kScalar;
+}
+
+bool AddressClassMap::force_walk_variant(WalkVariant v) noexcept {
+  if (!walk_supported(v)) return false;
+  g_walk.store(reinterpret_cast<void*>(walk_fn(v)), std::memory_order_relaxed);
+  return true;
+}
+
+void AddressClassMap::walk_scalar(const AddressClassMap& m, const std::uint32_t* in, ClassId* out,
+                                  std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) out[i] = m.lookup_v4(in[i]);
+}
+
 void AddressClassMap::lookup_burst_v4(std::span<const std::uint32_t> in,
                                       std::span<ClassId> out) const noexcept {
+  if (staged_lookups_.load(std::memory_order_relaxed)) {
+    lookup_burst_v4_staged(in, out);
+    return;
+  }
+  chosen_walk()(*this, in.data(), out.data(), in.size());
+}
+
+void AddressClassMap::lookup_burst_v4_with(WalkVariant v, std::span<const std::uint32_t> in,
+                                           std::span<ClassId> out) const noexcept {
+  walk_fn(walk_supported(v) ? v : WalkVariant::kScalar)(*this, in.data(), out.data(), in.size());
+}
+
+void AddressClassMap::lookup_burst_v4_staged(std::span<const std::uint32_t> in,
+                                             std::span<ClassId> out) const noexcept {
   // Level by level over the whole burst: each stage reads the node the
   // previous one prefetched (the table entry, or the whole leaf: one line)
   // and keeps the node's address for the next, so it is computed once.
   // A map that fits in the caches is cheaper walked address by address.
-  if (!staged_lookups_.load(std::memory_order_relaxed)) {
-    for (std::size_t i = 0; i < in.size(); ++i) out[i] = lookup_v4(in[i]);
-    return;
-  }
   constexpr std::size_t kStage = 128;
   const unsigned char* node[kStage];
   auto next = [&](std::size_t i, std::uint32_t e, std::uint32_t byte) {

@@ -84,6 +84,15 @@ using AtomId = std::uint32_t;
 using ClassId = std::uint32_t;
 inline constexpr ClassId kEmptyClass = 0;  // the class of addresses in no atom
 
+// How lookup_burst_v4() walks the IPv4 trie (STYLE.md #12, like DPDK's
+// classify_fns[]): one address at a time, or 4 (AVX2) / 8 (AVX-512)
+// addresses at once with gathers, one file per instruction set
+// (trie_walk_avx2.cc, trie_walk_avx512.cc), chosen at run time from what
+// the CPU supports. Every variant gives the same answers.
+enum class WalkVariant : std::uint8_t { kScalar, kAvx2, kAvx512 };
+inline constexpr WalkVariant kWalkVariants[] = {WalkVariant::kScalar, WalkVariant::kAvx2, WalkVariant::kAvx512};
+const char* walk_variant_name(WalkVariant v) noexcept;  // "scalar", "avx2", "avx512"
+
 class AddressClassMap {
  public:
   AddressClassMap();
@@ -121,11 +130,30 @@ class AddressClassMap {
     return e;
   }
   ClassId lookup_v6(const std::uint8_t bytes[16]) const noexcept;
-  // Classes of a burst of IPv4 addresses (host order), in stages (root
-  // entries of all, then the next level of all, ...) with prefetches, so the
-  // memory latency of one address overlaps the others'. out.size() >=
-  // in.size(). Bursts with IPv6 addresses use lookup() per address.
+  // Classes of a burst of IPv4 addresses (host order). out.size() >=
+  // in.size(). Bursts with IPv6 addresses use lookup() per address. While
+  // the map fits in the caches the walk is the process's WalkVariant: the
+  // SIMD ones walk groups of 4 or 8 addresses level by level with gathers,
+  // the scalar one address by address. Once it does not (nodes and atoms
+  // past 4 MiB), every variant walks in scalar prefetching stages (root
+  // entries of all, then the next level of all, ...): there a gather waits
+  // for the slowest of its lanes' misses (ClassBench acl1_100k: AVX-512
+  // 58.5 ns a lookup, the stages 47.3; docs/PERFORMANCE.md, session 6).
   void lookup_burst_v4(std::span<const std::uint32_t> in, std::span<ClassId> out) const noexcept;
+  // Tests: the walk of variant `v` (supported), whatever the map's size.
+  void lookup_burst_v4_with(WalkVariant v, std::span<const std::uint32_t> in, std::span<ClassId> out) const noexcept;
+
+  // --- the burst walk's variant (process-wide) ---
+  // Whether this CPU (and build) runs `v`. kScalar always.
+  static bool walk_supported(WalkVariant v) noexcept;
+  // The variant in use: the FW_CLASSIFY_WALK environment variable's
+  // ("scalar", "avx2", "avx512") if set and supported when first needed,
+  // else the widest supported.
+  static WalkVariant walk_variant() noexcept;
+  // Tests and benchmarks: use `v` from now on (false, and no change, if it
+  // is not supported). Safe while lookups run (one atomic store; a burst
+  // walked meanwhile uses the old or the new variant, same answers).
+  static bool force_walk_variant(WalkVariant v) noexcept;
   // Prefetches what atoms(c) will read.
   void prefetch_atoms(ClassId c) const noexcept { __builtin_prefetch(class_record(c).atoms); }
   ClassId lookup(const IpAddress& a) const noexcept {
@@ -255,6 +283,17 @@ class AddressClassMap {
     const ChunkSlot s = chunk_slot(c, kFirstClassesLog2);
     return class_chunks_[s.chunk][s.offset];
   }
+
+  // The burst walks (lookup_burst_v4). The SIMD ones are defined in
+  // trie_walk_<isa>.cc with function-level target attributes and run only
+  // where walk_supported() says so. n addresses from in, classes to out.
+  using WalkFn = void (*)(const AddressClassMap&, const std::uint32_t* in, ClassId* out, std::size_t n) noexcept;
+  static void walk_scalar(const AddressClassMap& m, const std::uint32_t* in, ClassId* out, std::size_t n) noexcept;
+  static void walk_avx2(const AddressClassMap& m, const std::uint32_t* in, ClassId* out, std::size_t n) noexcept;
+  static void walk_avx512(const AddressClassMap& m, const std::uint32_t* in, ClassId* out, std::size_t n) noexcept;
+  static WalkFn walk_fn(WalkVariant v) noexcept;
+  static WalkFn chosen_walk() noexcept;
+  void lookup_burst_v4_staged(std::span<const std::uint32_t> in, std::span<ClassId> out) const noexcept;
 
   // The trie's root, created on first use (control thread).
   std::atomic<std::uint32_t>* root_of(Trie& trie);
