@@ -119,6 +119,10 @@ class AddressClassMap {
 
   std::size_t class_count() const noexcept { return class_count_; }
   std::size_t memory_bytes() const noexcept;
+  // The part of memory_bytes() that is not on the malloc heap: the node
+  // chunks, mapped in the map's reserved range (benchmarks that measure
+  // memory as heap growth add it).
+  std::size_t off_heap_bytes() const noexcept { return table_bytes_; }
 
   // --- datapath ---
   ClassId lookup_v4(std::uint32_t host_order) const noexcept {
