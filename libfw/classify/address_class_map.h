@@ -142,7 +142,7 @@ class AddressClassMap {
   // past 4 MiB), every variant walks in scalar prefetching stages (root
   // entries of all, then the next level of all, ...): there a gather waits
   // for the slowest of its lanes' misses (ClassBench acl1_100k: AVX-512
-  // 58.5 ns a lookup, the stages 47.3; docs/PERFORMANCE.md, session 6).
+  // 51-60 ns a lookup, the stages 46-51; docs/PERFORMANCE.md, session 6).
   void lookup_burst_v4(std::span<const std::uint32_t> in, std::span<ClassId> out) const noexcept;
   // Tests: the walk of variant `v` (supported), whatever the map's size.
   void lookup_burst_v4_with(WalkVariant v, std::span<const std::uint32_t> in, std::span<ClassId> out) const noexcept;
