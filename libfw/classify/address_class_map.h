@@ -332,8 +332,9 @@ class AddressClassMap {
   Trie v6_;
   const std::atomic<std::uint32_t>* v4_root_ = nullptr;  // = v4_.root, fixed at construction
   // Node memory: kMaxTableChunks windows of 1 MiB of address space reserved
-  // at construction (PROT_NONE: no memory, no commit charge); chunk k is
-  // made readable and writable in window k when it is needed.
+  // at construction (PROT_NONE: no memory, no commit charge, but 4 GiB
+  // against RLIMIT_AS if a process sets one); chunk k is made readable and
+  // writable in window k when it is needed.
   unsigned char* nodes_ = nullptr;
   std::size_t table_chunk_count_ = 0;
   std::uint32_t table_chunk_size_ = 0, table_chunk_used_ = 0;  // of the last chunk
