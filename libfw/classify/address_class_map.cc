@@ -116,6 +116,9 @@ std::atomic<void*> g_walk{nullptr};
 
 bool cpu_runs(WalkVariant v) noexcept {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  // The CPU model is filled by a constructor of the runtime library; a
+  // lookup from another static initialiser may come first.
+  __builtin_cpu_init();
   switch (v) {
     case WalkVariant::kScalar:
       return true;
