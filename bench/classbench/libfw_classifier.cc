@@ -31,11 +31,12 @@ class LibfwClassifier final : public Classifier {
     return fw::Status::Ok();
   }
 
-  // The heap the map and index hold (as rte_acl's memory is its heap growth);
-  // their own accounting (memory_bytes(), stats()) is in details(). Under a
-  // sanitizer, where the heap cannot be read: that accounting.
+  // The heap the map and index hold (as rte_acl's memory is its heap growth)
+  // plus the map's node chunks (mapped outside the heap); their own
+  // accounting (memory_bytes(), stats()) is in details(). Under a sanitizer,
+  // where the heap cannot be read: that accounting.
   std::size_t memory_bytes() const noexcept override {
-    if (heap_readable()) return heap_bytes_;
+    if (heap_readable()) return heap_bytes_ + map_->off_heap_bytes();
     return map_->memory_bytes() + index_->stats().memory_bytes;
   }
 

@@ -55,12 +55,14 @@ class PolicyClassifier final : public Classifier {
     return fw::Status::Ok();
   }
 
-  // The compiled policy's heap less its copy of the fw::Policy: the address
-  // map, the rule indexes and the rule lists (see the header).
+  // The compiled policy's heap less its copy of the fw::Policy, plus the
+  // address map's node chunks (mapped outside the heap): the address map,
+  // the rule indexes and the rule lists (see the header).
   std::size_t memory_bytes() const noexcept override {
     const std::size_t map = compiled_->address_map().memory_bytes();
-    if (!heap_readable() || held_bytes_ < policy_copy_bytes_ + map) return map;
-    return held_bytes_ - policy_copy_bytes_;
+    const std::size_t off_heap = compiled_->address_map().off_heap_bytes();
+    if (!heap_readable() || held_bytes_ + off_heap < policy_copy_bytes_ + map) return map;
+    return held_bytes_ - policy_copy_bytes_ + off_heap;
   }
 
   void classify(std::span<const Header> burst, std::span<std::int32_t> out) override {
@@ -90,7 +92,8 @@ class PolicyClassifier final : public Classifier {
         "rule_lists={} classes={} map={:.1f}MiB indexes+lists={:.1f}MiB; plus the policy copy {:.1f}MiB "
         "= {:.1f}MiB held by the compiled policy",
         compiled_->rule_lists(), compiled_->address_map().class_count(), map,
-        memory_bytes() / 1048576.0 - map, policy_copy_bytes_ / 1048576.0, held_bytes_ / 1048576.0);
+        memory_bytes() / 1048576.0 - map, policy_copy_bytes_ / 1048576.0,
+        (held_bytes_ + compiled_->address_map().off_heap_bytes()) / 1048576.0);
   }
 
  private:

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdlib>
 #include <cstring>
+#include <new>
+
+#include <sys/mman.h>
 
 #include "libfw/core/rcu.h"
 
@@ -40,7 +44,15 @@ std::uint32_t AddressClassMap::hash_atoms(std::span<const AtomId> atoms) noexcep
   return static_cast<std::uint32_t>(h ^ (h >> 32));
 }
 
-AddressClassMap::AddressClassMap() : table_chunks_(std::make_unique<Table*[]>(kMaxTableChunks)) {
+namespace {
+constexpr std::size_t kChunkWindow = std::size_t{1} << 20;  // chunk k starts k MiB into the reservation
+}  // namespace
+
+AddressClassMap::AddressClassMap() {
+  void* nodes = mmap(nullptr, kMaxTableChunks * kChunkWindow, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
+  if (nodes == MAP_FAILED) throw std::bad_alloc();
+  nodes_ = static_cast<unsigned char*>(nodes);
   v4_root_ = root_of(v4_);
   v4_.width = 32;
   v6_.width = 128;
@@ -49,7 +61,7 @@ AddressClassMap::AddressClassMap() : table_chunks_(std::make_unique<Table*[]>(kM
   (void)empty;
 }
 
-AddressClassMap::~AddressClassMap() = default;
+AddressClassMap::~AddressClassMap() { munmap(nodes_, kMaxTableChunks * kChunkWindow); }
 
 std::atomic<std::uint32_t>* AddressClassMap::root_of(Trie& trie) {
   std::atomic<std::uint32_t>* root = trie.root.load(std::memory_order_relaxed);
@@ -66,7 +78,7 @@ std::atomic<std::uint32_t>* AddressClassMap::root_of(Trie& trie) {
 std::size_t AddressClassMap::memory_bytes() const noexcept {
   const std::size_t roots = (v4_.storage ? 1 : 0) + (v6_.storage ? 1 : 0);
   return sizeof(*this) + roots * (std::size_t{1} << kRootStride) * sizeof(std::uint32_t) +
-         kMaxTableChunks * sizeof(Table*) + table_bytes_ + table_storage_.capacity() * sizeof(table_storage_[0]) +
+         table_bytes_ +
          (((std::size_t{1} << class_chunk_count_) - 1) << kFirstClassesLog2) * sizeof(ClassRecord) +
          atom_bytes_ + atom_storage_.capacity() * sizeof(atom_storage_[0]) +
          intern_slots_.capacity() * sizeof(ClassId) + class_hashes_.capacity() * sizeof(std::uint32_t) +
@@ -95,16 +107,118 @@ ClassId AddressClassMap::lookup_v6(const std::uint8_t b[16]) const noexcept {
   return e;
 }
 
+namespace {
+
+// The walk in use (a WalkFn), set on first use or by force_walk_variant().
+// Constant-initialised, so a lookup from another static initialiser finds it
+// null and chooses, never an unconstructed object.
+std::atomic<void*> g_walk{nullptr};
+
+bool cpu_runs(WalkVariant v) noexcept {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  // The CPU model is filled by a constructor of the runtime library; a
+  // lookup from another static initialiser may come first.
+  __builtin_cpu_init();
+  switch (v) {
+    case WalkVariant::kScalar:
+      return true;
+    case WalkVariant::kAvx2:
+      return __builtin_cpu_supports("avx2");
+    case WalkVariant::kAvx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  }
+  return false;
+#else
+  return v == WalkVariant::kScalar;
+#endif
+}
+
+}  // namespace
+
+const char* walk_variant_name(WalkVariant v) noexcept {
+  switch (v) {
+    case WalkVariant::kScalar:
+      return "scalar";
+    case WalkVariant::kAvx2:
+      return "avx2";
+    case WalkVariant::kAvx512:
+      return "avx512";
+  }
+  return "?";
+}
+
+bool AddressClassMap::walk_supported(WalkVariant v) noexcept { return walk_fn(v) != nullptr && cpu_runs(v); }
+
+AddressClassMap::WalkFn AddressClassMap::walk_fn(WalkVariant v) noexcept {
+  switch (v) {
+    case WalkVariant::kScalar:
+      return &walk_scalar;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    case WalkVariant::kAvx2:
+      return &walk_avx2;
+    case WalkVariant::kAvx512:
+      return &walk_avx512;
+#endif
+    default:
+      return nullptr;
+  }
+}
+
+AddressClassMap::WalkFn AddressClassMap::chosen_walk() noexcept {
+  if (void* f = g_walk.load(std::memory_order_relaxed)) return reinterpret_cast<WalkFn>(f);
+  WalkVariant v = WalkVariant::kScalar;
+  for (WalkVariant w : kWalkVariants)
+    if (walk_supported(w)) v = w;  // kWalkVariants is narrowest first
+  if (const char* forced = std::getenv("FW_CLASSIFY_WALK")) {
+    for (WalkVariant w : kWalkVariants)
+      if (std::strcmp(forced, walk_variant_name(w)) == 0 && walk_supported(w)) v = w;
+  }
+  const WalkFn f = walk_fn(v);
+  void* expected = nullptr;  // a racing first lookup or force_walk_variant() may have set it
+  if (!g_walk.compare_exchange_strong(expected, reinterpret_cast<void*>(f), std::memory_order_relaxed))
+    return reinterpret_cast<WalkFn>(expected);
+  return f;
+}
+
+WalkVariant AddressClassMap::walk_variant() noexcept {
+  const WalkFn f = chosen_walk();
+  for (WalkVariant v : kWalkVariants)
+    if (walk_fn(v) == f) return v;
+  return WalkVariant::kScalar;
+}
+
+bool AddressClassMap::force_walk_variant(WalkVariant v) noexcept {
+  if (!walk_supported(v)) return false;
+  g_walk.store(reinterpret_cast<void*>(walk_fn(v)), std::memory_order_relaxed);
+  return true;
+}
+
+void AddressClassMap::walk_scalar(const AddressClassMap& m, const std::uint32_t* in, ClassId* out,
+                                  std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) out[i] = m.lookup_v4(in[i]);
+}
+
 void AddressClassMap::lookup_burst_v4(std::span<const std::uint32_t> in,
                                       std::span<ClassId> out) const noexcept {
+  if (staged_lookups_.load(std::memory_order_relaxed)) {
+    lookup_burst_v4_staged(in, out);
+    return;
+  }
+  chosen_walk()(*this, in.data(), out.data(), in.size());
+}
+
+void AddressClassMap::lookup_burst_v4_with(WalkVariant v, std::span<const std::uint32_t> in,
+                                           std::span<ClassId> out) const noexcept {
+  walk_fn(walk_supported(v) ? v : WalkVariant::kScalar)(*this, in.data(), out.data(), in.size());
+}
+
+void AddressClassMap::lookup_burst_v4_staged(std::span<const std::uint32_t> in,
+                                             std::span<ClassId> out) const noexcept {
   // Level by level over the whole burst: each stage reads the node the
   // previous one prefetched (the table entry, or the whole leaf: one line)
   // and keeps the node's address for the next, so it is computed once.
   // A map that fits in the caches is cheaper walked address by address.
-  if (!staged_lookups_.load(std::memory_order_relaxed)) {
-    for (std::size_t i = 0; i < in.size(); ++i) out[i] = lookup_v4(in[i]);
-    return;
-  }
   constexpr std::size_t kStage = 128;
   const unsigned char* node[kStage];
   auto next = [&](std::size_t i, std::uint32_t e, std::uint32_t byte) {
@@ -145,16 +259,20 @@ std::uint32_t AddressClassMap::new_slot() {
   }
   if (table_chunk_used_ == table_chunk_size_) {
     // Chunks never move, so a published node stays valid for readers.
-    const std::size_t chunk = table_storage_.size();
-    assert(chunk < kMaxTableChunks);  // 4M slots: 4 GiB
+    const std::size_t chunk = table_chunk_count_;
+    if (chunk >= kMaxTableChunks) throw std::bad_alloc();  // 4M slots: 4 GiB
     table_chunk_size_ = 1u << std::min<std::size_t>(kFirstTablesLog2 + chunk, kMaxTableChunkLog2);
-    table_storage_.push_back(std::make_unique<Table[]>(table_chunk_size_));
-    table_chunks_[chunk] = table_storage_.back().get();
+    unsigned char* window = nodes_ + chunk * kChunkWindow;
+    if (mprotect(window, std::size_t{table_chunk_size_} * sizeof(Table), PROT_READ | PROT_WRITE) != 0)
+      throw std::bad_alloc();
+    // Fresh anonymous pages read as zero: the tables' entries are the empty class.
+    for (std::uint32_t t = 0; t < table_chunk_size_; ++t) new (window + t * sizeof(Table)) Table{};
+    ++table_chunk_count_;
     table_chunk_used_ = 0;
     table_bytes_ += std::size_t{table_chunk_size_} * sizeof(Table);
     update_lookup_mode();
   }
-  const auto chunk = static_cast<std::uint32_t>(table_storage_.size() - 1);
+  const auto chunk = static_cast<std::uint32_t>(table_chunk_count_ - 1);
   ++slot_count_;
   return (chunk << kMaxTableChunkLog2) | table_chunk_used_++;
 }

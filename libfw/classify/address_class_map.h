@@ -84,6 +84,15 @@ using AtomId = std::uint32_t;
 using ClassId = std::uint32_t;
 inline constexpr ClassId kEmptyClass = 0;  // the class of addresses in no atom
 
+// How lookup_burst_v4() walks the IPv4 trie (STYLE.md #12, like DPDK's
+// classify_fns[]): one address at a time, or 4 (AVX2) / 8 (AVX-512)
+// addresses at once with gathers, one file per instruction set
+// (trie_walk_avx2.cc, trie_walk_avx512.cc), chosen at run time from what
+// the CPU supports. Every variant gives the same answers.
+enum class WalkVariant : std::uint8_t { kScalar, kAvx2, kAvx512 };
+inline constexpr WalkVariant kWalkVariants[] = {WalkVariant::kScalar, WalkVariant::kAvx2, WalkVariant::kAvx512};
+const char* walk_variant_name(WalkVariant v) noexcept;  // "scalar", "avx2", "avx512"
+
 class AddressClassMap {
  public:
   AddressClassMap();
@@ -110,6 +119,10 @@ class AddressClassMap {
 
   std::size_t class_count() const noexcept { return class_count_; }
   std::size_t memory_bytes() const noexcept;
+  // The part of memory_bytes() that is not on the malloc heap: the node
+  // chunks, mapped in the map's reserved range (benchmarks that measure
+  // memory as heap growth add it).
+  std::size_t off_heap_bytes() const noexcept { return table_bytes_; }
 
   // --- datapath ---
   ClassId lookup_v4(std::uint32_t host_order) const noexcept {
@@ -121,11 +134,30 @@ class AddressClassMap {
     return e;
   }
   ClassId lookup_v6(const std::uint8_t bytes[16]) const noexcept;
-  // Classes of a burst of IPv4 addresses (host order), in stages (root
-  // entries of all, then the next level of all, ...) with prefetches, so the
-  // memory latency of one address overlaps the others'. out.size() >=
-  // in.size(). Bursts with IPv6 addresses use lookup() per address.
+  // Classes of a burst of IPv4 addresses (host order). out.size() >=
+  // in.size(). Bursts with IPv6 addresses use lookup() per address. While
+  // the map fits in the caches the walk is the process's WalkVariant: the
+  // SIMD ones walk groups of 4 or 8 addresses level by level with gathers,
+  // the scalar one address by address. Once it does not (nodes and atoms
+  // past 4 MiB), every variant walks in scalar prefetching stages (root
+  // entries of all, then the next level of all, ...): there a gather waits
+  // for the slowest of its lanes' misses (ClassBench acl1_100k: AVX-512
+  // 51-60 ns a lookup, the stages 46-51; docs/PERFORMANCE.md, session 6).
   void lookup_burst_v4(std::span<const std::uint32_t> in, std::span<ClassId> out) const noexcept;
+  // Tests: the walk of variant `v` (supported), whatever the map's size.
+  void lookup_burst_v4_with(WalkVariant v, std::span<const std::uint32_t> in, std::span<ClassId> out) const noexcept;
+
+  // --- the burst walk's variant (process-wide) ---
+  // Whether this CPU (and build) runs `v`. kScalar always.
+  static bool walk_supported(WalkVariant v) noexcept;
+  // The variant in use: the FW_CLASSIFY_WALK environment variable's
+  // ("scalar", "avx2", "avx512") if set and supported when first needed,
+  // else the widest supported.
+  static WalkVariant walk_variant() noexcept;
+  // Tests and benchmarks: use `v` from now on (false, and no change, if it
+  // is not supported). Safe while lookups run (one atomic store; a burst
+  // walked meanwhile uses the old or the new variant, same answers).
+  static bool force_walk_variant(WalkVariant v) noexcept;
   // Prefetches what atoms(c) will read.
   void prefetch_atoms(ClassId c) const noexcept { __builtin_prefetch(class_record(c).atoms); }
   ClassId lookup(const IpAddress& a) const noexcept {
@@ -170,8 +202,8 @@ class AddressClassMap {
   // index stays valid for readers), so a small map holds small chunks.
   // Node slots (1 KB: one table, or 64 16-byte leaf units): chunk k holds
   // 16 << k slots up to kMaxTableChunkLog2 (1 MiB), then every chunk that
-  // many: at most 1 MiB unused, and a directory of 32 KiB for 4M slots
-  // (4 GiB; a leaf entry has 22 bits for its slot). Class records (16 bytes): chunk k
+  // many: at most 1 MiB unused, 4M slots (4 GiB of address space; a leaf
+  // entry has 22 bits for its slot). Class records (16 bytes): chunk k
   // holds 256 << k, so an id's chunk is a bit scan, no load.
   static constexpr int kFirstTablesLog2 = 4;
   static constexpr int kMaxTableChunkLog2 = 10;
@@ -208,10 +240,13 @@ class AddressClassMap {
 
   static constexpr std::uint32_t slot_entry(std::uint32_t slot) noexcept { return kChildBit | slot << 6; }
   static constexpr std::uint32_t slot_of(std::uint32_t entry) noexcept { return (entry >> 6) & 0x3fffff; }
-  // The bytes of the node an entry names (table or leaf).
+  // The bytes of the node an entry names (table or leaf). Chunk k is
+  // nodes_ + k MiB, so the entry's chunk, slot and unit bits are its offset
+  // in 16-byte units: no load of a chunk directory (and a SIMD walk needs
+  // no gather of chunk pointers).
+  static constexpr std::uint32_t kNodeOffsetMask = 0x0fffffffu;
   const unsigned char* node_bytes(std::uint32_t entry) const noexcept {
-    return reinterpret_cast<const unsigned char*>(table_chunks_[(entry >> 16) & (kMaxTableChunks - 1)]) +
-           ((entry & 0xffff) << 4);
+    return nodes_ + (std::size_t{entry & kNodeOffsetMask} << 4);
   }
   std::atomic<std::uint32_t>* table(std::uint32_t entry) const noexcept {
     return reinterpret_cast<std::atomic<std::uint32_t>*>(const_cast<unsigned char*>(node_bytes(entry)));
@@ -253,6 +288,17 @@ class AddressClassMap {
     return class_chunks_[s.chunk][s.offset];
   }
 
+  // The burst walks (lookup_burst_v4). The SIMD ones are defined in
+  // trie_walk_<isa>.cc with function-level target attributes and run only
+  // where walk_supported() says so. n addresses from in, classes to out.
+  using WalkFn = void (*)(const AddressClassMap&, const std::uint32_t* in, ClassId* out, std::size_t n) noexcept;
+  static void walk_scalar(const AddressClassMap& m, const std::uint32_t* in, ClassId* out, std::size_t n) noexcept;
+  static void walk_avx2(const AddressClassMap& m, const std::uint32_t* in, ClassId* out, std::size_t n) noexcept;
+  static void walk_avx512(const AddressClassMap& m, const std::uint32_t* in, ClassId* out, std::size_t n) noexcept;
+  static WalkFn walk_fn(WalkVariant v) noexcept;
+  static WalkFn chosen_walk() noexcept;
+  void lookup_burst_v4_staged(std::span<const std::uint32_t> in, std::span<ClassId> out) const noexcept;
+
   // The trie's root, created on first use (control thread).
   std::atomic<std::uint32_t>* root_of(Trie& trie);
   std::uint32_t new_slot();
@@ -285,8 +331,12 @@ class AddressClassMap {
   Trie v4_;
   Trie v6_;
   const std::atomic<std::uint32_t>* v4_root_ = nullptr;  // = v4_.root, fixed at construction
-  std::unique_ptr<Table*[]> table_chunks_;  // kMaxTableChunks
-  std::vector<std::unique_ptr<Table[]>> table_storage_;
+  // Node memory: kMaxTableChunks windows of 1 MiB of address space reserved
+  // at construction (PROT_NONE: no memory, no commit charge, but 4 GiB
+  // against RLIMIT_AS if a process sets one); chunk k is made readable and
+  // writable in window k when it is needed.
+  unsigned char* nodes_ = nullptr;
+  std::size_t table_chunk_count_ = 0;
   std::uint32_t table_chunk_size_ = 0, table_chunk_used_ = 0;  // of the last chunk
   std::size_t table_bytes_ = 0;
   // Whether lookup_burst_v4 works in prefetching stages: set by the control
