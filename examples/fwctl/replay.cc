@@ -23,7 +23,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <fmt/core.h>
@@ -401,8 +400,6 @@ class Replayer {
   std::shared_ptr<fw::FlowLog> flow_log_;
   std::unique_ptr<LineFile> flow_log_file_;
   std::vector<fw::FlowLogRecord> flow_records_;
-  std::unordered_map<std::uint32_t, fw::DfwRuleInfo> flow_rules_;  // rule_info() by rule id
-  std::uint64_t flow_log_lines_ = 0;
   std::unique_ptr<fw::Engine> engine_;
   std::shared_ptr<const fw::L2AclFilter> l2_acl_;
   std::unique_ptr<fw::Worker> worker_;  // destroyed before engine_ (declared after)
@@ -577,16 +574,11 @@ void Replayer::drain_flow_log() {
   for (std::size_t n; (n = flow_log_->drain(flow_records_)) > 0;) {
     for (std::size_t k = 0; k < n; ++k) {
       const fw::FlowLogRecord& r = flow_records_[k];
-      auto it = flow_rules_.find(r.rule_id);
-      if (it == flow_rules_.end()) {
-        fw::StatusOr<fw::DfwRuleInfo> info = dfw_->rule_info(r.rule_id);
-        if (!info.ok()) info = fw::DfwRuleInfo{.rule_id = r.rule_id};
-        it = flow_rules_.emplace(r.rule_id, std::move(*info)).first;
-      }
-      const fw::FlowLogRule rule = it->second.log_rule();
+      // The one policy of the replay names every logged rule.
+      const fw::StatusOr<fw::DfwRuleInfo> info = dfw_->rule_info(r.rule_id);
+      const fw::FlowLogRule rule = info.ok() ? info->log_rule() : fw::FlowLogRule{};
       fmt::format_to(std::back_inserter(flow_log_file_->buffer()), "{}\n", fw::format_flow_log(r, &rule));
       flow_log_file_->line_done();
-      ++flow_log_lines_;
     }
   }
 }
@@ -882,7 +874,7 @@ void Replayer::print_summary(std::FILE* out, const fw::VnicStats& stats,
   if (tally_.deciders().empty()) fmt::print(out, "  (none)\n");
   if (flow_log_) {
     const fw::FlowLogStats st = flow_log_->stats();
-    fmt::print(out, "flow log  {} records of logged rules written to '{}'{}\n", flow_log_lines_,
+    fmt::print(out, "flow log  {} records of logged rules written to '{}'{}\n", st.drained,
                options_.flow_log_path, st.dropped ? fmt::format(" ({} lost: ring full)", st.dropped) : "");
   }
 

@@ -40,7 +40,6 @@
 // thread at a time (the logger); stats() from any thread.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -120,7 +119,6 @@ class FlowLog {
   FlowLogOptions options_;
   std::unique_ptr<Ring[]> rings_;
   std::uint32_t next_ring_ = 0;  // drain()'s round-robin start
-  std::atomic<std::uint64_t> drained_{0};
 };
 
 // The rule a record names, for formatting: what Dfw::rule_info() returns.

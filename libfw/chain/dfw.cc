@@ -679,9 +679,9 @@ struct Dfw::Impl {
   std::shared_ptr<RuleCounterStore> counters;
   std::unordered_map<std::uint32_t, std::uint32_t> counter_slot;  // rule id -> slot, never forgotten
   DfwApplyStats last;
-  // Where each enabled rule of `current` is (rule_info()): built by the
-  // first rule_info() after an apply(), so that applies of a Dfw nobody
-  // asks about cost nothing more.
+  // Where each enabled rule of `current` is, by id (rule_stats(id),
+  // rule_info()): built by the first such call after an apply(), so that
+  // applies of a Dfw nobody asks about cost nothing more.
   struct RulePlace {
     std::uint32_t category;
     std::uint32_t section;
@@ -689,6 +689,25 @@ struct Dfw::Impl {
   };
   std::unordered_map<std::uint32_t, RulePlace> rule_places;
   bool rule_places_built = false;
+
+  // The place of an enabled rule of `current` (nullptr: none; `current`
+  // must be set). Call with the mutex held.
+  const RulePlace* place_of(std::uint32_t rule_id) {
+    if (!rule_places_built) {
+      const Policy& policy = current->policy();
+      for (std::uint32_t c = 0; c < kCategoryCount; ++c)
+        for (std::uint32_t s = 0; s < policy.categories[c].size(); ++s)
+          for (std::uint32_t r = 0; r < policy.categories[c][s].rules.size(); ++r)
+            if (!policy.categories[c][s].rules[r].disabled)
+              rule_places.emplace(policy.categories[c][s].rules[r].id, RulePlace{c, s, r});
+      rule_places_built = true;
+    }
+    const auto it = rule_places.find(rule_id);
+    return it == rule_places.end() ? nullptr : &it->second;
+  }
+  static Status not_a_rule(std::uint32_t rule_id) {
+    return not_found("dfw: rule " + std::to_string(rule_id) + " is not an enabled rule of the applied policy");
+  }
 
   // Dynamic applied-to (update_group_vnics): the vNICs' dynamic groups,
   // for the groups of the applied policy, and the filters installed for them.
@@ -900,12 +919,10 @@ std::vector<DfwRuleStats> Dfw::rule_stats() const {
 StatusOr<DfwRuleStats> Dfw::rule_stats(std::uint32_t rule_id) const {
   std::lock_guard lock(impl_->mutex);
   if (impl_->current) {
-    const CompiledPolicy& cp = *impl_->current;
-    if (rule_id == cp.default_rule_id()) return impl_->stats_of(rule_id, true);
-    for (std::uint32_t p = 0; p < cp.rule_count(); ++p)
-      if (cp.rule_id_at(p) == rule_id) return impl_->stats_of(rule_id, false);
+    if (rule_id == impl_->current->default_rule_id()) return impl_->stats_of(rule_id, true);
+    if (impl_->place_of(rule_id) != nullptr) return impl_->stats_of(rule_id, false);
   }
-  return not_found("dfw: rule " + std::to_string(rule_id) + " is not an enabled rule of the applied policy");
+  return Impl::not_a_rule(rule_id);
 }
 
 StatusOr<DfwRuleInfo> Dfw::rule_info(std::uint32_t rule_id) const {
@@ -922,23 +939,14 @@ StatusOr<DfwRuleInfo> Dfw::rule_info(std::uint32_t rule_id) const {
     out.logged = policy.default_logged;
     return out;
   }
-  if (!m.rule_places_built) {
-    for (std::uint32_t c = 0; c < kCategoryCount; ++c)
-      for (std::uint32_t s = 0; s < policy.categories[c].size(); ++s)
-        for (std::uint32_t r = 0; r < policy.categories[c][s].rules.size(); ++r)
-          if (!policy.categories[c][s].rules[r].disabled)
-            m.rule_places.emplace(policy.categories[c][s].rules[r].id, Impl::RulePlace{c, s, r});
-    m.rule_places_built = true;
-  }
-  const auto it = m.rule_places.find(rule_id);
-  if (it == m.rule_places.end())
-    return not_found("dfw: rule " + std::to_string(rule_id) + " is not an enabled rule of the applied policy");
-  const Section& section = policy.categories[it->second.category][it->second.section];
-  const Rule& rule = section.rules[it->second.rule];
+  const Impl::RulePlace* place = m.place_of(rule_id);
+  if (place == nullptr) return Impl::not_a_rule(rule_id);
+  const Section& section = policy.categories[place->category][place->section];
+  const Rule& rule = section.rules[place->rule];
   out.name = rule.name;
   out.tag = rule.tag;
   out.section_id = section.id;
-  out.category = static_cast<Category>(it->second.category);
+  out.category = static_cast<Category>(place->category);
   out.action = rule.action;
   out.logged = rule.logged;
   out.stateless = section.stateless;

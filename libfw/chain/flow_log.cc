@@ -3,6 +3,7 @@
 #include "fw/flow_log.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <new>
 
@@ -17,10 +18,10 @@ namespace fw {
 // counters; the consumer (drain) owns `head`. Each side reads the other's
 // index with acquire and publishes its own with release, so a record is
 // fully written before drain() sees it and fully read before the worker
-// reuses its slot. The indices grow without wrapping (64 bits).
+// reuses its slot. The indices grow without wrapping (64 bits): `tail` is
+// also the ring's count of records written, `head` of records drained.
 struct FlowLog::Ring {
   alignas(64) std::atomic<std::uint64_t> tail{0};
-  std::atomic<std::uint64_t> written{0};
   std::atomic<std::uint64_t> dropped{0};
   std::uint64_t cached_head = 0;  // producer's last view of head
   alignas(64) std::atomic<std::uint64_t> head{0};
@@ -68,8 +69,6 @@ bool FlowLog::write(std::uint32_t worker_index, const FlowLogRecord& record) noe
   }
   ring.slots[tail & ring.mask] = record;
   ring.tail.store(tail + 1, std::memory_order_release);
-  // Only this ring's producer writes `written`: no read-modify-write needed.
-  ring.written.store(ring.written.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return true;
 }
 
@@ -87,17 +86,16 @@ std::size_t FlowLog::drain(std::span<FlowLogRecord> out) noexcept {
     if (take > 0) ring.head.store(head + take, std::memory_order_release);
   }
   next_ring_ = (next_ring_ + 1) % workers;
-  drained_.fetch_add(n, std::memory_order_relaxed);
   return n;
 }
 
 FlowLogStats FlowLog::stats() const noexcept {
   FlowLogStats s;
   for (std::uint32_t w = 0; w < options_.workers; ++w) {
-    s.written += rings_[w].written.load(std::memory_order_relaxed);
+    s.written += rings_[w].tail.load(std::memory_order_relaxed);
     s.dropped += rings_[w].dropped.load(std::memory_order_relaxed);
+    s.drained += rings_[w].head.load(std::memory_order_relaxed);
   }
-  s.drained = drained_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -65,7 +65,7 @@ std::string describe(const Policy& policy) {
     }
   }
   out << "default action=" << static_cast<int>(policy.default_action) << " id=" << policy.default_rule_id
-      << " revalidation=" << static_cast<int>(policy.revalidation) << (policy.tcp_strict ? " tcp_strict" : "")
+      << (policy.default_logged ? " logged" : "") << " tag=" << str(policy.default_tag) << " revalidation=" << static_cast<int>(policy.revalidation) << (policy.tcp_strict ? " tcp_strict" : "")
       << "\n";
   return out.str();
 }
