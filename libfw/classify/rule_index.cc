@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <unordered_map>
 
 #if defined(__SSE2__)
@@ -84,7 +85,77 @@ inline std::uint32_t lane_mask(const Block& b, std::uint32_t src, std::uint32_t 
 #endif
 }
 
+// Whether every lane of the packet lies in its record's range:
+// (lane - first) mod 2^16 <= span in all eight 16-bit lanes.
+template <typename Packed>
+inline bool packed_match(const Packed& r, const std::uint32_t* lanes) noexcept {
+#if defined(__SSE2__)
+  const __m128i k = _mm_load_si128(reinterpret_cast<const __m128i*>(lanes));
+  const __m128i out = _mm_subs_epu16(_mm_sub_epi16(k, _mm_load_si128(reinterpret_cast<const __m128i*>(r.first))),
+                                     _mm_load_si128(reinterpret_cast<const __m128i*>(r.span)));
+  return _mm_movemask_epi8(_mm_cmpeq_epi16(out, _mm_setzero_si128())) == 0xffff;
+#else
+  std::uint16_t k[8];
+  std::memcpy(k, lanes, sizeof(k));
+  bool ok = true;
+  for (std::size_t l = 0; l < 8; ++l) ok &= static_cast<std::uint16_t>(k[l] - r.first[l]) <= r.span[l];
+  return ok;
+#endif
+}
+
 }  // namespace
+
+RuleIndex::PackedRecord RuleIndex::pack(const Record& r) noexcept {
+  PackedRecord p{};
+  // A side's mask is a prefix's (or 0: any): its span is the host part.
+  auto side = [&](std::size_t lane, std::uint32_t net, std::uint32_t mask) {
+    const std::uint32_t span = ~mask;
+    p.first[lane] = static_cast<std::uint16_t>(net);
+    p.first[lane + 1] = static_cast<std::uint16_t>(net >> 16);
+    p.span[lane] = static_cast<std::uint16_t>(span);
+    p.span[lane + 1] = static_cast<std::uint16_t>(span >> 16);
+  };
+  side(0, r.src_net, r.src_mask);
+  side(2, r.dst_net, r.dst_mask);
+  p.first[4] = r.sport_first;
+  p.span[4] = r.sport_span;
+  p.first[5] = r.dport_first;
+  p.span[5] = r.dport_span;
+  p.first[6] = r.protocol_mask != 0 ? r.protocol : 0;
+  p.span[6] = r.protocol_mask != 0 ? 0 : 0xff;
+  p.first[kFlagsLane] = 0;
+  p.span[kFlagsLane] = r.flags;
+  return p;
+}
+
+RuleIndex::Record RuleIndex::unpack(const PackedRecord& p, std::uint32_t position) noexcept {
+  auto half = [](const std::uint16_t* v, std::size_t lane) { return std::uint32_t{v[lane]} | std::uint32_t{v[lane + 1]} << 16; };
+  Record r{};
+  r.position = position;
+  r.src_net = half(p.first, 0);
+  r.src_mask = ~half(p.span, 0);
+  r.dst_net = half(p.first, 2);
+  r.dst_mask = ~half(p.span, 2);
+  r.sport_first = p.first[4];
+  r.sport_span = p.span[4];
+  r.dport_first = p.first[5];
+  r.dport_span = p.span[5];
+  r.protocol = static_cast<std::uint8_t>(p.first[6]);
+  r.protocol_mask = p.span[6] == 0 ? 0xff : 0;
+  r.flags = static_cast<std::uint8_t>(p.span[kFlagsLane]);
+  return r;
+}
+
+void RuleIndex::pack_records() {
+  packed_.resize(records_.size());
+  packed_positions_.resize(records_.size());
+  for (std::size_t i = 0; i < records_.size(); ++i) {
+    packed_[i] = pack(records_[i]);
+    packed_positions_[i] = records_[i].position;
+  }
+  records_.clear();
+  records_.shrink_to_fit();
+}
 
 RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> atoms,
                      const AddressClassMap& map) {
@@ -248,13 +319,15 @@ RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> 
   build_class_probes(map);
   drop_block_records();
   build_side_probes();
-  stats_.records = records_.size();
+  pack_records();
+  stats_.records = packed_.size();
   stats_.blocks = blocks_.size();
   stats_.memory_bytes = (side_probes_[0].size() + side_probes_[1].size()) * sizeof(SideProbe) +
                         blocks_.size() * sizeof(Block) +
                         (src_lists_.size() + dst_lists_.size() + wide_lists_.size() + rest_lists_.size()) *
                             sizeof(List) +
-                        records_.size() * sizeof(Record) + slow_rules_.size() * sizeof(SlowRule) +
+                        packed_.size() * (sizeof(PackedRecord) + sizeof(std::uint32_t)) +
+                        slow_rules_.size() * sizeof(SlowRule) +
                         slow_of_.size() * sizeof(std::uint32_t) + side_atoms_.size() * sizeof(AtomId) +
                         services_.size() * sizeof(ServiceSpec);
   // Staged lookups pay off once the index and the class map outgrow the
@@ -385,19 +458,16 @@ __attribute__((always_inline)) inline std::uint32_t RuleIndex::scan_list(const L
     }
     return best;
   }
-  const Record* const end = records_.data() + r.begin + r.count;
-  if constexpr (kV4) {
-    for (const Record* rec = records_.data() + r.begin; rec != end && rec->position < best; ++rec) {
-      const std::uint32_t miss = ((p.src_v4 ^ rec->src_net) & rec->src_mask) |
-                                 ((p.dst_v4 ^ rec->dst_net) & rec->dst_mask) |
-                                 ((k.protocol ^ rec->protocol) & rec->protocol_mask);
-      const bool ports = static_cast<std::uint16_t>(k.src_port - rec->sport_first) <= rec->sport_span &&
-                         static_cast<std::uint16_t>(k.dst_port - rec->dport_first) <= rec->dport_span;
-      if (miss == 0 && ports && (!(rec->flags & kSlow) || full_match(*rec, map, p))) return rec->position;
+  const PackedRecord* const rec = packed_.data() + r.begin;
+  const std::uint32_t* const position = packed_positions_.data() + r.begin;
+  for (std::uint32_t i = 0; i < r.count && position[i] < best; ++i) {
+    if constexpr (kV4) {
+      if (packed_match(rec[i], p.lanes) &&
+          (!(rec[i].span[kFlagsLane] & kSlow) || full_match(unpack(rec[i], position[i]), map, p)))
+        return position[i];
+    } else {
+      if (full_match(unpack(rec[i], position[i]), map, p)) return position[i];
     }
-  } else {
-    for (const Record* rec = records_.data() + r.begin; rec != end && rec->position < best; ++rec)
-      if (full_match(*rec, map, p)) return rec->position;
   }
   return best;
 }
@@ -541,17 +611,20 @@ template <bool kV4>
 __attribute__((always_inline)) inline std::uint32_t RuleIndex::decide(const AddressClassMap& map, const Probe& p,
                                                                       const SideProbe* src,
                                                                       const SideProbe* dst) const noexcept {
-  std::uint32_t best = scan_list<kV4>(wide_lists_[p.key->protocol], kNoMatch, map, p);
+  // The wide list last: its rules (any to any, negations) tend to come
+  // late in a policy, so the class sides' best match usually skips it.
+  std::uint32_t best = kNoMatch;
   if (src != nullptr && dst != nullptr) {
     best = scan_side<kV4>(*src, best, map, p);
-    return scan_side<kV4>(*dst, best, map, p);
+    best = scan_side<kV4>(*dst, best, map, p);
+  } else {
+    const std::size_t natoms = src_lists_.size();
+    for (AtomId a : map.atoms(p.src_class))
+      if (a < natoms) best = scan_list<kV4>(src_lists_[a], best, map, p);
+    for (AtomId a : map.atoms(p.dst_class))
+      if (a < natoms) best = scan_list<kV4>(dst_lists_[a], best, map, p);
   }
-  const std::size_t natoms = src_lists_.size();
-  for (AtomId a : map.atoms(p.src_class))
-    if (a < natoms) best = scan_list<kV4>(src_lists_[a], best, map, p);
-  for (AtomId a : map.atoms(p.dst_class))
-    if (a < natoms) best = scan_list<kV4>(dst_lists_[a], best, map, p);
-  return best;
+  return scan_list<kV4>(wide_lists_[p.key->protocol], best, map, p);
 }
 
 // One packet, classes known.
@@ -571,6 +644,9 @@ std::uint32_t RuleIndex::classify(const AddressClassMap& map, const LookupKey& k
   p.dst_class = map.lookup(key.dst);
   p.src_v4 = key.src.family == IpFamily::kIpv4 ? key.src.v4_host_order() : 0;
   p.dst_v4 = key.dst.family == IpFamily::kIpv4 ? key.dst.v4_host_order() : 0;
+  alignas(16) std::uint32_t lanes[4];
+  fill_lanes(lanes, p.src_v4, p.dst_v4, key);
+  p.lanes = lanes;
   return decide_any(map, p);
 }
 
@@ -581,6 +657,7 @@ void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> 
   // and then the first list of each side; then the lists.
   constexpr std::size_t kChunk = 64;
   std::uint32_t v4[2 * kChunk];
+  alignas(16) std::uint32_t lanes[kChunk][4];
   ClassId classes[2 * kChunk];
   const SideProbe* probes[2 * kChunk];
   const std::size_t nprobes = side_probes_[0].size();
@@ -592,11 +669,12 @@ void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> 
       all_v4 &= (k.src.family == IpFamily::kIpv4) & (k.dst.family == IpFamily::kIpv4);
       v4[i] = k.src.v4_host_order();
       v4[n + i] = k.dst.v4_host_order();
+      fill_lanes(lanes[i], v4[i], v4[n + i], k);
     }
     if (!all_v4) {
       for (std::size_t i = 0; i < n; ++i) {
         const LookupKey& k = keys[at + i];
-        Probe p{&k, map.lookup(k.src), map.lookup(k.dst), v4[i], v4[n + i]};
+        const Probe p{&k, map.lookup(k.src), map.lookup(k.dst), v4[i], v4[n + i], lanes[i]};
         out[at + i] = decide_any(map, p);
       }
       continue;
@@ -616,7 +694,7 @@ void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> 
     }
     for (std::size_t i = 0; i < n; ++i) {
       const LookupKey& k = keys[at + i];
-      const Probe p{&k, classes[i], classes[n + i], v4[i], v4[n + i]};
+      const Probe p{&k, classes[i], classes[n + i], v4[i], v4[n + i], lanes[i]};
       out[at + i] = decide<true>(map, p, probes[i], probes[n + i]);
     }
   }

@@ -192,7 +192,7 @@ class RuleIndex {
   static constexpr std::uint32_t kBlocksBit = 0x80000000u;
   struct List {
     std::uint32_t first;  // position of the list's first rule; kNoMatch: empty (or the end of a rest run)
-    std::uint32_t begin;  // records_[begin, begin + count), or blocks_[begin ...] if count has kBlocksBit
+    std::uint32_t begin;  // packed_[begin, begin + count), or blocks_[begin ...] if count has kBlocksBit
     std::uint32_t count;  // rules in the list | kBlocksBit when it is stored as blocks
   };
   static List to_list(const Range& r) noexcept {
@@ -211,11 +211,41 @@ class RuleIndex {
   };
   static_assert(sizeof(SideProbe) == 16);
 
+  // The lookup's form of a record in a list kept as records (the records
+  // themselves are construction-time only): every field of the fast compare
+  // as a range of 16-bit lanes, first <= lane <= first + span, so one
+  // compare of eight lanes decides the whole record. A CIDR is exactly the
+  // product of the ranges of its two halves (an aligned prefix: the high
+  // half exact when 16 or more bits are fixed, else a range; the low half a
+  // range, or anything). Lanes: source low and high, destination low and
+  // high, source port, destination port, protocol, and one the packet
+  // leaves 0 (first 0; its span holds the record's flags, which any span
+  // accepts). The record's position is packed_positions_[same index].
+  // 32 bytes, two a cache line.
+  static constexpr std::size_t kFlagsLane = 7;
+  struct alignas(16) PackedRecord {
+    std::uint16_t first[8];
+    std::uint16_t span[8];
+  };
+  static_assert(sizeof(PackedRecord) == 32);
+  static PackedRecord pack(const Record& r) noexcept;
+  static Record unpack(const PackedRecord& r, std::uint32_t position) noexcept;
+
   struct Probe {  // what a lookup computes once per packet
     const LookupKey* key;
     ClassId src_class, dst_class;
     std::uint32_t src_v4, dst_v4;  // host order, IPv4 packets
+    // The packet in PackedRecord's lanes (IPv4 packets; 16-byte aligned):
+    // source, destination, source port | destination port << 16, protocol.
+    const std::uint32_t* lanes;
   };
+  static void fill_lanes(std::uint32_t* lanes, std::uint32_t src_v4, std::uint32_t dst_v4,
+                         const LookupKey& k) noexcept {
+    lanes[0] = src_v4;
+    lanes[1] = dst_v4;
+    lanes[2] = std::uint32_t{k.src_port} | std::uint32_t{k.dst_port} << 16;
+    lanes[3] = k.protocol;
+  }
 
   bool full_match(const Record& r, const AddressClassMap& map, const Probe& p) const noexcept;
   template <bool kV4>
@@ -235,7 +265,8 @@ class RuleIndex {
       const char* b = reinterpret_cast<const char*>(blocks_.data() + l.begin);
       for (std::size_t line = 0; line < sizeof(Block); line += 64) __builtin_prefetch(b + line);
     } else if (l.count != 0) {
-      __builtin_prefetch(records_.data() + l.begin);
+      __builtin_prefetch(packed_.data() + l.begin);
+      __builtin_prefetch(packed_positions_.data() + l.begin);
     }
   }
   Range make_range(std::uint32_t begin, std::uint32_t end);
@@ -248,8 +279,13 @@ class RuleIndex {
   // The lookup's form of the lists (after drop_block_records()): List
   // copies of the atoms' and wide lists, the SideProbes; frees the Ranges.
   void build_side_probes();
+  // Turns records_ (what is left of it: the lists kept as records) into
+  // packed_ and packed_positions_, index for index, and frees it.
+  void pack_records();
 
-  std::vector<Record> records_;
+  std::vector<Record> records_;  // construction only; lists kept as records end as packed_
+  std::vector<PackedRecord> packed_;
+  std::vector<std::uint32_t> packed_positions_;
   std::vector<SlowRule> slow_rules_;
   std::vector<std::uint32_t> slow_of_;    // by position: index into slow_rules_ (kSlow records only)
   std::vector<AtomId> side_atoms_;        // kSrcAtoms / kDstAtoms sides point in here
