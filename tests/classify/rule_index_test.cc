@@ -197,6 +197,55 @@ TEST(RuleIndex, MatchesBruteForceOnRandomPoliciesThroughMembershipChanges) {
   }
 }
 
+// A rule's literal IPv4 CIDR and port ranges are compared as 16-bit lane
+// ranges (a CIDR as the product of its halves' ranges): exact at every
+// prefix length, on both sides, at the edges of the prefix and of the ports.
+TEST(RuleIndex, LiteralCidrAndPortEdgesAtEveryPrefixLength) {
+  const std::uint32_t base = 0xa5c3e7f1u;  // bits set on both sides of every boundary
+  for (int len = 0; len <= 32; ++len) {
+    const std::uint32_t mask = len == 0 ? 0 : ~std::uint32_t{0} << (32 - len);
+    const std::uint32_t net = base & mask;
+    const std::uint32_t last = net | ~mask;
+    for (int on_dst = 0; on_dst < 2; ++on_dst) {
+      AddressClassMap map;
+      const Cidr cidr{IpAddress::v4(net), static_cast<std::uint8_t>(len)};
+      map.add(0, cidr);
+      std::vector<RuleSpec> rules(1);
+      SideSpec& side = on_dst ? rules[0].dst : rules[0].src;
+      side.atoms = {0};
+      side.single_v4_cidr = cidr;
+      rules[0].services = {ServiceSpec{.protocol = kIpProtoUdp, .src_first = 0, .src_last = 1023,
+                                       .dst_first = 53, .dst_last = 65535}};
+      const std::vector<AtomInfo> infos = {{IpFamily::kIpv4, static_cast<std::uint8_t>(32 - len)}};
+      RuleIndex index(rules, infos, map);
+      auto check = [&](std::uint32_t address, std::uint8_t protocol, std::uint16_t sport, std::uint16_t dport,
+                       bool expect) {
+        LookupKey k;
+        k.src = IpAddress::v4(on_dst ? 0x01020304u : address);
+        k.dst = IpAddress::v4(on_dst ? address : 0x01020304u);
+        k.protocol = protocol;
+        k.src_port = sport;
+        k.dst_port = dport;
+        EXPECT_EQ(index.classify(map, k), expect ? 0u : kNoMatch)
+            << "/" << len << (on_dst ? " dst " : " src ") << IpAddress::v4(address).to_string() << " proto "
+            << int(protocol) << " " << sport << " -> " << dport;
+        std::uint32_t burst_out = 7;
+        index.classify(map, std::span<const LookupKey>(&k, 1), std::span<std::uint32_t>(&burst_out, 1));
+        EXPECT_EQ(burst_out, expect ? 0u : kNoMatch);
+      };
+      check(net, kIpProtoUdp, 0, 53, true);
+      check(last, kIpProtoUdp, 1023, 65535, true);
+      check(base, kIpProtoUdp, 512, 8080, true);
+      if (net != 0) check(net - 1, kIpProtoUdp, 0, 53, false);
+      if (last != 0xffffffffu) check(last + 1, kIpProtoUdp, 0, 53, false);
+      if (len > 0) check(base ^ (0x80000000u >> (len - 1)), kIpProtoUdp, 0, 53, false);  // last fixed bit flipped
+      check(net, kIpProtoTcp, 0, 53, false);
+      check(net, kIpProtoUdp, 1024, 53, false);
+      check(net, kIpProtoUdp, 0, 52, false);
+    }
+  }
+}
+
 TEST(RuleIndex, BurstAgreesWithSingleLookups) {
   AddressClassMap map;
   map.add(0, Cidr{parse_ip("10.0.0.0").value(), 8});
