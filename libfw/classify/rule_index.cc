@@ -9,6 +9,13 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+// The AVX2 burst (rule_index_avx2.cc) exists.
+#define FW_RULE_INDEX_AVX2 1
+#else
+#define FW_RULE_INDEX_AVX2 0
+#endif
 
 namespace fw::classify {
 namespace {
@@ -40,70 +47,14 @@ std::size_t wide_list_of(const RuleSpec& r) {
   return *first;
 }
 
-// One bit per lane whose address, protocol and port fields accept the
-// packet (SSE2, the x86-64 baseline, so it inlines with no dispatch:
-// addresses in two halves of four 32-bit lanes, ports and protocol in one
-// register of eight 16-bit lanes). Elsewhere a loop the compiler may
-// vectorise.
-template <typename Block>
-inline std::uint32_t lane_mask(const Block& b, std::uint32_t src, std::uint32_t dst, std::uint32_t protocol,
-                               std::uint32_t sport, std::uint32_t dport) noexcept {
-#if defined(__SSE2__)
-  auto load = [](const void* a) { return _mm_load_si128(static_cast<const __m128i*>(a)); };
-  const __m128i vs = _mm_set1_epi32(static_cast<int>(src));
-  const __m128i vd = _mm_set1_epi32(static_cast<int>(dst));
-  const __m128i zero = _mm_setzero_si128();
-  __m128i ok32[2];
-  for (int half = 0; half < 2; ++half) {
-    const __m128i fail =
-        _mm_or_si128(_mm_and_si128(_mm_xor_si128(vs, load(b.src_net + 4 * half)), load(b.src_mask + 4 * half)),
-                     _mm_and_si128(_mm_xor_si128(vd, load(b.dst_net + 4 * half)), load(b.dst_mask + 4 * half)));
-    ok32[half] = _mm_cmpeq_epi32(fail, zero);
-  }
-  // first <= port <= first + span  <=>  (port - first) mod 2^16 <= span
-  const __m128i sp = _mm_sub_epi16(_mm_set1_epi16(static_cast<short>(sport)), load(b.sport_first));
-  const __m128i dp = _mm_sub_epi16(_mm_set1_epi16(static_cast<short>(dport)), load(b.dport_first));
-  const __m128i ports_out = _mm_or_si128(_mm_subs_epu16(sp, load(b.sport_span)), _mm_subs_epu16(dp, load(b.dport_span)));
-  auto load8 = [&](const std::uint8_t* a) {  // eight bytes as eight 16-bit lanes
-    return _mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a)), zero);
-  };
-  const __m128i proto_out =
-      _mm_and_si128(_mm_xor_si128(_mm_set1_epi16(static_cast<short>(protocol)), load8(b.protocol)), load8(b.protocol_mask));
-  const __m128i ok16 = _mm_and_si128(_mm_packs_epi32(ok32[0], ok32[1]),
-                                     _mm_cmpeq_epi16(_mm_or_si128(ports_out, proto_out), zero));
-  return static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_packs_epi16(ok16, zero)));
-#else
-  std::uint32_t mask = 0;
-  for (std::size_t l = 0; l < 8; ++l) {
-    const bool ok = (((src ^ b.src_net[l]) & b.src_mask[l]) == 0) & (((dst ^ b.dst_net[l]) & b.dst_mask[l]) == 0) &
-                    (((protocol ^ b.protocol[l]) & b.protocol_mask[l]) == 0) &
-                    (static_cast<std::uint16_t>(sport - b.sport_first[l]) <= b.sport_span[l]) &
-                    (static_cast<std::uint16_t>(dport - b.dport_first[l]) <= b.dport_span[l]);
-    mask |= static_cast<std::uint32_t>(ok) << l;
-  }
-  return mask;
-#endif
-}
-
-// Whether every lane of the packet lies in its record's range:
-// (lane - first) mod 2^16 <= span in all eight 16-bit lanes.
-template <typename Packed>
-inline bool packed_match(const Packed& r, const std::uint32_t* lanes) noexcept {
-#if defined(__SSE2__)
-  const __m128i k = _mm_load_si128(reinterpret_cast<const __m128i*>(lanes));
-  const __m128i out = _mm_subs_epu16(_mm_sub_epi16(k, _mm_load_si128(reinterpret_cast<const __m128i*>(r.first))),
-                                     _mm_load_si128(reinterpret_cast<const __m128i*>(r.span)));
-  return _mm_movemask_epi8(_mm_cmpeq_epi16(out, _mm_setzero_si128())) == 0xffff;
-#else
-  std::uint16_t k[8];
-  std::memcpy(k, lanes, sizeof(k));
-  bool ok = true;
-  for (std::size_t l = 0; l < 8; ++l) ok &= static_cast<std::uint16_t>(k[l] - r.first[l]) <= r.span[l];
-  return ok;
-#endif
-}
-
 }  // namespace
+}  // namespace fw::classify
+
+#define FW_SCAN_TARGET
+#include "libfw/classify/rule_index_scan.inc"
+#undef FW_SCAN_TARGET
+
+namespace fw::classify {
 
 RuleIndex::PackedRecord RuleIndex::pack(const Record& r) noexcept {
   PackedRecord p{};
@@ -179,6 +130,7 @@ RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> 
   // Records are built once, then copied into every list they belong to.
   std::vector<Record> built(rules.size());
   slow_of_.assign(rules.size(), 0);
+  flags_of_.assign(rules.size(), 0);
   for (std::size_t i = 0; i < rules.size(); ++i) {
     const RuleSpec& r = rules[i];
     Record& rec = built[i];
@@ -244,6 +196,7 @@ RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> 
       slow.service_count = static_cast<std::uint32_t>(r.services.size());
       services_.insert(services_.end(), r.services.begin(), r.services.end());
     }
+    flags_of_[i] = rec.flags;
     if (rec.flags & kSlow) {
       slow_of_[i] = static_cast<std::uint32_t>(slow_rules_.size());
       slow_rules_.push_back(slow);
@@ -389,18 +342,19 @@ RuleIndex::Range RuleIndex::make_range(std::uint32_t begin, std::uint32_t end) {
         continue;
       }
       const Record& rec = records_[at + l];
+      const PackedRecord packed = pack(rec);
+      auto join = [&](const std::uint16_t* v, std::size_t lane) {
+        return std::uint32_t{v[lane]} | std::uint32_t{v[lane + 1]} << 16;
+      };
       b.position[l] = rec.position;
-      b.src_net[l] = rec.src_net;
-      b.src_mask[l] = rec.src_mask;
-      b.dst_net[l] = rec.dst_net;
-      b.dst_mask[l] = rec.dst_mask;
-      b.sport_first[l] = rec.sport_first;
-      b.sport_span[l] = rec.sport_span;
-      b.dport_first[l] = rec.dport_first;
-      b.dport_span[l] = rec.dport_span;
-      b.protocol[l] = rec.protocol;
-      b.protocol_mask[l] = rec.protocol_mask;
-      b.flags[l] = rec.flags;
+      b.src_first[l] = join(packed.first, 0);
+      b.src_span[l] = join(packed.span, 0);
+      b.dst_first[l] = join(packed.first, 2);
+      b.dst_span[l] = join(packed.span, 2);
+      b.port_first[l] = join(packed.first, 4);
+      b.port_span[l] = join(packed.span, 4);
+      b.proto_first[l] = packed.first[6];
+      b.proto_span[l] = packed.span[6];
     }
     blocks_.push_back(b);
   }
@@ -426,63 +380,6 @@ void RuleIndex::drop_block_records() {
     for (Range& r : *ranges) fix(r);
   kept.shrink_to_fit();
   records_ = std::move(kept);
-}
-
-// The first rule of `r` that matches and is better than `best`, or `best`.
-// IPv4 packets: the fast compare of records (or of blocks, for long lists),
-// then the full check of a kSlow record it accepts. Other packets: the
-// full check of each record.
-template <bool kV4>
-__attribute__((always_inline)) inline std::uint32_t RuleIndex::scan_list(const List& r, std::uint32_t best,
-                                                                         const AddressClassMap& map,
-                                                                         const Probe& p) const noexcept {
-  if (r.first >= best) return best;
-  const LookupKey& k = *p.key;
-  if (r.count & kBlocksBit) {
-    const Block* b = blocks_.data() + r.begin;
-    for (std::uint32_t at = 0, n = r.count & ~kBlocksBit; at < n && b->position[0] < best; at += kLanes, ++b) {
-      if constexpr (kV4) {
-        std::uint32_t m = lane_mask(*b, p.src_v4, p.dst_v4, k.protocol, k.src_port, k.dst_port);
-        while (m != 0) {
-          const unsigned l = static_cast<unsigned>(__builtin_ctz(m));
-          if (b->position[l] >= best) return best;  // lanes are in position order; padding is kNoMatch
-          if (!(b->flags[l] & kSlow) || full_match(lane_record(*b, l), map, p)) return b->position[l];
-          m &= m - 1;
-        }
-      } else {
-        for (std::size_t l = 0; l < kLanes; ++l) {
-          if (b->position[l] >= best) return best;
-          if (full_match(lane_record(*b, l), map, p)) return b->position[l];
-        }
-      }
-    }
-    return best;
-  }
-  const PackedRecord* const rec = packed_.data() + r.begin;
-  const std::uint32_t* const position = packed_positions_.data() + r.begin;
-  for (std::uint32_t i = 0; i < r.count && position[i] < best; ++i) {
-    if constexpr (kV4) {
-      if (packed_match(rec[i], p.lanes) &&
-          (!(rec[i].span[kFlagsLane] & kSlow) || full_match(unpack(rec[i], position[i]), map, p)))
-        return position[i];
-    } else {
-      if (full_match(unpack(rec[i], position[i]), map, p)) return position[i];
-    }
-  }
-  return best;
-}
-
-// A class side: its first list, then the others while their first rule can
-// still beat the best match (they are in ascending order of first position;
-// the run ends with a kNoMatch entry).
-template <bool kV4>
-__attribute__((always_inline)) inline std::uint32_t RuleIndex::scan_side(const SideProbe& s, std::uint32_t best,
-                                                                         const AddressClassMap& map,
-                                                                         const Probe& p) const noexcept {
-  if (s.list.first >= best) return best;
-  best = scan_list<kV4>(s.list, best, map, p);
-  for (const List* l = rest_lists_.data() + s.rest; l->first < best; ++l) best = scan_list<kV4>(*l, best, map, p);
-  return best;
 }
 
 // The records of several lists as one list in position order (a rule filed
@@ -601,40 +498,14 @@ void RuleIndex::build_class_probes(const AddressClassMap& map) {
   }
 }
 
-// The first matching rule of the packet's lists: the wide list of its
-// protocol, then its source class's source lists, then its destination
-// class's destination lists (each side's lists in ascending order of their
-// first position, so most are skipped by it). `src` / `dst` are the classes'
-// probes; nullptr for a class newer than the index, whose lists are found
-// through its atoms instead.
-template <bool kV4>
-__attribute__((always_inline)) inline std::uint32_t RuleIndex::decide(const AddressClassMap& map, const Probe& p,
-                                                                      const SideProbe* src,
-                                                                      const SideProbe* dst) const noexcept {
-  // The wide list last: its rules (any to any, negations) tend to come
-  // late in a policy, so the class sides' best match usually skips it.
-  std::uint32_t best = kNoMatch;
-  if (src != nullptr && dst != nullptr) {
-    best = scan_side<kV4>(*src, best, map, p);
-    best = scan_side<kV4>(*dst, best, map, p);
-  } else {
-    const std::size_t natoms = src_lists_.size();
-    for (AtomId a : map.atoms(p.src_class))
-      if (a < natoms) best = scan_list<kV4>(src_lists_[a], best, map, p);
-    for (AtomId a : map.atoms(p.dst_class))
-      if (a < natoms) best = scan_list<kV4>(dst_lists_[a], best, map, p);
-  }
-  return scan_list<kV4>(wide_lists_[p.key->protocol], best, map, p);
-}
-
 // One packet, classes known.
 std::uint32_t RuleIndex::decide_any(const AddressClassMap& map, const Probe& p) const noexcept {
   const std::size_t nprobes = side_probes_[0].size();
   const SideProbe* src = p.src_class < nprobes ? &side_probes_[0][p.src_class] : nullptr;
   const SideProbe* dst = p.dst_class < nprobes ? &side_probes_[1][p.dst_class] : nullptr;
   if (p.key->src.family == IpFamily::kIpv4 && p.key->dst.family == IpFamily::kIpv4)
-    return decide<true>(map, p, src, dst);
-  return decide<false>(map, p, src, dst);
+    return decide<ScanIsa::kBase, true>(map, p, src, dst);
+  return decide<ScanIsa::kBase, false>(map, p, src, dst);
 }
 
 std::uint32_t RuleIndex::classify(const AddressClassMap& map, const LookupKey& key) const noexcept {
@@ -650,54 +521,20 @@ std::uint32_t RuleIndex::classify(const AddressClassMap& map, const LookupKey& k
   return decide_any(map, p);
 }
 
+#if FW_RULE_INDEX_AVX2
+extern template void RuleIndex::classify_burst<ScanIsa::kAvx2>(const AddressClassMap&, std::span<const LookupKey>,
+                                                               std::span<std::uint32_t>) const noexcept;
+#endif
+
 void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> keys,
                          std::span<std::uint32_t> out) const noexcept {
-  // Classes of all sources and destinations first (the map overlaps their
-  // memory latency); for a large index, stages that prefetch the side probes
-  // and then the first list of each side; then the lists.
-  constexpr std::size_t kChunk = 64;
-  std::uint32_t v4[2 * kChunk];
-  alignas(16) std::uint32_t lanes[kChunk][4];
-  ClassId classes[2 * kChunk];
-  const SideProbe* probes[2 * kChunk];
-  const std::size_t nprobes = side_probes_[0].size();
-  for (std::size_t at = 0; at < keys.size(); at += kChunk) {
-    const std::size_t n = std::min(kChunk, keys.size() - at);
-    bool all_v4 = true;
-    for (std::size_t i = 0; i < n; ++i) {
-      const LookupKey& k = keys[at + i];
-      all_v4 &= (k.src.family == IpFamily::kIpv4) & (k.dst.family == IpFamily::kIpv4);
-      v4[i] = k.src.v4_host_order();
-      v4[n + i] = k.dst.v4_host_order();
-      fill_lanes(lanes[i], v4[i], v4[n + i], k);
-    }
-    if (!all_v4) {
-      for (std::size_t i = 0; i < n; ++i) {
-        const LookupKey& k = keys[at + i];
-        const Probe p{&k, map.lookup(k.src), map.lookup(k.dst), v4[i], v4[n + i], lanes[i]};
-        out[at + i] = decide_any(map, p);
-      }
-      continue;
-    }
-    map.lookup_burst_v4(std::span<const std::uint32_t>(v4, 2 * n), classes);
-    for (std::size_t i = 0; i < n; ++i)
-      probes[i] = classes[i] < nprobes ? &side_probes_[0][classes[i]] : nullptr;
-    for (std::size_t i = n; i < 2 * n; ++i)
-      probes[i] = classes[i] < nprobes ? &side_probes_[1][classes[i]] : nullptr;
-    if (staged_) {
-      for (std::size_t i = 0; i < 2 * n; ++i) {
-        if (probes[i] != nullptr) __builtin_prefetch(probes[i]);
-        else map.prefetch_atoms(classes[i]);
-      }
-      for (std::size_t i = 0; i < 2 * n; ++i)
-        if (probes[i] != nullptr) prefetch_list(probes[i]->list);
-    }
-    for (std::size_t i = 0; i < n; ++i) {
-      const LookupKey& k = keys[at + i];
-      const Probe p{&k, classes[i], classes[n + i], v4[i], v4[n + i], lanes[i]};
-      out[at + i] = decide<true>(map, p, probes[i], probes[n + i]);
-    }
+#if FW_RULE_INDEX_AVX2
+  if (AddressClassMap::walk_variant() != WalkVariant::kScalar) {
+    classify_burst<ScanIsa::kAvx2>(map, keys, out);
+    return;
   }
+#endif
+  classify_burst<ScanIsa::kBase>(map, keys, out);
 }
 
 void RuleIndex::build_side_probes() {

@@ -74,6 +74,12 @@ struct LookupKey {
   std::uint16_t dst_port = 0;
 };
 
+// The instruction set a RuleIndex burst lookup is compiled for: the
+// baseline (SSE2 on x86-64) or AVX2 (rule_index_avx2.cc). The burst uses
+// AVX2 when the process's AddressClassMap walk variant does (avx2 or
+// avx512; FW_CLASSIFY_WALK=scalar selects the baseline for both).
+enum class ScanIsa : std::uint8_t { kBase, kAvx2 };
+
 struct RuleIndexStats {
   std::size_t rules = 0;
   std::size_t indexed_src = 0;
@@ -149,20 +155,21 @@ class RuleIndex {
   };
 
   // Lists of kBlockMinRules or more are stored instead as 8-lane
-  // structure-of-arrays blocks compared branch-free (SSE2 on x86-64): the
-  // records' fields, lane by lane (lane_record() puts one back together
-  // for the full check). Padding lanes after a list's last rule have
-  // position kNoMatch, which ends a scan wherever they compare.
+  // structure-of-arrays blocks compared branch-free, eight records at once:
+  // the same 16-bit ranges as a PackedRecord's, the address and port fields
+  // as 32-bit lanes (two 16-bit ranges each: low half, high half), the
+  // protocol as 16-bit lanes. lane_record() puts one back together for the
+  // full check; a record's flags are flags_of_[position]. Padding lanes
+  // after a list's last rule have position kNoMatch, which ends a scan
+  // wherever they compare.
   static constexpr std::size_t kLanes = 8;
   static constexpr std::size_t kBlockMinRules = 4;
   struct alignas(64) Block {
+    std::uint32_t src_first[kLanes], src_span[kLanes];
+    std::uint32_t dst_first[kLanes], dst_span[kLanes];
+    std::uint32_t port_first[kLanes], port_span[kLanes];  // source port | destination port << 16
+    std::uint16_t proto_first[kLanes], proto_span[kLanes];
     std::uint32_t position[kLanes];
-    std::uint32_t src_net[kLanes], src_mask[kLanes];
-    std::uint32_t dst_net[kLanes], dst_mask[kLanes];
-    std::uint16_t sport_first[kLanes], sport_span[kLanes];
-    std::uint16_t dport_first[kLanes], dport_span[kLanes];
-    std::uint8_t protocol[kLanes], protocol_mask[kLanes];
-    std::uint8_t flags[kLanes];
   };
   static_assert(sizeof(Block) == 256);
   static constexpr std::uint32_t kNoBlocks = 0xffffffffu;
@@ -171,10 +178,21 @@ class RuleIndex {
     std::uint32_t begin, end;   // records_[begin, end); with blocks, 0 and the rule count
     std::uint32_t block_begin;  // the list is blocks_[block_begin ...]; kNoBlocks: records
   };
-  static Record lane_record(const Block& b, std::size_t l) noexcept {
-    return Record{b.position[l], b.src_net[l], b.src_mask[l], b.dst_net[l], b.dst_mask[l], b.sport_first[l],
-                  b.sport_span[l], b.dport_first[l], b.dport_span[l], b.protocol[l], b.protocol_mask[l],
-                  b.flags[l], 0};
+  Record lane_record(const Block& b, std::size_t l) const noexcept {
+    PackedRecord r{};
+    auto split = [&](std::size_t lane, std::uint32_t first, std::uint32_t span) {
+      r.first[lane] = static_cast<std::uint16_t>(first);
+      r.first[lane + 1] = static_cast<std::uint16_t>(first >> 16);
+      r.span[lane] = static_cast<std::uint16_t>(span);
+      r.span[lane + 1] = static_cast<std::uint16_t>(span >> 16);
+    };
+    split(0, b.src_first[l], b.src_span[l]);
+    split(2, b.dst_first[l], b.dst_span[l]);
+    split(4, b.port_first[l], b.port_span[l]);
+    r.first[6] = b.proto_first[l];
+    r.span[6] = b.proto_span[l];
+    r.span[kFlagsLane] = flags_of_[b.position[l]];
+    return unpack(r, b.position[l]);
   }
   // Per class: its non-empty source lists, then its non-empty destination
   // lists, as ranges in probe_ranges_[offset ...], each side in ascending
@@ -248,15 +266,20 @@ class RuleIndex {
   }
 
   bool full_match(const Record& r, const AddressClassMap& map, const Probe& p) const noexcept;
-  template <bool kV4>
+  // The list scans and the burst lookup (rule_index_scan.inc), one
+  // instantiation per instruction set.
+  template <ScanIsa kIsa, bool kV4>
   std::uint32_t scan_list(const List& l, std::uint32_t best, const AddressClassMap& map,
                           const Probe& p) const noexcept;
-  template <bool kV4>
+  template <ScanIsa kIsa, bool kV4>
   std::uint32_t scan_side(const SideProbe& s, std::uint32_t best, const AddressClassMap& map,
                           const Probe& p) const noexcept;
-  template <bool kV4>
+  template <ScanIsa kIsa, bool kV4>
   std::uint32_t decide(const AddressClassMap& map, const Probe& p, const SideProbe* src,
                        const SideProbe* dst) const noexcept;
+  template <ScanIsa kIsa>
+  void classify_burst(const AddressClassMap& map, std::span<const LookupKey> keys,
+                      std::span<std::uint32_t> out) const noexcept;
   std::uint32_t decide_any(const AddressClassMap& map, const Probe& p) const noexcept;
   // Prefetches what scan_list() reads first of `l`: its first block, or its
   // first records.
@@ -291,6 +314,7 @@ class RuleIndex {
   std::vector<AtomId> side_atoms_;        // kSrcAtoms / kDstAtoms sides point in here
   std::vector<ServiceSpec> services_;     // kManyServices rules point in here
   std::vector<Block> blocks_;
+  std::vector<std::uint8_t> flags_of_;    // by position: the record's Flags (a block lane's are here)
   // Construction: every list as a Range of records_ (and blocks_): source
   // and destination lists by AtomId; wide lists by protocol (0-255), then any
   // protocol (256); per protocol, the wide list of that protocol merged with

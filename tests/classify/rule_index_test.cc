@@ -211,9 +211,10 @@ TEST(RuleIndex, LiteralCidrAndPortEdgesAtEveryPrefixLength) {
       const Cidr cidr{IpAddress::v4(net), static_cast<std::uint8_t>(len)};
       map.add(0, cidr);
       std::vector<RuleSpec> rules(1);
-      SideSpec& side = on_dst ? rules[0].dst : rules[0].src;
+      SideSpec side;
       side.atoms = {0};
       side.single_v4_cidr = cidr;
+      (on_dst ? rules[0].dst : rules[0].src) = side;
       rules[0].services = {ServiceSpec{.protocol = kIpProtoUdp, .src_first = 0, .src_last = 1023,
                                        .dst_first = 53, .dst_last = 65535}};
       const std::vector<AtomInfo> infos = {{IpFamily::kIpv4, static_cast<std::uint8_t>(32 - len)}};
