@@ -312,9 +312,9 @@ bool RuleIndex::full_match(const Record& r, const AddressClassMap& map, const Pr
     return in != ((r.flags & negate_flag) != 0);
   };
   if (!side(kSrcAtoms, kSrcV4, kSrcNegate, r.src_net, r.src_mask, slow ? slow->src_atoms : 0,
-            slow ? slow->src_count : 0, k.src, p.src_v4, p.src_class) ||
+            slow ? slow->src_count : 0, k.src, p.lanes[0], p.src_class) ||
       !side(kDstAtoms, kDstV4, kDstNegate, r.dst_net, r.dst_mask, slow ? slow->dst_atoms : 0,
-            slow ? slow->dst_count : 0, k.dst, p.dst_v4, p.dst_class))
+            slow ? slow->dst_count : 0, k.dst, p.lanes[1], p.dst_class))
     return false;
   if (r.flags & kManyServices) {
     for (std::uint32_t i = 0; i < slow->service_count; ++i) {
@@ -509,16 +509,10 @@ std::uint32_t RuleIndex::decide_any(const AddressClassMap& map, const Probe& p) 
 }
 
 std::uint32_t RuleIndex::classify(const AddressClassMap& map, const LookupKey& key) const noexcept {
-  Probe p;
-  p.key = &key;
-  p.src_class = map.lookup(key.src);
-  p.dst_class = map.lookup(key.dst);
-  p.src_v4 = key.src.family == IpFamily::kIpv4 ? key.src.v4_host_order() : 0;
-  p.dst_v4 = key.dst.family == IpFamily::kIpv4 ? key.dst.v4_host_order() : 0;
   alignas(16) std::uint32_t lanes[4];
-  fill_lanes(lanes, p.src_v4, p.dst_v4, key);
-  p.lanes = lanes;
-  return decide_any(map, p);
+  fill_lanes(lanes, key.src.family == IpFamily::kIpv4 ? key.src.v4_host_order() : 0,
+             key.dst.family == IpFamily::kIpv4 ? key.dst.v4_host_order() : 0, key);
+  return decide_any(map, Probe{&key, lanes, map.lookup(key.src), map.lookup(key.dst)});
 }
 
 #if FW_RULE_INDEX_AVX2

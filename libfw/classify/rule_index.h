@@ -251,11 +251,11 @@ class RuleIndex {
 
   struct Probe {  // what a lookup computes once per packet
     const LookupKey* key;
-    ClassId src_class, dst_class;
-    std::uint32_t src_v4, dst_v4;  // host order, IPv4 packets
-    // The packet in PackedRecord's lanes (IPv4 packets; 16-byte aligned):
-    // source, destination, source port | destination port << 16, protocol.
+    // The packet in PackedRecord's lanes (16-byte aligned): source and
+    // destination (IPv4, host order; meaningless for another family),
+    // source port | destination port << 16, protocol.
     const std::uint32_t* lanes;
+    ClassId src_class, dst_class;
   };
   static void fill_lanes(std::uint32_t* lanes, std::uint32_t src_v4, std::uint32_t dst_v4,
                          const LookupKey& k) noexcept {
