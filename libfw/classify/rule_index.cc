@@ -292,10 +292,16 @@ RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> 
 // The exact check of a record, for any family: what the fast compare
 // cannot decide (atoms, negation, several services, non-IPv4 packets).
 bool RuleIndex::full_match(const Record& r, const AddressClassMap& map, const Probe& p) const noexcept {
-  const LookupKey& k = *p.key;
+  // The protocol and ports from the lanes (filled for every family); the
+  // families from the key (none: a LookupKeyV4, IPv4).
+  const std::uint32_t protocol = p.lanes[3];
+  const auto src_port = static_cast<std::uint16_t>(p.lanes[2]);
+  const auto dst_port = static_cast<std::uint16_t>(p.lanes[2] >> 16);
+  const bool src_is_v4 = p.key == nullptr || p.key->src.family == IpFamily::kIpv4;
+  const bool dst_is_v4 = p.key == nullptr || p.key->dst.family == IpFamily::kIpv4;
   const SlowRule* slow = (r.flags & kSlow) ? &slow_rules_[slow_of_[r.position]] : nullptr;
   auto side = [&](std::uint8_t atoms_flag, std::uint8_t v4_flag, std::uint8_t negate_flag, std::uint32_t net,
-                  std::uint32_t mask, std::uint32_t slow_a, std::uint32_t slow_b, const IpAddress& addr,
+                  std::uint32_t mask, std::uint32_t slow_a, std::uint32_t slow_b, bool is_v4,
                   std::uint32_t v4, ClassId cls) {
     bool in = true;
     if (r.flags & atoms_flag) {
@@ -307,27 +313,27 @@ bool RuleIndex::full_match(const Record& r, const AddressClassMap& map, const Pr
         net = slow_a;
         mask = slow_b;
       }
-      in = addr.family == IpFamily::kIpv4 && (v4 & mask) == net;
+      in = is_v4 && (v4 & mask) == net;
     }
     return in != ((r.flags & negate_flag) != 0);
   };
   if (!side(kSrcAtoms, kSrcV4, kSrcNegate, r.src_net, r.src_mask, slow ? slow->src_atoms : 0,
-            slow ? slow->src_count : 0, k.src, p.lanes[0], p.src_class) ||
+            slow ? slow->src_count : 0, src_is_v4, p.lanes[0], p.src_class) ||
       !side(kDstAtoms, kDstV4, kDstNegate, r.dst_net, r.dst_mask, slow ? slow->dst_atoms : 0,
-            slow ? slow->dst_count : 0, k.dst, p.lanes[1], p.dst_class))
+            slow ? slow->dst_count : 0, dst_is_v4, p.lanes[1], p.dst_class))
     return false;
   if (r.flags & kManyServices) {
     for (std::uint32_t i = 0; i < slow->service_count; ++i) {
       const ServiceSpec& s = services_[slow->services + i];
-      if ((!s.protocol || *s.protocol == k.protocol) && k.src_port >= s.src_first && k.src_port <= s.src_last &&
-          k.dst_port >= s.dst_first && k.dst_port <= s.dst_last)
+      if ((!s.protocol || *s.protocol == protocol) && src_port >= s.src_first && src_port <= s.src_last &&
+          dst_port >= s.dst_first && dst_port <= s.dst_last)
         return true;
     }
     return false;
   }
-  return ((k.protocol ^ r.protocol) & r.protocol_mask) == 0 &&
-         static_cast<std::uint16_t>(k.src_port - r.sport_first) <= r.sport_span &&
-         static_cast<std::uint16_t>(k.dst_port - r.dport_first) <= r.dport_span;
+  return ((protocol ^ r.protocol) & r.protocol_mask) == 0 &&
+         static_cast<std::uint16_t>(src_port - r.sport_first) <= r.sport_span &&
+         static_cast<std::uint16_t>(dst_port - r.dport_first) <= r.dport_span;
 }
 
 RuleIndex::Range RuleIndex::make_range(std::uint32_t begin, std::uint32_t end) {
@@ -515,10 +521,32 @@ std::uint32_t RuleIndex::classify(const AddressClassMap& map, const LookupKey& k
   return decide_any(map, Probe{&key, lanes, map.lookup(key.src), map.lookup(key.dst)});
 }
 
+std::uint32_t RuleIndex::classify(const AddressClassMap& map, const LookupKeyV4& key) const noexcept {
+  alignas(16) std::uint32_t lanes[4];
+  fill_lanes(lanes, key);
+  const std::size_t nprobes = side_probes_[0].size();
+  const Probe p{nullptr, lanes, map.lookup_v4(key.src), map.lookup_v4(key.dst)};
+  return decide<ScanIsa::kBase, true>(map, p, p.src_class < nprobes ? &side_probes_[0][p.src_class] : nullptr,
+                                      p.dst_class < nprobes ? &side_probes_[1][p.dst_class] : nullptr);
+}
+
 #if FW_RULE_INDEX_AVX2
 extern template void RuleIndex::classify_burst<ScanIsa::kAvx2>(const AddressClassMap&, std::span<const LookupKey>,
                                                                std::span<std::uint32_t>) const noexcept;
+extern template void RuleIndex::classify_burst<ScanIsa::kAvx2>(const AddressClassMap&, std::span<const LookupKeyV4>,
+                                                               std::span<std::uint32_t>) const noexcept;
 #endif
+
+void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKeyV4> keys,
+                         std::span<std::uint32_t> out) const noexcept {
+#if FW_RULE_INDEX_AVX2
+  if (AddressClassMap::walk_variant() != WalkVariant::kScalar) {
+    classify_burst<ScanIsa::kAvx2>(map, keys, out);
+    return;
+  }
+#endif
+  classify_burst<ScanIsa::kBase>(map, keys, out);
+}
 
 void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> keys,
                          std::span<std::uint32_t> out) const noexcept {

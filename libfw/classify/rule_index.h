@@ -80,6 +80,16 @@ struct LookupKey {
 // avx512; FW_CLASSIFY_WALK=scalar selects the baseline for both).
 enum class ScanIsa : std::uint8_t { kBase, kAvx2 };
 
+// An IPv4 packet's fields, for bursts known to be IPv4 (16 bytes, cheaper
+// to fill and to read than a LookupKey): addresses in host order.
+struct LookupKeyV4 {
+  std::uint32_t src = 0;
+  std::uint32_t dst = 0;
+  std::uint16_t src_port = 0;
+  std::uint16_t dst_port = 0;
+  std::uint8_t protocol = 0;
+};
+
 struct RuleIndexStats {
   std::size_t rules = 0;
   std::size_t indexed_src = 0;
@@ -108,6 +118,11 @@ class RuleIndex {
   std::uint32_t classify(const AddressClassMap& map, const LookupKey& key) const noexcept;
   // The same for a burst; out.size() >= keys.size().
   void classify(const AddressClassMap& map, std::span<const LookupKey> keys,
+                std::span<std::uint32_t> out) const noexcept;
+  // The same for IPv4 packets given as LookupKeyV4 (same answers as the
+  // LookupKey of the same packet).
+  std::uint32_t classify(const AddressClassMap& map, const LookupKeyV4& key) const noexcept;
+  void classify(const AddressClassMap& map, std::span<const LookupKeyV4> keys,
                 std::span<std::uint32_t> out) const noexcept;
 
   const RuleIndexStats& stats() const noexcept { return stats_; }
@@ -250,7 +265,7 @@ class RuleIndex {
   static Record unpack(const PackedRecord& r, std::uint32_t position) noexcept;
 
   struct Probe {  // what a lookup computes once per packet
-    const LookupKey* key;
+    const LookupKey* key;  // nullptr: an IPv4 packet given as a LookupKeyV4
     // The packet in PackedRecord's lanes (16-byte aligned): source and
     // destination (IPv4, host order; meaningless for another family),
     // source port | destination port << 16, protocol.
@@ -261,6 +276,12 @@ class RuleIndex {
                          const LookupKey& k) noexcept {
     lanes[0] = src_v4;
     lanes[1] = dst_v4;
+    lanes[2] = std::uint32_t{k.src_port} | std::uint32_t{k.dst_port} << 16;
+    lanes[3] = k.protocol;
+  }
+  static void fill_lanes(std::uint32_t* lanes, const LookupKeyV4& k) noexcept {
+    lanes[0] = k.src;
+    lanes[1] = k.dst;
     lanes[2] = std::uint32_t{k.src_port} | std::uint32_t{k.dst_port} << 16;
     lanes[3] = k.protocol;
   }
@@ -277,8 +298,15 @@ class RuleIndex {
   template <ScanIsa kIsa, bool kV4>
   std::uint32_t decide(const AddressClassMap& map, const Probe& p, const SideProbe* src,
                        const SideProbe* dst) const noexcept;
+  static constexpr std::size_t kBurstChunk = 64;
+  template <ScanIsa kIsa>
+  void decide_chunk_v4(const AddressClassMap& map, std::size_t n, const ClassId* classes,
+                       const std::uint32_t (*lanes)[4], const LookupKey* keys, std::uint32_t* out) const noexcept;
   template <ScanIsa kIsa>
   void classify_burst(const AddressClassMap& map, std::span<const LookupKey> keys,
+                      std::span<std::uint32_t> out) const noexcept;
+  template <ScanIsa kIsa>
+  void classify_burst(const AddressClassMap& map, std::span<const LookupKeyV4> keys,
                       std::span<std::uint32_t> out) const noexcept;
   std::uint32_t decide_any(const AddressClassMap& map, const Probe& p) const noexcept;
   // Prefetches what scan_list() reads first of `l`: its first block, or its

@@ -17,5 +17,7 @@
 namespace fw::classify {
 template void RuleIndex::classify_burst<ScanIsa::kAvx2>(const AddressClassMap&, std::span<const LookupKey>,
                                                         std::span<std::uint32_t>) const noexcept;
+template void RuleIndex::classify_burst<ScanIsa::kAvx2>(const AddressClassMap&, std::span<const LookupKeyV4>,
+                                                        std::span<std::uint32_t>) const noexcept;
 }  // namespace fw::classify
 #endif

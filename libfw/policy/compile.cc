@@ -905,8 +905,8 @@ const CompiledPolicy::RuleList& CompiledPolicy::list_for(std::uint32_t vnic,
   return *unknown_[di];
 }
 
-Decision CompiledPolicy::resolve(const RuleList& list, std::uint32_t r,
-                                 const classify::LookupKey& key) const noexcept {
+template <typename Key>
+Decision CompiledPolicy::resolve(const RuleList& list, std::uint32_t r, const Key& key) const noexcept {
   if (r == classify::kNoMatch) return default_decision();
   const std::uint32_t position = list.positions[r];
   if (!is_jump_[position]) return decisions_[position];
@@ -940,7 +940,20 @@ void CompiledPolicy::decide_burst(const VnicLists& lists, Direction direction,
   decide_burst_in(*lists.by_direction[static_cast<std::size_t>(direction) & 1], keys, out);
 }
 
-void CompiledPolicy::decide_burst_in(const RuleList& list, std::span<const classify::LookupKey> keys,
+void CompiledPolicy::decide_burst(std::uint32_t vnic, Direction direction,
+                                  std::span<const classify::LookupKeyV4> keys,
+                                  std::span<Decision> out) const noexcept {
+  decide_burst_in(list_for(vnic, direction), keys, out);
+}
+
+void CompiledPolicy::decide_burst(const VnicLists& lists, Direction direction,
+                                  std::span<const classify::LookupKeyV4> keys,
+                                  std::span<Decision> out) const noexcept {
+  decide_burst_in(*lists.by_direction[static_cast<std::size_t>(direction) & 1], keys, out);
+}
+
+template <typename Key>
+void CompiledPolicy::decide_burst_in(const RuleList& list, std::span<const Key> keys,
                                      std::span<Decision> out) const noexcept {
   constexpr std::size_t kChunk = 64;
   std::uint32_t first[kChunk];

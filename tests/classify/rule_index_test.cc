@@ -170,6 +170,9 @@ TEST(RuleIndex, MatchesBruteForceOnRandomPoliciesThroughMembershipChanges) {
     EXPECT_GT(index.stats().unmerged_probes, 0u);
 
     auto probe = [&](int round) {
+      std::vector<LookupKey> keys;
+      std::vector<LookupKeyV4> keys_v4;
+      std::vector<std::uint32_t> wanted, wanted_v4;
       for (int i = 0; i < 3000; ++i) {
         LookupKey k;
         const IpFamily f = rng() % 4 == 0 ? IpFamily::kIpv6 : IpFamily::kIpv4;
@@ -180,10 +183,26 @@ TEST(RuleIndex, MatchesBruteForceOnRandomPoliciesThroughMembershipChanges) {
         k.src_port = static_cast<std::uint16_t>(rng() % 2 ? rng() % 1200 : 1024 + rng() % 60000);
         k.dst_port = k.protocol == kIpProtoIcmp ? static_cast<std::uint16_t>(((rng() % 5) << 8) | (rng() % 3))
                                                 : static_cast<std::uint16_t>(rng() % 150);
-        ASSERT_EQ(index.classify(map, k), reference(m, k))
+        const std::uint32_t want = reference(m, k);
+        ASSERT_EQ(index.classify(map, k), want)
             << "seed " << seed << " round " << round << " " << k.src.to_string() << " -> "
             << k.dst.to_string() << " proto " << int(k.protocol) << " " << k.src_port << " -> " << k.dst_port;
+        keys.push_back(k);
+        wanted.push_back(want);
+        if (k.src.family == IpFamily::kIpv4 && k.dst.family == IpFamily::kIpv4) {
+          const LookupKeyV4 k4{k.src.v4_host_order(), k.dst.v4_host_order(), k.src_port, k.dst_port, k.protocol};
+          ASSERT_EQ(index.classify(map, k4), want) << "LookupKeyV4, seed " << seed << " round " << round;
+          keys_v4.push_back(k4);
+          wanted_v4.push_back(want);
+        }
       }
+      // The same probes in bursts: LookupKeys (mixed families) and the IPv4
+      // ones as LookupKeyV4s.
+      std::vector<std::uint32_t> got(keys.size()), got_v4(keys_v4.size());
+      index.classify(map, std::span<const LookupKey>(keys), got);
+      EXPECT_EQ(got, wanted) << "burst, seed " << seed << " round " << round;
+      index.classify(map, std::span<const LookupKeyV4>(keys_v4), got_v4);
+      EXPECT_EQ(got_v4, wanted_v4) << "LookupKeyV4 burst, seed " << seed << " round " << round;
     };
     probe(0);
     // Membership changes on groups only: the index is not rebuilt.

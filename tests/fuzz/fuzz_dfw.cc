@@ -806,6 +806,23 @@ void check_all(const CompiledPolicy& compiled, const Reference& reference, const
                c, reference);
     }
   }
+  // The IPv4 packets again as LookupKeyV4s.
+  std::vector<fw::classify::LookupKeyV4> keys_v4;
+  std::vector<std::size_t> which;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const fw::classify::LookupKey& k = keys[i];
+    if (k.src.family != fw::IpFamily::kIpv4 || k.dst.family != fw::IpFamily::kIpv4) continue;
+    keys_v4.push_back({k.src.v4_host_order(), k.dst.v4_host_order(), k.src_port, k.dst_port, k.protocol});
+    which.push_back(i);
+  }
+  for (std::uint32_t vnic = 1; vnic <= kVnics; ++vnic) {
+    for (fw::Direction d : {fw::Direction::kFromVm, fw::Direction::kToVm}) {
+      compiled.decide_burst(vnic, d, std::span<const fw::classify::LookupKeyV4>(keys_v4), out);
+      for (std::size_t j = 0; j < keys_v4.size(); ++j)
+        expect(compiled, out[j], reference.decide(vnic, d, keys[which[j]]), c.packets[which[j]], vnic, d,
+               "decide_burst (LookupKeyV4)", round, c, reference);
+    }
+  }
 }
 
 }  // namespace

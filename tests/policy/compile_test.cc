@@ -704,6 +704,18 @@ class Generator {
   std::mt19937_64 rng_;
 };
 
+// The IPv4 keys of `batch` as LookupKeyV4s, with the decisions wanted.
+template <typename Batch>
+std::pair<std::vector<classify::LookupKeyV4>, std::vector<Decision>> v4_keys_of(const Batch& batch) {
+  std::pair<std::vector<classify::LookupKeyV4>, std::vector<Decision>> out;
+  for (const auto& [k, want] : batch) {
+    if (k.src.family != IpFamily::kIpv4 || k.dst.family != IpFamily::kIpv4) continue;
+    out.first.push_back({k.src.v4_host_order(), k.dst.v4_host_order(), k.src_port, k.dst_port, k.protocol});
+    out.second.push_back(want);
+  }
+  return out;
+}
+
 TEST(Compile, MatchesBruteForceOnRandomPoliciesThroughGroupChanges) {
   std::size_t rule_decisions = 0, default_decisions = 0, jumps = 0;
   std::set<std::pair<std::uint64_t, std::uint32_t>> deciding;  // (seed, rule id)
@@ -765,6 +777,14 @@ TEST(Compile, MatchesBruteForceOnRandomPoliciesThroughGroupChanges) {
         for (std::size_t i = 0; i < batch.size(); ++i)
           ASSERT_EQ(got[i], batch[i].second) << "decide_burst, seed " << seed << " round " << round
                                              << " vnic " << where.first << " key " << i << " of " << batch.size();
+        // The IPv4 ones again as LookupKeyV4s.
+        const auto [v4_keys, v4_want] = v4_keys_of(batch);
+        std::vector<Decision> v4_got(v4_keys.size());
+        (*compiled)->decide_burst(where.first, static_cast<Direction>(where.second),
+                                  std::span<const classify::LookupKeyV4>(v4_keys), v4_got);
+        for (std::size_t i = 0; i < v4_keys.size(); ++i)
+          ASSERT_EQ(v4_got[i], v4_want[i]) << "decide_burst (LookupKeyV4), seed " << seed << " round " << round
+                                           << " vnic " << where.first << " key " << i;
       }
     };
     probe(0);
@@ -847,6 +867,14 @@ std::size_t expect_matches(const CompiledPolicy& compiled, const Oracle& oracle,
     for (std::size_t i = 0; i < batch.size(); ++i) {
       EXPECT_EQ(got[i], batch[i].second) << where << ": decide_burst, vnic " << at.first << " key " << i;
       if (got[i] != batch[i].second) return rule_answers;
+    }
+    const auto [v4_keys, v4_want] = v4_keys_of(batch);
+    std::vector<Decision> v4_got(v4_keys.size());
+    compiled.decide_burst(at.first, static_cast<Direction>(at.second), std::span<const classify::LookupKeyV4>(v4_keys),
+                          v4_got);
+    for (std::size_t i = 0; i < v4_keys.size(); ++i) {
+      EXPECT_EQ(v4_got[i], v4_want[i]) << where << ": decide_burst (LookupKeyV4), vnic " << at.first << " key " << i;
+      if (v4_got[i] != v4_want[i]) return rule_answers;
     }
   }
   return rule_answers;
