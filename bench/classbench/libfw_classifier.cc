@@ -45,8 +45,8 @@ class LibfwClassifier final : public Classifier {
     positions_.resize(burst.size());
     for (std::size_t i = 0; i < burst.size(); ++i) {
       fw::classify::LookupKey& k = keys_[i];
-      k.src = fw::IpAddress::v4(burst[i].src);
-      k.dst = fw::IpAddress::v4(burst[i].dst);
+      k.src.set_v4(burst[i].src);
+      k.dst.set_v4(burst[i].dst);
       k.protocol = burst[i].proto;
       k.src_port = burst[i].sport;
       k.dst_port = burst[i].dport;

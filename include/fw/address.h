@@ -46,12 +46,16 @@ struct IpAddress {
 
   static IpAddress v4(std::uint32_t host_order) noexcept {
     IpAddress a;
-    a.family = IpFamily::kIpv4;
-    a.bytes[0] = static_cast<std::uint8_t>(host_order >> 24);
-    a.bytes[1] = static_cast<std::uint8_t>(host_order >> 16);
-    a.bytes[2] = static_cast<std::uint8_t>(host_order >> 8);
-    a.bytes[3] = static_cast<std::uint8_t>(host_order);
+    a.set_v4(host_order);
     return a;
+  }
+  // In place (cheaper than `x = IpAddress::v4(...)` in a loop, which
+  // compilers tend to build in a stack temporary and copy back with a wide
+  // load of narrow stores).
+  void set_v4(std::uint32_t host_order) noexcept {
+    family = IpFamily::kIpv4;
+    bytes = {static_cast<std::uint8_t>(host_order >> 24), static_cast<std::uint8_t>(host_order >> 16),
+             static_cast<std::uint8_t>(host_order >> 8), static_cast<std::uint8_t>(host_order)};
   }
   static IpAddress v6(const std::uint8_t network_order[16]) noexcept;
   // Only meaningful for kIpv4. Inline: the classifier calls it per packet.

@@ -99,6 +99,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"10.0.0.1 - 10.0.0.9", "'10.0.0.1 - 10.0.0.9': contains whitespace"},
         BadValue{"", "empty address range; write 10.0.0.1-10.0.0.9"}));
 
+TEST(IpAddress, SetV4OverwritesAnyAddressWhole) {
+  IpAddress a = parse_ip("2001:db8::1").value();
+  a.set_v4(0x0a000102u);
+  EXPECT_EQ(a, IpAddress::v4(0x0a000102u));
+  EXPECT_EQ(a, parse_ip("10.0.1.2").value());
+  EXPECT_EQ(a.v4_host_order(), 0x0a000102u);
+  EXPECT_EQ(a.to_string(), "10.0.1.2");
+}
+
 TEST(ParseIpRange, AcceptsOneFamilyInOrder) {
   auto v4 = parse_ip_range("10.0.0.1-10.0.0.9");
   ASSERT_TRUE(v4.ok()) << v4.status().to_string();
