@@ -537,8 +537,10 @@ extern template void RuleIndex::classify_burst<ScanIsa::kAvx2>(const AddressClas
                                                                std::span<std::uint32_t>) const noexcept;
 #endif
 
-void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKeyV4> keys,
-                         std::span<std::uint32_t> out) const noexcept {
+// The burst of the instruction set the walk variant says the CPU has.
+template <typename Key>
+void RuleIndex::dispatch_burst(const AddressClassMap& map, std::span<const Key> keys,
+                               std::span<std::uint32_t> out) const noexcept {
 #if FW_RULE_INDEX_AVX2
   if (AddressClassMap::walk_variant() != WalkVariant::kScalar) {
     classify_burst<ScanIsa::kAvx2>(map, keys, out);
@@ -548,15 +550,14 @@ void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKeyV4
   classify_burst<ScanIsa::kBase>(map, keys, out);
 }
 
+void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKeyV4> keys,
+                         std::span<std::uint32_t> out) const noexcept {
+  dispatch_burst(map, keys, out);
+}
+
 void RuleIndex::classify(const AddressClassMap& map, std::span<const LookupKey> keys,
                          std::span<std::uint32_t> out) const noexcept {
-#if FW_RULE_INDEX_AVX2
-  if (AddressClassMap::walk_variant() != WalkVariant::kScalar) {
-    classify_burst<ScanIsa::kAvx2>(map, keys, out);
-    return;
-  }
-#endif
-  classify_burst<ScanIsa::kBase>(map, keys, out);
+  dispatch_burst(map, keys, out);
 }
 
 void RuleIndex::build_side_probes() {

@@ -298,6 +298,9 @@ class RuleIndex {
   template <ScanIsa kIsa, bool kV4>
   std::uint32_t decide(const AddressClassMap& map, const Probe& p, const SideProbe* src,
                        const SideProbe* dst) const noexcept;
+  template <typename Key>
+  void dispatch_burst(const AddressClassMap& map, std::span<const Key> keys,
+                      std::span<std::uint32_t> out) const noexcept;
   static constexpr std::size_t kBurstChunk = 64;
   template <ScanIsa kIsa>
   void decide_chunk_v4(const AddressClassMap& map, std::size_t n, const ClassId* classes,
