@@ -98,6 +98,43 @@ TEST_F(DfwTest, RulesAndTheDefaultRuleDecideIpPackets) {
   EXPECT_EQ(v.reason, DropReason::kRule);
 }
 
+// One burst of IPv4 packets is classified through LookupKeyV4s, a burst
+// with any IPv6 packet through LookupKeys: the verdicts are those of the
+// packets one by one either way.
+TEST_F(DfwTest, BurstsOfEitherFamilyDecideAsSinglePackets) {
+  Policy p = web_policy();
+  p.groups[0].cidrs.push_back(cidr("2001:db8::5/128"));
+  ASSERT_TRUE(dfw_->apply(p, {kVnic}).ok());
+  auto tcp6_to = [](const char* dst, std::uint16_t port) {
+    return PacketBuilder().eth(kVmMac, kPeerMac).ipv6("2001:db8::3", dst).tcp(40000, port, kTcpSyn).build();
+  };
+  // A non-first IPv4 fragment of a telnet datagram: no ports, so not rule 20.
+  const test::Bytes fragment = PacketBuilder()
+                                   .eth(kVmMac, kPeerMac)
+                                   .ipv4("10.0.0.3", "192.0.2.1", {.fragment_offset = 64})
+                                   .tcp(40000, 23, kTcpSyn)
+                                   .build();
+  const std::vector<test::Bytes> v4 = {tcp_to("10.0.1.5", 80), tcp_to("10.0.1.6", 80), tcp_to("192.0.2.1", 23),
+                                       fragment, tcp_to("10.0.1.5", 22)};
+  std::vector<test::Bytes> mixed = v4;
+  mixed.insert(mixed.begin() + 1, tcp6_to("2001:db8::5", 80));
+  mixed.push_back(tcp6_to("2001:db8::9", 23));
+  const std::uint32_t want_v4[] = {10, 9999, 20, 9999, 9999};
+  const std::uint32_t want_mixed[] = {10, 10, 9999, 20, 9999, 9999, 20};
+  for (const std::vector<test::Bytes>* burst : {&v4, static_cast<const std::vector<test::Bytes>*>(&mixed)}) {
+    std::vector<Frame> frames;
+    for (const test::Bytes& b : *burst) frames.emplace_back(b);
+    std::vector<Verdict> got(frames.size());
+    engine_->process(*worker_, kVnic, Direction::kFromVm, frames, got);
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      const Verdict single = one((*burst)[i]);
+      EXPECT_EQ(got[i].action, single.action) << "packet " << i << " of " << burst->size();
+      EXPECT_EQ(got[i].rule_id, single.rule_id) << "packet " << i << " of " << burst->size();
+      EXPECT_EQ(got[i].rule_id, burst == &v4 ? want_v4[i] : want_mixed[i]) << "packet " << i;
+    }
+  }
+}
+
 TEST_F(DfwTest, DirectionAndIcmpType) {
   ASSERT_TRUE(dfw_->apply(web_policy(), {kVnic}).ok());
   const test::Bytes ping_in = PacketBuilder().eth(kPeerMac, kVmMac).ipv4("192.0.2.1", "10.0.0.3").icmp_echo(7, 1).build();
