@@ -281,7 +281,8 @@ RuleIndex::RuleIndex(std::span<const RuleSpec> rules, std::span<const AtomInfo> 
                             sizeof(List) +
                         packed_.size() * (sizeof(PackedRecord) + sizeof(std::uint32_t)) +
                         slow_rules_.size() * sizeof(SlowRule) +
-                        slow_of_.size() * sizeof(std::uint32_t) + side_atoms_.size() * sizeof(AtomId) +
+                        slow_of_.size() * sizeof(std::uint32_t) + flags_of_.size() * sizeof(std::uint8_t) +
+                        side_atoms_.size() * sizeof(AtomId) +
                         services_.size() * sizeof(ServiceSpec);
   // Staged lookups pay off once the index and the class map outgrow the
   // core's caches (measured: ClassBench 10k sets, ~1-5 MiB, are faster
