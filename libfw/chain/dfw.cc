@@ -382,45 +382,30 @@ class DfwFilter final : public Filter {
     // per call, which cost a one-packet burst ~250 ns. Only the first n
     // entries are written and read (both are implicit-lifetime types).
     // A burst of IPv4 packets (the usual case) goes as 16-byte LookupKeyV4s,
-    // anything else as LookupKeys; the same decisions either way.
+    // filled until a packet of another family turns up; then the burst goes
+    // as LookupKeys, written over them. The same decisions either way.
     alignas(classify::LookupKey) unsigned char key_bytes[sizeof(classify::LookupKey) * kMaxBurst];
     alignas(policy_compile::Decision) unsigned char decision_bytes[sizeof(policy_compile::Decision) * kMaxBurst];
     auto* decisions = raw_array<policy_compile::Decision>(decision_bytes);
     const std::size_t n = index.size();
-    bool all_v4 = true;
-    for (std::size_t k = 0; k < n; ++k) {
-      const PacketView& v = ctx.packets[index[k]];
-      all_v4 &= v.src_ip.family == IpFamily::kIpv4 && v.dst_ip.family == IpFamily::kIpv4;
-    }
     auto decide_keys = [&](auto* keys) {
       if (has_pinned_)
         compiled_->decide_burst(pinned_, ctx.direction, std::span(keys, n), std::span(decisions, n));
       else
         compiled_->decide_burst(ctx.vnic_id, ctx.direction, std::span(keys, n), std::span(decisions, n));
     };
-    // Without an L4 header (a non-first fragment) no port is known: 0
-    // matches only rules that accept every port.
-    if (all_v4) {
-      static_assert(sizeof(classify::LookupKeyV4) <= sizeof(classify::LookupKey));
-      auto* keys = raw_array<classify::LookupKeyV4>(key_bytes);
-      for (std::size_t k = 0; k < n; ++k) {
-        const PacketView& v = ctx.packets[index[k]];
-        ::new (&keys[k]) classify::LookupKeyV4{v.src_ip.v4_host_order(), v.dst_ip.v4_host_order(),
-                                               static_cast<std::uint16_t>(v.has_l4 ? v.src_port : 0),
-                                               static_cast<std::uint16_t>(v.has_l4 ? v.dst_port : 0), v.protocol};
-      }
-      decide_keys(static_cast<const classify::LookupKeyV4*>(keys));
+    static_assert(sizeof(classify::LookupKeyV4) <= sizeof(classify::LookupKey));
+    auto* keys_v4 = raw_array<classify::LookupKeyV4>(key_bytes);
+    std::size_t filled = 0;
+    while (filled < n &&
+           policy_compile::fill_lookup_key(ctx.packets[index[filled]], *::new (&keys_v4[filled]) classify::LookupKeyV4))
+      ++filled;
+    if (filled == n) {
+      decide_keys(static_cast<const classify::LookupKeyV4*>(keys_v4));
     } else {
       auto* keys = raw_array<classify::LookupKey>(key_bytes);
-      for (std::size_t k = 0; k < n; ++k) {
-        const PacketView& v = ctx.packets[index[k]];
-        classify::LookupKey& key = *::new (&keys[k]) classify::LookupKey;
-        key.src = v.src_ip;
-        key.dst = v.dst_ip;
-        key.protocol = v.protocol;
-        key.src_port = v.has_l4 ? v.src_port : 0;
-        key.dst_port = v.has_l4 ? v.dst_port : 0;
-      }
+      for (std::size_t k = 0; k < n; ++k)
+        policy_compile::fill_lookup_key(ctx.packets[index[k]], *::new (&keys[k]) classify::LookupKey);
       decide_keys(static_cast<const classify::LookupKey*>(keys));
     }
     // Symmetric hashes of the connections this call created (1024 bits):

@@ -59,41 +59,29 @@ namespace fw::classify {
 RuleIndex::PackedRecord RuleIndex::pack(const Record& r) noexcept {
   PackedRecord p{};
   // A side's mask is a prefix's (or 0: any): its span is the host part.
-  auto side = [&](std::size_t lane, std::uint32_t net, std::uint32_t mask) {
-    const std::uint32_t span = ~mask;
-    p.first[lane] = static_cast<std::uint16_t>(net);
-    p.first[lane + 1] = static_cast<std::uint16_t>(net >> 16);
-    p.span[lane] = static_cast<std::uint16_t>(span);
-    p.span[lane + 1] = static_cast<std::uint16_t>(span >> 16);
-  };
-  side(0, r.src_net, r.src_mask);
-  side(2, r.dst_net, r.dst_mask);
-  p.first[4] = r.sport_first;
-  p.span[4] = r.sport_span;
-  p.first[5] = r.dport_first;
-  p.span[5] = r.dport_span;
+  split16(p, 0, r.src_net, ~r.src_mask);
+  split16(p, 2, r.dst_net, ~r.dst_mask);
+  split16(p, 4, std::uint32_t{r.sport_first} | std::uint32_t{r.dport_first} << 16,
+          std::uint32_t{r.sport_span} | std::uint32_t{r.dport_span} << 16);
   p.first[6] = r.protocol_mask != 0 ? r.protocol : 0;
   p.span[6] = r.protocol_mask != 0 ? 0 : 0xff;
-  p.first[kFlagsLane] = 0;
-  p.span[kFlagsLane] = r.flags;
-  return p;
+  return p;  // lane 7: first and span 0, as the packet's
 }
 
-RuleIndex::Record RuleIndex::unpack(const PackedRecord& p, std::uint32_t position) noexcept {
-  auto half = [](const std::uint16_t* v, std::size_t lane) { return std::uint32_t{v[lane]} | std::uint32_t{v[lane + 1]} << 16; };
+RuleIndex::Record RuleIndex::unpack(const PackedRecord& p, std::uint32_t position) const noexcept {
   Record r{};
   r.position = position;
-  r.src_net = half(p.first, 0);
-  r.src_mask = ~half(p.span, 0);
-  r.dst_net = half(p.first, 2);
-  r.dst_mask = ~half(p.span, 2);
+  r.src_net = join16(p.first, 0);
+  r.src_mask = ~join16(p.span, 0);
+  r.dst_net = join16(p.first, 2);
+  r.dst_mask = ~join16(p.span, 2);
   r.sport_first = p.first[4];
   r.sport_span = p.span[4];
   r.dport_first = p.first[5];
   r.dport_span = p.span[5];
   r.protocol = static_cast<std::uint8_t>(p.first[6]);
   r.protocol_mask = p.span[6] == 0 ? 0xff : 0;
-  r.flags = static_cast<std::uint8_t>(p.span[kFlagsLane]);
+  r.flags = flags_of_[position];
   return r;
 }
 
@@ -350,16 +338,13 @@ RuleIndex::Range RuleIndex::make_range(std::uint32_t begin, std::uint32_t end) {
       }
       const Record& rec = records_[at + l];
       const PackedRecord packed = pack(rec);
-      auto join = [&](const std::uint16_t* v, std::size_t lane) {
-        return std::uint32_t{v[lane]} | std::uint32_t{v[lane + 1]} << 16;
-      };
       b.position[l] = rec.position;
-      b.src_first[l] = join(packed.first, 0);
-      b.src_span[l] = join(packed.span, 0);
-      b.dst_first[l] = join(packed.first, 2);
-      b.dst_span[l] = join(packed.span, 2);
-      b.port_first[l] = join(packed.first, 4);
-      b.port_span[l] = join(packed.span, 4);
+      b.src_first[l] = join16(packed.first, 0);
+      b.src_span[l] = join16(packed.span, 0);
+      b.dst_first[l] = join16(packed.first, 2);
+      b.dst_span[l] = join16(packed.span, 2);
+      b.port_first[l] = join16(packed.first, 4);
+      b.port_span[l] = join16(packed.span, 4);
       b.proto_first[l] = packed.first[6];
       b.proto_span[l] = packed.span[6];
     }
@@ -505,30 +490,18 @@ void RuleIndex::build_class_probes(const AddressClassMap& map) {
   }
 }
 
-// One packet, classes known.
-std::uint32_t RuleIndex::decide_any(const AddressClassMap& map, const Probe& p) const noexcept {
-  const std::size_t nprobes = side_probes_[0].size();
-  const SideProbe* src = p.src_class < nprobes ? &side_probes_[0][p.src_class] : nullptr;
-  const SideProbe* dst = p.dst_class < nprobes ? &side_probes_[1][p.dst_class] : nullptr;
-  if (p.key->src.family == IpFamily::kIpv4 && p.key->dst.family == IpFamily::kIpv4)
-    return decide<ScanIsa::kBase, true>(map, p, src, dst);
-  return decide<ScanIsa::kBase, false>(map, p, src, dst);
-}
-
 std::uint32_t RuleIndex::classify(const AddressClassMap& map, const LookupKey& key) const noexcept {
   alignas(16) std::uint32_t lanes[4];
   fill_lanes(lanes, key.src.family == IpFamily::kIpv4 ? key.src.v4_host_order() : 0,
-             key.dst.family == IpFamily::kIpv4 ? key.dst.v4_host_order() : 0, key);
-  return decide_any(map, Probe{&key, lanes, map.lookup(key.src), map.lookup(key.dst)});
+             key.dst.family == IpFamily::kIpv4 ? key.dst.v4_host_order() : 0, key.src_port, key.dst_port,
+             key.protocol);
+  return decide_any<ScanIsa::kBase>(map, Probe{&key, lanes, map.lookup(key.src), map.lookup(key.dst)});
 }
 
 std::uint32_t RuleIndex::classify(const AddressClassMap& map, const LookupKeyV4& key) const noexcept {
   alignas(16) std::uint32_t lanes[4];
-  fill_lanes(lanes, key);
-  const std::size_t nprobes = side_probes_[0].size();
-  const Probe p{nullptr, lanes, map.lookup_v4(key.src), map.lookup_v4(key.dst)};
-  return decide<ScanIsa::kBase, true>(map, p, p.src_class < nprobes ? &side_probes_[0][p.src_class] : nullptr,
-                                      p.dst_class < nprobes ? &side_probes_[1][p.dst_class] : nullptr);
+  fill_lanes(lanes, key.src, key.dst, key.src_port, key.dst_port, key.protocol);
+  return decide_any<ScanIsa::kBase>(map, Probe{nullptr, lanes, map.lookup_v4(key.src), map.lookup_v4(key.dst)});
 }
 
 #if FW_RULE_INDEX_AVX2

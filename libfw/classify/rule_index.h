@@ -195,18 +195,11 @@ class RuleIndex {
   };
   Record lane_record(const Block& b, std::size_t l) const noexcept {
     PackedRecord r{};
-    auto split = [&](std::size_t lane, std::uint32_t first, std::uint32_t span) {
-      r.first[lane] = static_cast<std::uint16_t>(first);
-      r.first[lane + 1] = static_cast<std::uint16_t>(first >> 16);
-      r.span[lane] = static_cast<std::uint16_t>(span);
-      r.span[lane + 1] = static_cast<std::uint16_t>(span >> 16);
-    };
-    split(0, b.src_first[l], b.src_span[l]);
-    split(2, b.dst_first[l], b.dst_span[l]);
-    split(4, b.port_first[l], b.port_span[l]);
+    split16(r, 0, b.src_first[l], b.src_span[l]);
+    split16(r, 2, b.dst_first[l], b.dst_span[l]);
+    split16(r, 4, b.port_first[l], b.port_span[l]);
     r.first[6] = b.proto_first[l];
     r.span[6] = b.proto_span[l];
-    r.span[kFlagsLane] = flags_of_[b.position[l]];
     return unpack(r, b.position[l]);
   }
   // Per class: its non-empty source lists, then its non-empty destination
@@ -252,17 +245,28 @@ class RuleIndex {
   // half exact when 16 or more bits are fixed, else a range; the low half a
   // range, or anything). Lanes: source low and high, destination low and
   // high, source port, destination port, protocol, and one the packet
-  // leaves 0 (first 0; its span holds the record's flags, which any span
-  // accepts). The record's position is packed_positions_[same index].
+  // leaves 0 (first and span 0). The record's position is
+  // packed_positions_[same index], its flags flags_of_[position].
   // 32 bytes, two a cache line.
-  static constexpr std::size_t kFlagsLane = 7;
   struct alignas(16) PackedRecord {
     std::uint16_t first[8];
     std::uint16_t span[8];
   };
   static_assert(sizeof(PackedRecord) == 32);
   static PackedRecord pack(const Record& r) noexcept;
-  static Record unpack(const PackedRecord& r, std::uint32_t position) noexcept;
+  // The record back (for the full check), with its flags.
+  Record unpack(const PackedRecord& r, std::uint32_t position) const noexcept;
+  // A 32-bit field as lanes `lane` (low half) and `lane + 1` (high half),
+  // and back: how blocks (32-bit lanes) and packed records (16-bit) agree.
+  static void split16(PackedRecord& r, std::size_t lane, std::uint32_t first, std::uint32_t span) noexcept {
+    r.first[lane] = static_cast<std::uint16_t>(first);
+    r.first[lane + 1] = static_cast<std::uint16_t>(first >> 16);
+    r.span[lane] = static_cast<std::uint16_t>(span);
+    r.span[lane + 1] = static_cast<std::uint16_t>(span >> 16);
+  }
+  static std::uint32_t join16(const std::uint16_t* v, std::size_t lane) noexcept {
+    return std::uint32_t{v[lane]} | std::uint32_t{v[lane + 1]} << 16;
+  }
 
   struct Probe {  // what a lookup computes once per packet
     const LookupKey* key;  // nullptr: an IPv4 packet given as a LookupKeyV4
@@ -272,18 +276,17 @@ class RuleIndex {
     const std::uint32_t* lanes;
     ClassId src_class, dst_class;
   };
-  static void fill_lanes(std::uint32_t* lanes, std::uint32_t src_v4, std::uint32_t dst_v4,
-                         const LookupKey& k) noexcept {
+  static void fill_lanes(std::uint32_t* lanes, std::uint32_t src_v4, std::uint32_t dst_v4, std::uint16_t src_port,
+                         std::uint16_t dst_port, std::uint8_t protocol) noexcept {
     lanes[0] = src_v4;
     lanes[1] = dst_v4;
-    lanes[2] = std::uint32_t{k.src_port} | std::uint32_t{k.dst_port} << 16;
-    lanes[3] = k.protocol;
+    lanes[2] = std::uint32_t{src_port} | std::uint32_t{dst_port} << 16;
+    lanes[3] = protocol;
   }
-  static void fill_lanes(std::uint32_t* lanes, const LookupKeyV4& k) noexcept {
-    lanes[0] = k.src;
-    lanes[1] = k.dst;
-    lanes[2] = std::uint32_t{k.src_port} | std::uint32_t{k.dst_port} << 16;
-    lanes[3] = k.protocol;
+  // The class's side probe (side 0 source, 1 destination), or nullptr for a
+  // class newer than the index.
+  const SideProbe* side_probe(int side, ClassId c) const noexcept {
+    return c < side_probes_[side].size() ? side_probes_[side].data() + c : nullptr;
   }
 
   bool full_match(const Record& r, const AddressClassMap& map, const Probe& p) const noexcept;
@@ -311,6 +314,8 @@ class RuleIndex {
   template <ScanIsa kIsa>
   void classify_burst(const AddressClassMap& map, std::span<const LookupKeyV4> keys,
                       std::span<std::uint32_t> out) const noexcept;
+  // One packet, classes known (either family; key nullptr: IPv4).
+  template <ScanIsa kIsa>
   std::uint32_t decide_any(const AddressClassMap& map, const Probe& p) const noexcept;
   // Prefetches what scan_list() reads first of `l`: its first block, or its
   // first records.

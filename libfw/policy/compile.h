@@ -70,6 +70,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fw/packet.h"
 #include "fw/policy.h"
 #include "fw/status.h"
 #include "fw/verdict.h"
@@ -78,6 +79,29 @@
 #include "libfw/policy/interval_set.h"
 
 namespace fw::policy_compile {
+
+// What the rules look at of a parsed packet, written in place (the DFW and
+// service slots fill arrays of these per burst). Without an L4 header (a
+// non-first fragment) no port is known: 0, which matches only rules that
+// accept every port.
+inline void fill_lookup_key(const PacketView& v, classify::LookupKey& key) noexcept {
+  key.src = v.src_ip;
+  key.dst = v.dst_ip;
+  key.protocol = v.protocol;
+  key.src_port = v.has_l4 ? v.src_port : 0;
+  key.dst_port = v.has_l4 ? v.dst_port : 0;
+}
+// The same as a LookupKeyV4: false (nothing written) unless both addresses
+// are IPv4.
+inline bool fill_lookup_key(const PacketView& v, classify::LookupKeyV4& key) noexcept {
+  if (v.src_ip.family != IpFamily::kIpv4 || v.dst_ip.family != IpFamily::kIpv4) return false;
+  key.src = v.src_ip.v4_host_order();
+  key.dst = v.dst_ip.v4_host_order();
+  key.src_port = v.has_l4 ? v.src_port : 0;
+  key.dst_port = v.has_l4 ? v.dst_port : 0;
+  key.protocol = v.protocol;
+  return true;
+}
 
 struct Decision {
   std::uint32_t rule_id = 0;

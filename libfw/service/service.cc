@@ -245,15 +245,8 @@ class ServiceFilter final : public Filter {
     alignas(policy_compile::Decision) unsigned char decision_bytes[sizeof(policy_compile::Decision) * kMaxBurst];
     auto* keys = raw_array<classify::LookupKey>(key_bytes);
     auto* decisions = raw_array<policy_compile::Decision>(decision_bytes);
-    for (std::size_t k = 0; k < to_classify; ++k) {
-      const PacketView& v = ctx.packets[classify_index[k]];
-      classify::LookupKey& key = *::new (&keys[k]) classify::LookupKey;
-      key.src = v.src_ip;
-      key.dst = v.dst_ip;
-      key.protocol = v.protocol;
-      key.src_port = v.has_l4 ? v.src_port : 0;
-      key.dst_port = v.has_l4 ? v.dst_port : 0;
-    }
+    for (std::size_t k = 0; k < to_classify; ++k)
+      policy_compile::fill_lookup_key(ctx.packets[classify_index[k]], *::new (&keys[k]) classify::LookupKey);
     // A reply-direction packet of a connection is matched as its connection's
     // first packet was: the redirect table speaks of the original direction.
     // Packets of one burst share a direction, so the reply packets of
