@@ -21,6 +21,7 @@
 #include "libfw/conntrack/key.h"
 #include "libfw/conntrack/spinlock.h"
 #include "libfw/conntrack/tracker.h"
+#include "libfw/conntrack/udp.h"
 #include "libfw/core/counter.h"
 
 namespace fw {
@@ -50,13 +51,31 @@ constexpr std::uint32_t kStealBatch = 32;
 
 enum class ProbeKind : std::uint8_t { kDone, kConn, kRelated, kFragment };
 
-// One packet of a burst between the stages.
+// One packet of a burst between the stages (64 bytes).
 struct Probe {
   ConnKey key;
   std::uint32_t hash;
   std::uint16_t packet;
   ProbeKind kind;
   bool inner_echo;  // kRelated quoting an ICMP echo: try the reply form on a miss
+  // kConn: the hash's bucket and shard, found once in stage 1.
+  const BucketSet::bucket_type* bucket;
+  std::uint32_t shard;
+};
+
+// UDP's tracker calls, inlined: the same functions as udp_tracker()'s (both
+// are udp.h), with the call interface of L4Tracker so that the table's
+// templates take either.
+struct UdpInline {
+  static TrackResult update(conntrack::L4State& l4, Dir dir, const PacketView&,
+                            const conntrack::TrackerConfig&) noexcept {
+    return conntrack::udp::update(l4, dir);
+  }
+  static TimeoutClass timeout_class(const conntrack::L4State& l4) noexcept {
+    return conntrack::udp::timeout_class(l4);
+  }
+  static bool established(const conntrack::L4State& l4) noexcept { return conntrack::udp::established(l4); }
+  static bool valid_new(const PacketView&, const conntrack::TrackerConfig&) noexcept { return true; }
 };
 
 // The tracker of a key: ICMP only when the protocol matches the family (an
@@ -134,6 +153,20 @@ void set_invalid(CtResult& r, CtReason reason) noexcept {
 ProbeKind classify(const PacketView& v, std::uint16_t zone, std::uint32_t zones, Probe& p,
                    CtResult& r) noexcept {
   p.inner_echo = false;
+  ConnKey& k = p.key;
+  // The common packet first: TCP or UDP with its ports (any but a later
+  // fragment). The general path below gives it the same key.
+  if ((v.l3 == L3Kind::kIpv4 || v.l3 == L3Kind::kIpv6) && v.has_l4 &&
+      (v.protocol == kIpProtoTcp || v.protocol == kIpProtoUdp) && zone < zones) {
+    conntrack::load_address(v.src_ip, k.src);
+    conntrack::load_address(v.dst_ip, k.dst);
+    k.src_port = v.src_port;
+    k.dst_port = v.dst_port;
+    k.zone = zone;
+    k.protocol = v.protocol;
+    k.family = static_cast<std::uint8_t>(v.l3 == L3Kind::kIpv6 ? IpFamily::kIpv6 : IpFamily::kIpv4);
+    return ProbeKind::kConn;
+  }
   if (v.l3 != L3Kind::kIpv4 && v.l3 != L3Kind::kIpv6) {
     r.outcome = CtOutcome::kUntracked;
     r.reason = CtReason::kNotIp;
@@ -147,7 +180,6 @@ ProbeKind classify(const PacketView& v, std::uint16_t zone, std::uint32_t zones,
   if (v.is_fragment && !v.has_l4) return ProbeKind::kFragment;
   const bool v6 = v.l3 == L3Kind::kIpv6;
   const auto family = static_cast<std::uint8_t>(v6 ? IpFamily::kIpv6 : IpFamily::kIpv4);
-  ConnKey& k = p.key;
   k.zone = zone;
   k.family = family;
   k.protocol = v.protocol;
@@ -284,17 +316,15 @@ struct ConnTable::Impl {
   }
 
   std::uint32_t shard_index(std::uint32_t hash) const noexcept {
-    return shard_shift >= 32 ? 0 : hash >> shard_shift;
+    return static_cast<std::uint32_t>(std::uint64_t{hash} >> shard_shift);  // 32: shard 0
   }
   Shard& shard_of(std::uint32_t hash) noexcept { return shards[shard_index(hash)]; }
   // Shard s owns buckets[s * (bucket_mask + 1) ...] (its BucketSet is made
-  // over them); bucket_of() finds a hash's bucket from the table's own
-  // fields, with no read of the shard.
+  // over them); the burst lookup finds a hash's bucket from the table's own
+  // fields (shard_buckets(shard) + (hash & bucket_mask)), with no read of the
+  // shard.
   BucketSet::bucket_type* shard_buckets(std::uint32_t s) const noexcept {
     return buckets + std::size_t{s} * (std::size_t{bucket_mask} + 1);
-  }
-  const BucketSet::bucket_type* bucket_of(std::uint32_t hash) const noexcept {
-    return shard_buckets(shard_index(hash)) + (hash & bucket_mask);
   }
   std::uint32_t index_of(const Entry& e) const noexcept {
     return static_cast<std::uint32_t>(&e - pool);
@@ -311,14 +341,10 @@ struct ConnTable::Impl {
   // The entry of `key` in either direction, or nullptr.
   Entry* find(Shard& s, std::uint32_t hash, const ConnKey& key, Dir& dir) noexcept {
     const std::size_t b = hash & bucket_mask;
-    const ConnKey reply = key.reversed();
     for (auto it = s.set.begin(b), end = s.set.end(b); it != end; ++it) {
-      if (it->key == key) {
-        dir = Dir::kOriginal;
-        return &*it;
-      }
-      if (it->key == reply) {
-        dir = Dir::kReply;
+      const int m = conntrack::match(it->key, key);
+      if (m != conntrack::kNoMatch) {
+        dir = m == conntrack::kMatchOriginal ? Dir::kOriginal : Dir::kReply;
         return &*it;
       }
     }
@@ -340,14 +366,16 @@ struct ConnTable::Impl {
   // The expiry list of an entry's state. "Kept" (odd lists, never evicted)
   // means established and not already closing down: a reset or TIME_WAIT
   // TCP connection is evicted before a live half-open one would be.
-  static std::uint8_t list_of(const L4Tracker& t, const conntrack::L4State& l4) noexcept {
+  template <typename Tracker>  // L4Tracker or UdpInline
+  static std::uint8_t list_of(const Tracker& t, const conntrack::L4State& l4) noexcept {
     const TimeoutClass c = t.timeout_class(l4);
     const bool kept = t.established(l4) && c != TimeoutClass::kTcpTimeWait && c != TimeoutClass::kTcpClosed;
     return conntrack::list_index(c, kept);
   }
 
   // After an accepted packet: timer, expiry list, half-open accounting.
-  void refresh(Shard& s, Entry& e, const L4Tracker& t, std::uint64_t now_ns) noexcept {
+  template <typename Tracker>
+  void refresh(Shard& s, Entry& e, const Tracker& t, std::uint64_t now_ns) noexcept {
     const bool established = t.established(e.l4);
     if (established && (e.flags & conntrack::kEntryHalfOpen)) {
       e.flags &= static_cast<std::uint8_t>(~conntrack::kEntryHalfOpen);
@@ -464,7 +492,15 @@ struct ConnTable::Impl {
 
   // A packet of a connection (kConn probe), under its shard lock.
   void track(Shard& s, const Probe& p, const PacketView& v, std::uint64_t now_ns, CtResult& r) noexcept {
-    const L4Tracker& t = tracker_of(p.key.protocol, p.key.family);
+    if (p.key.protocol == kIpProtoUdp) {
+      track_with(s, p, v, now_ns, r, UdpInline{});
+    } else {
+      track_with(s, p, v, now_ns, r, tracker_of(p.key.protocol, p.key.family));
+    }
+  }
+  template <typename Tracker>
+  void track_with(Shard& s, const Probe& p, const PacketView& v, std::uint64_t now_ns, CtResult& r,
+                  const Tracker& t) noexcept {
     Dir dir = Dir::kOriginal;
     Entry* e = find(s, p.hash, p.key, dir);
     if (e != nullptr && expired(*e, now_ns)) {
@@ -599,7 +635,9 @@ struct ConnTable::Impl {
       p.kind = classify(packets[i], zone, opt.zones, p, r);
       if (p.kind == ProbeKind::kConn || p.kind == ProbeKind::kRelated) {
         p.hash = static_cast<std::uint32_t>(conntrack::symmetric_hash(p.key, seed));
-        prefetch(bucket_of(p.hash));
+        p.shard = shard_index(p.hash);
+        p.bucket = shard_buckets(p.shard) + (p.hash & bucket_mask);
+        prefetch(p.bucket);
       }
     }
     // Stage 2: the first entry of each bucket, every line of it: an entry
@@ -614,10 +652,10 @@ struct ConnTable::Impl {
       const Probe& p = probes[k];
       first_node[k] = nullptr;
       if (p.kind != ProbeKind::kConn) continue;
-      const void* node = prefetch_hint_load(bucket_of(p.hash));
+      const void* node = prefetch_hint_load(p.bucket);
       // The shard lock stage 3 takes, for writing: with several workers it
       // is often in another core's cache, a transfer as long as a miss.
-      if (locking) __builtin_prefetch(&shard_of(p.hash).lock, 1);
+      if (locking) __builtin_prefetch(&shards[p.shard].lock, 1);
       if (!is_entry(node)) continue;  // an empty bucket links to itself
       first_node[k] = node;
       if (deep_prefetch) {
@@ -647,7 +685,7 @@ struct ConnTable::Impl {
           break;
         case ProbeKind::kConn: {
           {
-            Shard& s = shard_of(p.hash);
+            Shard& s = shards[p.shard];
             MaybeLocked guard(s.lock, locking);
             track(s, p, v, now_ns, r);
           }
