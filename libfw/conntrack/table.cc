@@ -150,23 +150,28 @@ void set_invalid(CtResult& r, CtReason reason) noexcept {
 // Builds the key of `v` (or says why it has none). kConn: a packet of a
 // connection; kRelated: an ICMP error, `key` is the quoted packet's;
 // kFragment: a non-first fragment.
+// The common packet: TCP or UDP with its ports (any but a later fragment),
+// in a zone the caller checked. Its key, as classify() below would build it;
+// false for every other packet.
+inline bool common_key(const PacketView& v, std::uint16_t zone, ConnKey& k) noexcept {
+  if (!((v.l3 == L3Kind::kIpv4 || v.l3 == L3Kind::kIpv6) && v.has_l4 &&
+        (v.protocol == kIpProtoTcp || v.protocol == kIpProtoUdp)))
+    return false;
+  conntrack::load_address(v.src_ip, k.src);
+  conntrack::load_address(v.dst_ip, k.dst);
+  k.src_port = v.src_port;
+  k.dst_port = v.dst_port;
+  k.zone = zone;
+  k.protocol = v.protocol;
+  k.family = static_cast<std::uint8_t>(v.l3 == L3Kind::kIpv6 ? IpFamily::kIpv6 : IpFamily::kIpv4);
+  return true;
+}
+
 ProbeKind classify(const PacketView& v, std::uint16_t zone, std::uint32_t zones, Probe& p,
                    CtResult& r) noexcept {
   p.inner_echo = false;
   ConnKey& k = p.key;
-  // The common packet first: TCP or UDP with its ports (any but a later
-  // fragment). The general path below gives it the same key.
-  if ((v.l3 == L3Kind::kIpv4 || v.l3 == L3Kind::kIpv6) && v.has_l4 &&
-      (v.protocol == kIpProtoTcp || v.protocol == kIpProtoUdp) && zone < zones) {
-    conntrack::load_address(v.src_ip, k.src);
-    conntrack::load_address(v.dst_ip, k.dst);
-    k.src_port = v.src_port;
-    k.dst_port = v.dst_port;
-    k.zone = zone;
-    k.protocol = v.protocol;
-    k.family = static_cast<std::uint8_t>(v.l3 == L3Kind::kIpv6 ? IpFamily::kIpv6 : IpFamily::kIpv4);
-    return ProbeKind::kConn;
-  }
+  if (zone < zones && common_key(v, zone, k)) return ProbeKind::kConn;
   if (v.l3 != L3Kind::kIpv4 && v.l3 != L3Kind::kIpv6) {
     r.outcome = CtOutcome::kUntracked;
     r.reason = CtReason::kNotIp;
@@ -499,7 +504,7 @@ struct ConnTable::Impl {
     }
   }
   template <typename Tracker>
-  void track_with(Shard& s, const Probe& p, const PacketView& v, std::uint64_t now_ns, CtResult& r,
+  [[gnu::always_inline]] void track_with(Shard& s, const Probe& p, const PacketView& v, std::uint64_t now_ns, CtResult& r,
                   const Tracker& t) noexcept {
     Dir dir = Dir::kOriginal;
     Entry* e = find(s, p.hash, p.key, dir);
@@ -510,7 +515,10 @@ struct ConnTable::Impl {
     if (e != nullptr) {
       switch (t.update(e->l4, dir, v, tracker_config)) {
         case TrackResult::kAccept:
-          if (dir == Dir::kReply) e->flags |= conntrack::kEntryReplySeen;
+          // Stores only what changes: in a table larger than the caches a
+          // line written is also a line written back to memory.
+          if (dir == Dir::kReply && !(e->flags & conntrack::kEntryReplySeen))
+            e->flags |= conntrack::kEntryReplySeen;
           refresh(s, *e, t, now_ns);
           fill_hit(r, *e, dir, (e->flags & conntrack::kEntryReplySeen) != 0);
           return;
@@ -626,13 +634,16 @@ struct ConnTable::Impl {
     // Stage 1: keys and hashes; prefetch each bucket.
     alignas(64) unsigned char probe_bytes[sizeof(Probe) * kChunk];  // written before read
     auto* probes = reinterpret_cast<Probe*>(probe_bytes);
+    const bool zone_valid = zone < opt.zones;
     for (std::size_t k = 0; k < n; ++k) {
       const std::uint16_t i = which[k];
       Probe& p = *::new (&probes[k]) Probe;
       p.packet = i;
       CtResult& r = results[i];
       r = CtResult{};
-      p.kind = classify(packets[i], zone, opt.zones, p, r);
+      p.inner_echo = false;
+      p.kind = zone_valid && common_key(packets[i], zone, p.key) ? ProbeKind::kConn
+                                                                 : classify(packets[i], zone, opt.zones, p, r);
       if (p.kind == ProbeKind::kConn || p.kind == ProbeKind::kRelated) {
         p.hash = static_cast<std::uint32_t>(conntrack::symmetric_hash(p.key, seed));
         p.shard = shard_index(p.hash);
@@ -687,7 +698,11 @@ struct ConnTable::Impl {
           {
             Shard& s = shards[p.shard];
             MaybeLocked guard(s.lock, locking);
-            track(s, p, v, now_ns, r);
+            if (p.key.protocol == kIpProtoUdp) {
+              track_with(s, p, v, now_ns, r, UdpInline{});  // inlined here
+            } else {
+              track(s, p, v, now_ns, r);
+            }
           }
           if (v.is_fragment) first_fragment(v, zone, now_ns, r);
           break;

@@ -21,7 +21,7 @@ inline void new_conn(L4State& state) noexcept {
   state.bytes[0] = kFirst;
 }
 inline TrackResult update(L4State& state, Dir dir) noexcept {
-  if (dir == Dir::kReply) state.bytes[0] = kBoth;
+  if (dir == Dir::kReply && state.bytes[0] != kBoth) state.bytes[0] = kBoth;  // no store when unchanged
   return TrackResult::kAccept;
 }
 inline TimeoutClass timeout_class(const L4State& state) noexcept {
