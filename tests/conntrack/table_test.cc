@@ -70,8 +70,9 @@ TEST(ConnTable, KeyMatchAndHashFollowTheirDefinitions) {
         misses += got == conntrack::kNoMatch;
         // A changed field changes the hash (with a 64-bit hash, a collision
         // here would be a defect, not chance).
-        if (!(changed == k) && !(changed == k.reversed()))
+        if (!(changed == k) && !(changed == k.reversed())) {
           EXPECT_NE(conntrack::symmetric_hash(changed, seed), conntrack::symmetric_hash(k, seed));
+        }
       }
     }
   }
