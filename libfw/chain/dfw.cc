@@ -12,8 +12,9 @@
 //                             generation, revalidation mode}}
 //
 // Per burst (stateful): look every IP packet up in the table; packets of
-// known connections are decided there (after the lazy epoch check), the
-// rest are classified in one burst, and allows of stateful rules create
+// known connections are decided there (those that need no epoch check, the
+// usual packet, in one tight pass; the others after the lazy epoch check),
+// the rest are classified in one burst, and allows of stateful rules create
 // their connection. Reset connections are looked up again before the
 // classification, so their packet is a first packet like any other.
 //
@@ -27,6 +28,7 @@
 #include <mutex>
 #include <new>
 #include <set>
+#include <type_traits>
 #include <unordered_map>
 
 #include "fw/chain.h"
@@ -57,9 +59,13 @@ using policy_compile::CompiledPolicy;
 // filter (acquire).
 class RuleCounterStore {
  public:
+  // By direction first: a count writes one direction's two adjacent
+  // counters, addressed from one offset.
   struct alignas(32) Cell {
-    SingleWriterCounter packets[kDirectionCount];
-    SingleWriterCounter bytes[kDirectionCount];
+    struct Direction {
+      SingleWriterCounter packets;
+      SingleWriterCounter bytes;
+    } direction[kDirectionCount];
   };
   static_assert(sizeof(Cell) == 32);
   static constexpr std::uint32_t kSlotsPerChunk = 1024;
@@ -84,15 +90,29 @@ class RuleCounterStore {
   }
 
   Cell& cell(std::uint32_t worker, std::uint32_t slot) const noexcept {
-    return chunks_[slot / kSlotsPerChunk][std::size_t{worker} * kSlotsPerChunk + slot % kSlotsPerChunk];
+    return row(worker).cell(slot);
+  }
+
+  // One worker's cells, for a loop that counts many packets: the chunk
+  // table and the row offset are kept in locals (the stores into verdicts,
+  // byte-typed, would otherwise make the compiler reload them every time).
+  struct Row {
+    Cell* const* chunks;
+    std::size_t offset;  // worker * kSlotsPerChunk
+    Cell& cell(std::uint32_t slot) const noexcept {
+      return chunks[slot / kSlotsPerChunk][offset + slot % kSlotsPerChunk];
+    }
+  };
+  Row row(std::uint32_t worker) const noexcept {
+    return Row{.chunks = chunks_.get(), .offset = std::size_t{worker} * kSlotsPerChunk};
   }
 
   void sum(std::uint32_t slot, DfwRuleStats& out) const noexcept {
     for (std::uint32_t w = 0; w < workers_; ++w) {
       const Cell& c = cell(w, slot);
       for (std::size_t d = 0; d < kDirectionCount; ++d) {
-        out.packets[d] += c.packets[d].get();
-        out.bytes[d] += c.bytes[d].get();
+        out.packets[d] += c.direction[d].packets.get();
+        out.bytes[d] += c.direction[d].bytes.get();
       }
     }
   }
@@ -106,9 +126,10 @@ class RuleCounterStore {
 // Rule id -> counter slot, read on the datapath for packets the connection
 // table decides (they carry the admitting rule's id, not its position).
 // Ids below a bound (the ids are dense enough there: policies number their
-// rules mostly 1..n) are looked up in a plain array of slot + 1, 4 bytes
-// per id: for a 10k-rule policy 40 KB, which stays in cache where a hash
-// table of 8-byte cells at most half full did not. Every other id (the default rule is often
+// rules mostly 1..n) are looked up in a plain array of slots (kNotFound
+// for an id without one; slots stay below 16 Mi), 4 bytes per id: for a
+// 10k-rule policy 40 KB, which stays in cache where a hash table of 8-byte
+// cells at most half full did not. Every other id (the default rule is often
 // 0xffffffff) is in an open-addressing table with linear probing over a
 // power-of-two array at most half full. Built on the control thread,
 // immutable once a filter holds it. An empty cell is marked by
@@ -122,14 +143,14 @@ class RuleSlotMap {
     std::size_t dense_size = 0;
     for (const auto& [id, slot] : slots)
       if (id < dense_limit) dense_size = std::max<std::size_t>(dense_size, std::size_t{id} + 1);
-    dense_.assign(dense_size, 0);
+    dense_.assign(dense_size, kNotFound);
     std::size_t capacity = 16;
     while (capacity < slots.size() * 2) capacity *= 2;
     mask_ = capacity - 1;
     cells_.assign(capacity, Cell{});
     for (const auto& [id, slot] : slots) {
       if (id < dense_size) {
-        dense_[id] = slot + 1;
+        dense_[id] = slot;
         continue;
       }
       std::size_t at = hash(id) & mask_;
@@ -138,8 +159,23 @@ class RuleSlotMap {
     }
   }
 
-  std::uint32_t find(std::uint32_t rule_id) const noexcept {
-    if (rule_id < dense_.size()) return dense_[rule_id] - 1;  // 0 - 1 = kNotFound
+  // find() for a loop over many ids, the dense array's bounds in locals
+  // (as RuleCounterStore::Row).
+  struct Finder {
+    const RuleSlotMap* map;
+    const std::uint32_t* dense;
+    std::size_t dense_size;
+    std::uint32_t operator()(std::uint32_t rule_id) const noexcept {
+      if (rule_id < dense_size) return dense[rule_id];
+      return map->find_sparse(rule_id);
+    }
+  };
+  Finder finder() const noexcept { return Finder{.map = this, .dense = dense_.data(), .dense_size = dense_.size()}; }
+
+  std::uint32_t find(std::uint32_t rule_id) const noexcept { return finder()(rule_id); }
+
+ private:
+  std::uint32_t find_sparse(std::uint32_t rule_id) const noexcept {
     for (std::size_t at = hash(rule_id) & mask_;; at = (at + 1) & mask_) {
       const Cell& c = cells_[at];
       if (c.slot_plus_one == 0) return kNotFound;
@@ -147,7 +183,6 @@ class RuleSlotMap {
     }
   }
 
- private:
   struct Cell {
     std::uint32_t rule_id = 0;
     std::uint32_t slot_plus_one = 0;
@@ -155,7 +190,7 @@ class RuleSlotMap {
   static std::size_t hash(std::uint32_t id) noexcept {
     return static_cast<std::size_t>((std::uint64_t{id} * 0x9E3779B97F4A7C15ull) >> 32);
   }
-  std::vector<std::uint32_t> dense_;  // slot + 1 by id, ids < dense_.size()
+  std::vector<std::uint32_t> dense_;  // slot by id (or kNotFound), ids < dense_.size()
   std::vector<Cell> cells_;
   std::size_t mask_ = 0;
 };
@@ -234,12 +269,14 @@ class DfwFilter final : public Filter {
     kUntracked,   // the table has no opinion (ND, MLD...): decide statelessly
   };
 
+  std::uint32_t counter_worker(const BurstContext& ctx) const noexcept {
+    return std::min(ctx.worker_index, counters_->workers() - 1);
+  }
   void count(const BurstContext& ctx, std::uint32_t slot, std::uint32_t length) const noexcept {
-    const std::uint32_t worker = std::min(ctx.worker_index, counters_->workers() - 1);
-    const auto dir = static_cast<std::size_t>(ctx.direction) & 1;
-    RuleCounterStore::Cell& cell = counters_->cell(worker, slot);
-    cell.packets[dir].add(1);
-    cell.bytes[dir].add(length);
+    RuleCounterStore::Cell::Direction& counters =
+        counters_->cell(counter_worker(ctx), slot).direction[static_cast<std::size_t>(ctx.direction) & 1];
+    counters.packets.add(1);
+    counters.bytes.add(length);
   }
   void count_rule_id(const BurstContext& ctx, std::uint32_t rule_id, std::uint32_t length) const noexcept {
     const std::uint32_t slot = stateful_.rule_slots->find(rule_id);
@@ -527,6 +564,61 @@ class DfwFilter final : public Filter {
     return true;
   }
 
+  // Decides the packets of `index` that their connection passes without
+  // an epoch check (established or related, admitted by this filter's
+  // generation, or any under kKeep) exactly as route() would, and lists the
+  // others in `others` in order (returns how many). Nothing about such a
+  // packet depends on the rest of the burst (only first, refused and stale
+  // packets interact), so the order does not matter. Out of line so that
+  // its loop gets registers of its own (inlined into process_stateful, it
+  // spilled most of what it reads); tests/chain/dfw_stateful_test.cc
+  // compares it with route().
+  [[gnu::noinline]] std::size_t pass_by_state(const BurstContext& ctx, std::span<const std::uint16_t> index,
+                                              const CtResult* results, std::span<Verdict> verdicts,
+                                              std::uint16_t* others) const noexcept {
+    // Everything the loop reads besides the packet's own data is in locals
+    // (the stores into verdicts, byte-typed, would otherwise make the
+    // compiler reload it per packet), and the loop is instantiated per
+    // direction and for kKeep, so that neither costs a register or a test.
+    const RuleCounterStore::Row row = counters_->row(counter_worker(ctx));
+    const RuleSlotMap::Finder slot_of_rule = stateful_.rule_slots->finder();
+    const std::uint64_t generation = stateful_.generation;
+    const BurstContext local_ctx = ctx;  // decide() reads its slot
+    const PacketView* const packets = ctx.packets.data();
+    Verdict* const out = verdicts.data();
+    std::uint16_t* other = others;
+    auto pass_all = [&](auto dir, auto any_generation) {
+      for (const std::uint16_t i : index) {
+        const CtResult& r = results[i];
+        const bool by_state = r.outcome == CtOutcome::kEstablished || r.outcome == CtOutcome::kRelated;
+        if (!by_state || (!any_generation && r.generation != generation)) {
+          *other++ = i;
+          continue;
+        }
+        const std::uint32_t rule_id = r.rule_id;
+        Verdict& v = out[i];
+        decide(v, local_ctx, Action::kPass, rule_id);
+        v.ct_state = r.ct_state;
+        // Every id that ever admitted a connection has a slot for the Dfw's
+        // lifetime; kNotFound would mean an entry from another Dfw's table.
+        const std::uint32_t counter_slot = slot_of_rule(rule_id);
+        if (counter_slot == RuleSlotMap::kNotFound) continue;
+        RuleCounterStore::Cell::Direction& counters = row.cell(counter_slot).direction[dir];
+        counters.packets.add(1);
+        counters.bytes.add(packets[i].length);
+      }
+    };
+    using FromVm = std::integral_constant<std::size_t, static_cast<std::size_t>(Direction::kFromVm)>;
+    using ToVm = std::integral_constant<std::size_t, static_cast<std::size_t>(Direction::kToVm)>;
+    const bool keep = stateful_.revalidation == RevalidationMode::kKeep;
+    const bool from_vm = ctx.direction == Direction::kFromVm;
+    if (keep && from_vm) pass_all(FromVm{}, std::true_type{});
+    else if (keep) pass_all(ToVm{}, std::true_type{});
+    else if (from_vm) pass_all(FromVm{}, std::false_type{});
+    else pass_all(ToVm{}, std::false_type{});
+    return static_cast<std::size_t>(other - others);
+  }
+
   void process_stateful(const BurstContext& ctx, std::span<const std::uint16_t> index,
                         std::span<Verdict> verdicts) const noexcept {
     ConnTable& table = *stateful_.table;
@@ -603,19 +695,13 @@ class DfwFilter final : public Filter {
           return;
       }
     };
-    // The counter cells of the packets the table decided, one per admitting
-    // rule: with many rules they are cache misses, overlapped here rather
-    // than taken one by one in route().
-    {
-      const std::uint32_t worker = std::min(ctx.worker_index, counters_->workers() - 1);
-      for (const std::uint16_t i : index) {
-        const CtResult& r = results[i];
-        if (r.outcome != CtOutcome::kEstablished && r.outcome != CtOutcome::kRelated) continue;
-        const std::uint32_t slot = stateful_.rule_slots->find(r.rule_id);
-        if (slot != RuleSlotMap::kNotFound) __builtin_prefetch(&counters_->cell(worker, slot), 1, 3);
-      }
-    }
-    for (const std::uint16_t i : index) route(i, true);
+    // The usual packet first: one of a known connection (or an ICMP error
+    // related to one) whose admission needs no epoch check, decided in one
+    // tight pass (pass_by_state); the others go through route() in packet
+    // order as before.
+    std::uint16_t others[kMaxBurst];
+    const std::size_t other_count = pass_by_state(ctx, index, results, verdicts, others);
+    for (std::size_t k = 0; k < other_count; ++k) route(others[k], true);
     if (relooks > 0) {
       // Reset connections: their packets are first packets now (or refused).
       table.lookup(zone, ctx.packets, std::span<const std::uint16_t>(relook, relooks), ctx.now_ns, result_span);

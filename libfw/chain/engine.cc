@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -415,37 +416,60 @@ void Engine::run(Worker& worker, std::uint32_t vnic_id, Direction direction,
       first_u = chain.used_count;
     }
 
-    // Stage 1: parse the whole burst.
+    // Stage 1: parse the whole burst. Each verdict starts as a copy of one
+    // "no decision yet" value (not a value-initialisation and a field store
+    // per packet). The loop is instantiated apart for resume() so that
+    // process()'s does not test for it per packet.
     std::size_t active = 0;
     std::uint64_t bytes = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const Frame frame = frames[base + i];
-      bytes += frame.size();
-      Verdict& v = out[i];
-      v = Verdict{};
-      v.generation = generation;
-      const ParseError err = parse_frame(frame, scratch.views[i], parse_options);
-      if (err != ParseError::kOk) {
-        v.action = Action::kDrop;
-        v.reason = DropReason::kMalformed;
-        v.parse_error = err;
-        counters.parse_errors[static_cast<std::size_t>(err)].add(1);
-      } else if (resumed) {
-        const Verdict& back = scratch.returned[i];
-        std::uint8_t u = 0;
-        while (u < chain.used_count && chain.used[u] != back.slot) ++u;
-        if (back.action != Action::kRedirect || u == chain.used_count) {
+    const Verdict undecided{.generation = generation};
+    const Frame* const burst_frames = frames.data() + base;
+    // Final verdicts other than kPass, counted as the packets leave the
+    // chain: here, or in stage 2 when a slot stops them (a filter decides
+    // only the packets of its active list, fw/filter.h, so a verdict that
+    // left the chain does not change). Every other packet passes.
+    std::size_t stopped = 0;
+    auto count_stopped = [&](const Verdict& v) {
+      ++stopped;
+      counters.verdicts[static_cast<std::size_t>(v.action)].add(1);
+      if (v.action == Action::kDrop || v.action == Action::kReject)
+        counters.drops[static_cast<std::size_t>(v.reason)].add(1);
+    };
+    auto parse_burst = [&](auto resuming) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const Frame frame = burst_frames[i];
+        bytes += frame.size();
+        Verdict& v = out[i];
+        v = undecided;
+        const ParseError err = parse_frame(frame, scratch.views[i], parse_options);
+        if (err != ParseError::kOk) [[unlikely]] {
           v.action = Action::kDrop;
-          v.reason = DropReason::kNotRedirected;
+          v.reason = DropReason::kMalformed;
+          v.parse_error = err;
+          counters.parse_errors[static_cast<std::size_t>(err)].add(1);
+          count_stopped(v);
+        } else if constexpr (resuming) {
+          const Verdict& back = scratch.returned[i];
+          std::uint8_t u = 0;
+          while (u < chain.used_count && chain.used[u] != back.slot) ++u;
+          if (back.action != Action::kRedirect || u == chain.used_count) {
+            v.action = Action::kDrop;
+            v.reason = DropReason::kNotRedirected;
+            count_stopped(v);
+          } else {
+            scratch.start[i] = u;
+            first_u = std::min(first_u, u);
+            ++pending;
+          }
         } else {
-          scratch.start[i] = u;
-          first_u = std::min(first_u, u);
-          ++pending;
+          scratch.active[active++] = static_cast<std::uint16_t>(i);
         }
-      } else {
-        scratch.active[active++] = static_cast<std::uint16_t>(i);
       }
-    }
+    };
+    if (resumed)
+      parse_burst(std::true_type{});
+    else
+      parse_burst(std::false_type{});
 
     // Stage 2: each occupied slot decides what is still undecided.
     ctx.packets = std::span<const PacketView>(scratch.views, n);
@@ -465,31 +489,36 @@ void Engine::run(Worker& worker, std::uint32_t vnic_id, Direction direction,
         active = merged;
         if (active == 0) continue;
       }
-      ctx.slot = chain.used[u];
-      chain.slots[ctx.slot]->process(ctx, std::span<const std::uint16_t>(scratch.active, active),
-                                     out);
+      const std::uint8_t slot = chain.used[u];
+      ctx.slot = slot;
+      chain.slots[slot]->process(ctx, std::span<const std::uint16_t>(scratch.active, active), out);
       // Count what this slot decided (including explicit passes, which a
-      // later slot may still override) and keep the packets still passing.
-      auto& slot_counters = counters.slot_decided[ctx.slot];
+      // later slot may still override) and keep the packets still passing;
+      // the others leave the chain with their final verdict. Passes, the
+      // usual decision, are summed here and added once.
+      auto& slot_counters = counters.slot_decided[slot];
       std::size_t kept = 0;
+      std::uint64_t passed_here = 0;
       for (std::size_t k = 0; k < active; ++k) {
         const std::uint16_t i = scratch.active[k];
-        if (out[i].slot == ctx.slot) slot_counters[static_cast<std::size_t>(out[i].action)].add(1);
-        if (out[i].action == Action::kPass) scratch.active[kept++] = i;
+        const Verdict& v = out[i];
+        if (v.action == Action::kPass) {
+          scratch.active[kept++] = i;
+          passed_here += v.slot == slot;
+          continue;
+        }
+        if (v.slot == slot) slot_counters[static_cast<std::size_t>(v.action)].add(1);
+        count_stopped(v);
       }
+      if (passed_here > 0) slot_counters[static_cast<std::size_t>(Action::kPass)].add(passed_here);
       active = kept;
     }
 
-    // Stage 3: count.
+    // Stage 3: count the burst; what did not stop passed.
     counters.packets.add(n);
     counters.bytes.add(bytes);
     if (reinjected) counters.reinjected.add(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      const Verdict& v = out[i];
-      counters.verdicts[static_cast<std::size_t>(v.action)].add(1);
-      if (v.action == Action::kDrop || v.action == Action::kReject)
-        counters.drops[static_cast<std::size_t>(v.reason)].add(1);
-    }
+    if (stopped < n) counters.verdicts[static_cast<std::size_t>(Action::kPass)].add(n - stopped);
   }
 }
 

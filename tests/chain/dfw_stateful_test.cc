@@ -12,6 +12,7 @@
 #include "fw/conntrack.h"
 #include "fw/dfw.h"
 #include "fw/engine.h"
+#include "fw/flow_log.h"
 #include "support/packet_builder.h"
 
 namespace fw {
@@ -439,6 +440,213 @@ TEST_F(DfwStatefulTest, EveryBurstSizeDecidesAsOneByOne) {
       EXPECT_EQ(got[i].reason, one_by_one[i].reason);
       EXPECT_EQ(got[i].rule_id, one_by_one[i].rule_id);
       EXPECT_EQ(format_ct_state(got[i].ct_state), format_ct_state(one_by_one[i].ct_state));
+    }
+  }
+}
+
+// Packets their connection passes without an epoch check take a path of
+// their own (DfwFilter::pass_by_state); here it is compared with the
+// general path (route() and its epoch check) on the same traffic. Three
+// Dfws open the same connections and then see the same bursts; before each
+// round `checked` re-applies the same policy under kRevalidate, so every
+// packet of a known connection in the round's first bursts goes through the
+// epoch check (and is re-classified to the same rule), and `kept` does so
+// under kKeep (its stale connections take the fast path's any-generation
+// variant), while `fresh` never re-applies. Verdicts (all but the engine
+// generation), rule counters, vNIC counters, the table's counters and the
+// flow logs must be the same. The bursts mix established packets of TCP,
+// UDP and ICMP echo connections (a connection twice in one burst, both
+// directions, different lengths), RELATED ICMP errors, first packets,
+// rejects, refused and unsolicited packets, ND and ARP.
+TEST(DfwStatefulPaths, KnownConnectionsPassAsTheEpochCheckDecides) {
+  Policy policy = vm_outbound_policy(RevalidationMode::kRevalidate);
+  for (Rule& r : policy.categories[static_cast<int>(Category::kApplication)][0].rules) r.logged = true;
+  policy.default_logged = true;
+  struct Side {
+    std::unique_ptr<Engine> engine;
+    std::unique_ptr<Worker> worker;
+    std::shared_ptr<FlowLog> log;
+    std::unique_ptr<Dfw> dfw;
+    bool reapply = false;
+  };
+  auto make_side = [&](RevalidationMode mode, bool reapply) {
+    Side side;
+    side.engine = Engine::create({.max_workers = 1}).value();
+    EXPECT_TRUE(side.engine->attach_vnic({.id = kVnic, .mac = parse_mac(kVmMac).value()}).ok());
+    side.worker = side.engine->create_worker().value();
+    side.log = FlowLog::create({.workers = 1, .capacity = 1024}).value();
+    side.dfw = Dfw::create(*side.engine, {.conntrack = {.capacity = 1024}, .revalidation = mode, .flow_log = side.log})
+                   .value();
+    EXPECT_TRUE(side.dfw->apply(policy, {kVnic}).ok());
+    side.reapply = reapply;
+    return side;
+  };
+  Side sides[] = {make_side(RevalidationMode::kRevalidate, false), make_side(RevalidationMode::kRevalidate, true),
+                  make_side(RevalidationMode::kKeep, true)};
+  const char* const names[] = {"fresh", "checked", "kept"};
+  std::uint64_t now = 1'000'000'000;
+  std::size_t by_state = 0, related = 0;  // in `fresh`, to know the bursts hit the fast path
+  auto send = [&](const std::vector<Bytes>& frames, Direction dir) {
+    now += 1'000'000;
+    std::vector<Frame> f(frames.begin(), frames.end());
+    std::vector<std::vector<Verdict>> got;
+    for (Side& side : sides) {
+      got.emplace_back(frames.size());
+      side.engine->process(*side.worker, kVnic, dir, f, got.back(), {.now_ns = now});
+    }
+    for (const Verdict& v : got[0]) {
+      by_state += v.action == Action::kPass && (v.ct_state & kCtEstablished) != 0;
+      related += v.action == Action::kPass && (v.ct_state & kCtRelated) != 0;
+    }
+    for (std::size_t s = 1; s < std::size(sides); ++s) {
+      for (std::size_t i = 0; i < frames.size(); ++i) {
+        SCOPED_TRACE(testing::Message() << names[s] << ", frame " << i << " of " << frames.size());
+        const Verdict& a = got[0][i];
+        const Verdict& b = got[s][i];
+        EXPECT_EQ(b.action, a.action);
+        EXPECT_EQ(b.slot, a.slot);
+        EXPECT_EQ(b.reason, a.reason);
+        EXPECT_EQ(b.parse_error, a.parse_error);
+        EXPECT_EQ(b.rule_id, a.rule_id);
+        EXPECT_EQ(b.service, a.service);
+        EXPECT_EQ(format_ct_state(b.ct_state), format_ct_state(a.ct_state));
+        EXPECT_EQ(b.service_hop, a.service_hop);
+        EXPECT_EQ(b.flags, a.flags);
+      }
+    }
+  };
+
+  // Open 6 TCP, 6 UDP and 3 ICMP echo connections.
+  constexpr int kTcp = 6, kUdpFlows = 6, kPings = 3;
+  for (int c = 0; c < kTcp; ++c) {
+    const auto port = static_cast<std::uint16_t>(41000 + c);
+    send({vm_tcp(port, 80, kTcpSyn, 1000, 0)}, Direction::kFromVm);
+    send({peer_tcp(80, port, kTcpSyn | kTcpAck, 5000, 1001)}, Direction::kToVm);
+    send({vm_tcp(port, 80, kTcpAck, 1001, 5001)}, Direction::kFromVm);
+  }
+  std::vector<Bytes> opens, replies;
+  for (int c = 0; c < kUdpFlows; ++c) {
+    opens.push_back(vm_udp(static_cast<std::uint16_t>(6000 + c), 53));
+    replies.push_back(peer_udp(53, static_cast<std::uint16_t>(6000 + c)));
+  }
+  for (int c = 0; c < kPings; ++c) {
+    opens.push_back(PacketBuilder().eth(kVmMac, kPeerMac).ipv4(kVmIp, kPeerIp)
+                        .icmp_echo(static_cast<std::uint16_t>(c + 1), 1).build());
+    replies.push_back(PacketBuilder().eth(kPeerMac, kVmMac).ipv4(kPeerIp, kVmIp)
+                          .icmp_echo(static_cast<std::uint16_t>(c + 1), 1, true).build());
+  }
+  send(opens, Direction::kFromVm);
+  send(replies, Direction::kToVm);
+
+  for (int round = 1; round <= 4; ++round) {
+    for (Side& side : sides)
+      if (side.reapply) ASSERT_TRUE(side.dfw->apply(policy, {kVnic}).ok());
+    const auto seq = static_cast<std::uint32_t>(1001 + 10 * (round - 1));
+    std::vector<Bytes> out, in;
+    for (int c = 0; c < kTcp; ++c) {
+      const auto port = static_cast<std::uint16_t>(41000 + c);
+      out.push_back(vm_tcp(port, 80, kTcpAck | kTcpPsh, seq, 5001, 10));
+      in.push_back(peer_tcp(80, port, kTcpAck, 5001, seq + 10, static_cast<std::size_t>(c)));
+    }
+    for (int c = 0; c < kUdpFlows; ++c) {
+      const auto port = static_cast<std::uint16_t>(6000 + c);
+      out.push_back(PacketBuilder().eth(kVmMac, kPeerMac).ipv4(kVmIp, kPeerIp).udp(port, 53)
+                        .payload(static_cast<std::size_t>(8 + c + round)).build());
+      in.push_back(peer_udp(53, port));
+    }
+    out.push_back(vm_udp(6000, 53));  // the same connection again in the burst
+    for (int c = 0; c < kPings; ++c) {
+      out.push_back(PacketBuilder().eth(kVmMac, kPeerMac).ipv4(kVmIp, kPeerIp)
+                        .icmp_echo(static_cast<std::uint16_t>(c + 1), static_cast<std::uint16_t>(round + 1)).build());
+      in.push_back(PacketBuilder().eth(kPeerMac, kVmMac).ipv4(kPeerIp, kVmIp)
+                       .icmp_echo(static_cast<std::uint16_t>(c + 1), static_cast<std::uint16_t>(round + 1), true)
+                       .build());
+    }
+    // RELATED: a port unreachable from the peer about UDP flow 1, and one
+    // about no connection.
+    in.push_back(PacketBuilder().eth(kPeerMac, kVmMac).ipv4(kPeerIp, kVmIp).icmp(3, 3)
+                     .ipv4(kVmIp, kPeerIp).udp(6001, 53).payload(8).build());
+    in.push_back(PacketBuilder().eth(kPeerMac, kVmMac).ipv4(kPeerIp, kVmIp).icmp(3, 3)
+                     .ipv4(kVmIp, kPeerIp).udp(6999, 53).payload(8).build());
+    // First packets (a new DNS flow, logged; a rejected telnet; a default
+    // drop), a mid-stream segment of no connection, unsolicited inbound, ND
+    // and ARP.
+    out.insert(out.begin() + 3, vm_udp(static_cast<std::uint16_t>(7000 + round), 53));
+    out.push_back(vm_tcp(static_cast<std::uint16_t>(42000 + round), 23, kTcpSyn, 1000, 0));
+    out.push_back(vm_udp(6100, 9));
+    out.push_back(vm_tcp(static_cast<std::uint16_t>(43000 + round), 80, kTcpAck, 1000, 1));
+    out.push_back(PacketBuilder().eth(kVmMac, "ff:ff:ff:ff:ff:ff").arp().build());
+    in.insert(in.begin() + 5, peer_udp(4000, static_cast<std::uint16_t>(5000 + round)));
+    in.push_back(PacketBuilder().eth(kPeerMac, "33:33:ff:00:00:03").ipv6("fe80::9", "ff02::1:ff00:3")
+                     .nd_neighbor_solicitation("fe80::3").build());
+    send(out, Direction::kFromVm);
+    send(in, Direction::kToVm);
+    // Again: `checked` has re-stamped its connections by now.
+    send(in, Direction::kToVm);
+  }
+  EXPECT_GE(by_state, 4u * 2 * (kTcp + kUdpFlows + kPings));
+  EXPECT_GE(related, 4u);
+
+  const std::vector<DfwRuleStats> rules = sides[0].dfw->rule_stats();
+  std::uint64_t counted = 0;
+  for (const DfwRuleStats& r : rules) counted += r.packets[0] + r.packets[1];
+  EXPECT_GT(counted, by_state);
+  const VnicStats vnic = sides[0].engine->vnic_stats(kVnic).value();
+  const ConnTableStats table = sides[0].dfw->connections()->stats();
+  std::vector<FlowLogRecord> records(1024);
+  records.resize(sides[0].log->drain(records));
+  EXPECT_GT(records.size(), 8u);
+  for (std::size_t s = 1; s < std::size(sides); ++s) {
+    SCOPED_TRACE(names[s]);
+    const std::vector<DfwRuleStats> r = sides[s].dfw->rule_stats();
+    ASSERT_EQ(r.size(), rules.size());
+    for (std::size_t k = 0; k < r.size(); ++k) {
+      SCOPED_TRACE(testing::Message() << "rule " << rules[k].rule_id);
+      EXPECT_EQ(r[k].rule_id, rules[k].rule_id);
+      EXPECT_EQ(r[k].is_default, rules[k].is_default);
+      for (std::size_t d = 0; d < kDirectionCount; ++d) {
+        EXPECT_EQ(r[k].packets[d], rules[k].packets[d]);
+        EXPECT_EQ(r[k].bytes[d], rules[k].bytes[d]);
+      }
+    }
+    const VnicStats v = sides[s].engine->vnic_stats(kVnic).value();
+    for (std::size_t d = 0; d < kDirectionCount; ++d) {
+      const DirectionStats& a = vnic.direction[d];
+      const DirectionStats& b = v.direction[d];
+      EXPECT_EQ(b.packets, a.packets);
+      EXPECT_EQ(b.bytes, a.bytes);
+      for (std::size_t x = 0; x < kActionCount; ++x) EXPECT_EQ(b.verdicts[x], a.verdicts[x]);
+      for (std::size_t x = 0; x < kDropReasonCount; ++x) EXPECT_EQ(b.drops[x], a.drops[x]);
+      for (std::size_t slot = 0; slot < kNumSlots; ++slot)
+        for (std::size_t x = 0; x < kActionCount; ++x) EXPECT_EQ(b.slots[slot].decided[x], a.slots[slot].decided[x]);
+    }
+    const ConnTableStats t = sides[s].dfw->connections()->stats();
+    EXPECT_EQ(t.connections, table.connections);
+    EXPECT_EQ(t.half_open, table.half_open);
+    EXPECT_EQ(t.created, table.created);
+    EXPECT_EQ(t.expired, table.expired);
+    EXPECT_EQ(t.removed, table.removed);
+    EXPECT_EQ(t.invalid, table.invalid);
+    std::vector<FlowLogRecord> logged(1024);
+    logged.resize(sides[s].log->drain(logged));
+    ASSERT_EQ(logged.size(), records.size());
+    for (std::size_t k = 0; k < logged.size(); ++k) {
+      SCOPED_TRACE(testing::Message() << "record " << k);
+      const FlowLogRecord& a = records[k];
+      const FlowLogRecord& b = logged[k];
+      EXPECT_EQ(b.time_ns, a.time_ns);
+      EXPECT_EQ(b.src, a.src);
+      EXPECT_EQ(b.dst, a.dst);
+      EXPECT_EQ(b.rule_id, a.rule_id);
+      EXPECT_EQ(b.length, a.length);
+      EXPECT_EQ(b.src_port, a.src_port);
+      EXPECT_EQ(b.dst_port, a.dst_port);
+      EXPECT_EQ(b.protocol, a.protocol);
+      EXPECT_EQ(b.direction, a.direction);
+      EXPECT_EQ(b.action, a.action);
+      EXPECT_EQ(b.reason, a.reason);
+      EXPECT_EQ(b.ct_state, a.ct_state);
+      EXPECT_EQ(b.is_default, a.is_default);
     }
   }
 }

@@ -385,6 +385,98 @@ TEST_F(EngineTest, EveryBurstSizeGetsOneVerdictPerFrame) {
   EXPECT_EQ(engine_->vnic_stats(7).value()[Direction::kFromVm].packets, expected_packets);
 }
 
+// The engine counts passes per burst and other verdicts as their packets
+// leave the chain; checked against a recount: the filters tally what they
+// decide, the test the final verdicts it gets back. Bursts of many sizes
+// mix explicit passes, no opinion, drops and rejects with several reasons,
+// punts, redirects and malformed frames, in both directions, through
+// process(), reinject() and resume() (with returned frames that were
+// redirected and some that were not).
+TEST_F(EngineTest, CountersEqualARecountOfDecisionsAndVerdicts) {
+  DirectionStats expected[kDirectionCount];
+  std::uint32_t round = 0;
+  auto scripted = [&](std::uint32_t salt) {
+    return std::make_shared<ScriptedFilter>([&, salt](const BurstContext& ctx, std::uint16_t i, Verdict& v) {
+      const std::uint32_t h = (i * 2654435761u) ^ (round * 40503u) ^ (salt * 2246822519u);
+      Action action = Action::kPass;
+      DropReason reason = DropReason::kNone;
+      switch ((h >> 9) % 16) {
+        case 0: case 1: case 2: case 3: case 4: return;  // no opinion
+        case 10: action = Action::kDrop; reason = DropReason::kRule; break;
+        case 11: action = Action::kDrop; reason = DropReason::kDefaultRule; break;
+        case 12: action = Action::kReject; reason = DropReason::kRule; break;
+        case 13: action = Action::kPunt; break;
+        case 14: action = Action::kRedirect; break;
+        case 15: action = Action::kDrop; reason = DropReason::kFilterError; break;
+        default: break;  // an explicit pass
+      }
+      decide(v, ctx, action, 1000 + salt, reason);
+      ++expected[static_cast<std::size_t>(ctx.direction)].slots[ctx.slot].decided[static_cast<std::size_t>(action)];
+    });
+  };
+  ASSERT_TRUE(engine_->set_filter(7, 0, scripted(0)).ok());
+  ASSERT_TRUE(engine_->set_filter(7, 3, scripted(3)).ok());
+  ASSERT_TRUE(engine_->set_filter(7, 5, scripted(5)).ok());
+
+  auto tally = [&](Direction dir, const std::vector<std::vector<std::uint8_t>>& frames,
+                   const std::vector<Verdict>& verdicts, bool reinjected) {
+    DirectionStats& e = expected[static_cast<std::size_t>(dir)];
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      const Verdict& v = verdicts[i];
+      ++e.packets;
+      e.bytes += frames[i].size();
+      if (reinjected) ++e.reinjected;
+      ++e.verdicts[static_cast<std::size_t>(v.action)];
+      if (v.action == Action::kDrop || v.action == Action::kReject) ++e.drops[static_cast<std::size_t>(v.reason)];
+      if (v.reason == DropReason::kMalformed) ++e.parse_errors[static_cast<std::size_t>(v.parse_error)];
+    }
+  };
+  std::size_t redirected = 0, not_redirected = 0;
+  for (std::size_t n : {1, 2, 3, 7, 8, 9, 31, 32, 33, 64, 255, 256, 257, 300}) {
+    for (const Direction dir : {Direction::kFromVm, Direction::kToVm}) {
+      ++round;
+      std::vector<std::vector<std::uint8_t>> frames = ipv4_frames(n);
+      for (std::size_t i = 3; i < n; i += 7) frames[i].resize(10);  // malformed: truncated
+      std::vector<Frame> spans(frames.begin(), frames.end());
+      std::vector<Verdict> verdicts(n);
+      engine_->process(*worker_, 7, dir, spans, verdicts);
+      tally(dir, frames, verdicts, false);
+
+      std::vector<Verdict> again(n);
+      engine_->reinject(*worker_, 7, dir, 3, spans, again);
+      tally(dir, frames, again, true);
+
+      // resume(): what process() redirected starts at its slot; the rest is
+      // not a redirect and is dropped (kNotRedirected).
+      for (const Verdict& v : verdicts) (v.action == Action::kRedirect ? redirected : not_redirected) += 1;
+      ++round;
+      engine_->resume(*worker_, 7, dir, spans, verdicts);
+      tally(dir, frames, verdicts, true);
+    }
+  }
+  ASSERT_GT(redirected, 50u);
+  ASSERT_GT(not_redirected, 50u);
+
+  const VnicStats got = engine_->vnic_stats(7).value();
+  for (std::size_t d = 0; d < kDirectionCount; ++d) {
+    SCOPED_TRACE(testing::Message() << "direction " << d);
+    const DirectionStats& g = got.direction[d];
+    const DirectionStats& e = expected[d];
+    EXPECT_EQ(g.packets, e.packets);
+    EXPECT_EQ(g.bytes, e.bytes);
+    EXPECT_EQ(g.reinjected, e.reinjected);
+    for (std::size_t a = 0; a < kActionCount; ++a) EXPECT_EQ(g.verdicts[a], e.verdicts[a]) << "action " << a;
+    for (std::size_t r = 0; r < kDropReasonCount; ++r) EXPECT_EQ(g.drops[r], e.drops[r]) << "reason " << r;
+    for (std::size_t p = 0; p < kParseErrorCount; ++p) EXPECT_EQ(g.parse_errors[p], e.parse_errors[p]) << "error " << p;
+    for (std::size_t s = 0; s < kNumSlots; ++s)
+      for (std::size_t a = 0; a < kActionCount; ++a)
+        EXPECT_EQ(g.slots[s].decided[a], e.slots[s].decided[a]) << "slot " << s << " action " << a;
+  }
+  EXPECT_GT(expected[0].verdicts[static_cast<std::size_t>(Action::kPass)], 0u);
+  EXPECT_GT(expected[0].drops[static_cast<std::size_t>(DropReason::kNotRedirected)], 0u);
+  EXPECT_GT(expected[1].parse_errors[static_cast<std::size_t>(ParseError::kTruncatedEthernet)], 0u);
+}
+
 TEST_F(EngineTest, FewerVerdictSlotsThanFramesProcessesOnlyThatMany) {
   auto pk = ipv4_frames(5);
   std::vector<Frame> frames(pk.begin(), pk.end());
