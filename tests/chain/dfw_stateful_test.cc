@@ -539,8 +539,11 @@ TEST(DfwStatefulPaths, KnownConnectionsPassAsTheEpochCheckDecides) {
   send(replies, Direction::kToVm);
 
   for (int round = 1; round <= 4; ++round) {
-    for (Side& side : sides)
-      if (side.reapply) ASSERT_TRUE(side.dfw->apply(policy, {kVnic}).ok());
+    for (Side& side : sides) {
+      if (side.reapply) {
+        ASSERT_TRUE(side.dfw->apply(policy, {kVnic}).ok());
+      }
+    }
     const auto seq = static_cast<std::uint32_t>(1001 + 10 * (round - 1));
     std::vector<Bytes> out, in;
     for (int c = 0; c < kTcp; ++c) {
