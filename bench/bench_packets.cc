@@ -48,4 +48,34 @@ test::Bytes ipv4_udp() {
       .build();
 }
 
+namespace {
+// A data segment of an established Linux connection: ACK|PSH, timestamps.
+PacketBuilder& established_segment(PacketBuilder& b) {
+  return b.tcp(43210, 443, kTcpAck | kTcpPsh,
+               {.seq = 1001, .ack = 2002, .window = 501, .options = TcpOptions().nop().nop().timestamps(12345, 6789)})
+      .payload(64);
+}
+}  // namespace
+
+test::Bytes ipv4_tcp_established() {
+  PacketBuilder b;
+  b.eth("02:00:00:00:00:01", "02:00:00:00:00:02").ipv4("10.0.0.1", "10.0.0.2", {.dont_fragment = true});
+  return established_segment(b).build();
+}
+
+test::Bytes ipv6_udp() {
+  return PacketBuilder()
+      .eth("02:00:00:00:00:01", "02:00:00:00:00:02")
+      .ipv6("2001:db8::1", "2001:db8::2")
+      .udp(5353, 53)
+      .payload(64)
+      .build();
+}
+
+test::Bytes ipv6_tcp_established() {
+  PacketBuilder b;
+  b.eth("02:00:00:00:00:01", "02:00:00:00:00:02").ipv6("2001:db8::1", "2001:db8::2");
+  return established_segment(b).build();
+}
+
 }  // namespace fw::bench

@@ -23,5 +23,12 @@ test::Bytes ipv6_ext_tcp();
 test::Bytes vxlan_ipv4_tcp();
 // IPv4/UDP with a 64-byte payload.
 test::Bytes ipv4_udp();
+// An established connection's segment as Linux sends it: IPv4/TCP ACK with
+// NOP, NOP, timestamps and a 64-byte payload.
+test::Bytes ipv4_tcp_established();
+// IPv6/UDP with a 64-byte payload.
+test::Bytes ipv6_udp();
+// As ipv4_tcp_established(), over IPv6.
+test::Bytes ipv6_tcp_established();
 
 }  // namespace fw::bench

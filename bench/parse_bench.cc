@@ -30,6 +30,9 @@ void run_parse(benchmark::State& state, const test::Bytes& frame, ParseOptions o
 
 void BM_Parse_Ipv4TcpSyn(benchmark::State& s) { run_parse(s, ipv4_tcp_syn(), {}); }
 void BM_Parse_Ipv4Udp(benchmark::State& s) { run_parse(s, ipv4_udp(), {}); }
+void BM_Parse_Ipv4TcpEstablished(benchmark::State& s) { run_parse(s, ipv4_tcp_established(), {}); }
+void BM_Parse_Ipv6Udp(benchmark::State& s) { run_parse(s, ipv6_udp(), {}); }
+void BM_Parse_Ipv6TcpEstablished(benchmark::State& s) { run_parse(s, ipv6_tcp_established(), {}); }
 void BM_Parse_Ipv6ExtTcp(benchmark::State& s) { run_parse(s, ipv6_ext_tcp(), {}); }
 void BM_Parse_VxlanOuter(benchmark::State& s) { run_parse(s, vxlan_ipv4_tcp(), {.decapsulate = false}); }
 void BM_Parse_VxlanInner(benchmark::State& s) { run_parse(s, vxlan_ipv4_tcp(), {.decapsulate = true}); }
@@ -47,16 +50,25 @@ void run_peer(benchmark::State& state, const test::Bytes& frame) {
 }
 void BM_Peer_DpdkPtype_Ipv4TcpSyn(benchmark::State& s) { run_peer(s, ipv4_tcp_syn()); }
 void BM_Peer_DpdkPtype_Ipv4Udp(benchmark::State& s) { run_peer(s, ipv4_udp()); }
+void BM_Peer_DpdkPtype_Ipv4TcpEstablished(benchmark::State& s) { run_peer(s, ipv4_tcp_established()); }
+void BM_Peer_DpdkPtype_Ipv6Udp(benchmark::State& s) { run_peer(s, ipv6_udp()); }
+void BM_Peer_DpdkPtype_Ipv6TcpEstablished(benchmark::State& s) { run_peer(s, ipv6_tcp_established()); }
 void BM_Peer_DpdkPtype_Ipv6ExtTcp(benchmark::State& s) { run_peer(s, ipv6_ext_tcp()); }
 void BM_Peer_DpdkPtype_VxlanOuter(benchmark::State& s) { run_peer(s, vxlan_ipv4_tcp()); }
 BENCHMARK(BM_Peer_DpdkPtype_Ipv4TcpSyn);
 BENCHMARK(BM_Peer_DpdkPtype_Ipv4Udp);
+BENCHMARK(BM_Peer_DpdkPtype_Ipv4TcpEstablished);
+BENCHMARK(BM_Peer_DpdkPtype_Ipv6Udp);
+BENCHMARK(BM_Peer_DpdkPtype_Ipv6TcpEstablished);
 BENCHMARK(BM_Peer_DpdkPtype_Ipv6ExtTcp);
 BENCHMARK(BM_Peer_DpdkPtype_VxlanOuter);
 #endif
 
 BENCHMARK(BM_Parse_Ipv4TcpSyn);
 BENCHMARK(BM_Parse_Ipv4Udp);
+BENCHMARK(BM_Parse_Ipv4TcpEstablished);
+BENCHMARK(BM_Parse_Ipv6Udp);
+BENCHMARK(BM_Parse_Ipv6TcpEstablished);
 BENCHMARK(BM_Parse_Ipv6ExtTcp);
 BENCHMARK(BM_Parse_VxlanOuter);
 BENCHMARK(BM_Parse_VxlanInner);

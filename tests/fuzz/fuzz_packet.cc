@@ -1,16 +1,21 @@
 // libFuzzer target for parse_frame(): any byte string, in both
 // decapsulation modes. ASan/UBSan catch out-of-bounds reads and undefined
 // behaviour inside the parser; the checks below catch a view that points
-// outside the frame or contradicts itself, and a disagreement between the
-// two modes where they must agree.
+// outside the frame or contradicts itself, a disagreement between the
+// two modes where they must agree, and any difference between parse_frame()
+// and its general path alone (the fast path for common frames must fill the
+// view exactly as the general path does).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <span>
 
+#include "../packet/view_compare.h"
 #include "fw/packet.h"
 #include "libfw/chain/switch_security_dhcpv6.h"
+#include "libfw/packet/parse_internal.h"
 
 namespace {
 
@@ -96,6 +101,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // And the input itself as a DHCPv6 message, so the reader is reached
   // whether or not the input is a whole packet.
   check_dhcpv6(frame);
+
+  // The general path alone, into views that start out different from the
+  // ones above (the fast path must write every field it leaves valid).
+  static fw::PacketView general;
+  for (const bool decapsulate : {false, true}) {
+    std::memset(static_cast<void*>(&general), decapsulate ? 0x01 : 0x00, sizeof general);
+    const fw::ParseError general_err =
+        fw::packet_internal::parse_frame_general(frame, general, {.decapsulate = decapsulate});
+    require(general_err == (decapsulate ? inner_err : outer_err), "parse_frame's result is the general path's");
+    const char* field = fw::test::first_view_difference(decapsulate ? inner : outer, general);
+    if (field != nullptr) std::fprintf(stderr, "fuzz_packet: views differ in %s\n", field);
+    require(field == nullptr, "parse_frame's view is the general path's");
+  }
 
   // Decapsulation can only change the result once a tunnel has been found.
   if (outer.tunnel.kind == fw::TunnelKind::kNone) require(inner_err == outer_err, "modes agree without a tunnel");
