@@ -1,25 +1,27 @@
 // Internal: one connection of the table, and the containers that hold it.
 //
-// 120 bytes, so that an entry and its share of the bucket array (one 8-byte
-// bucket per entry at full capacity) make 128 bytes a connection. The
-// fields a lookup touches (bucket link, key) are in the first 64 bytes.
+// 112 bytes, so that an entry and its share of the bucket array (two 8-byte
+// buckets per entry at full capacity: a load of at most one half) make 128
+// bytes a connection. The fields a lookup touches (bucket link, key) are in
+// the first 56 bytes.
 //
 //   offset size  field
 //        0    8  bucket_hook    Boost.Intrusive unordered_set link (next in bucket)
-//        8   16  list_hook      expiry list link (or free list when unused)
-//       24   40  key            original direction (ConnKey: addresses 32, ports 4,
+//        8    8  list_node      expiry list link (or free list when unused): two
+//                               32-bit self-relative offsets (CompactListNode)
+//       16   40  key            original direction (ConnKey: addresses 32, ports 4,
 //                               zone 2, protocol 1, family 1)
-//       64   24  l4             the protocol tracker's state (tracker.h L4State)
-//       88    8  last_seen_ns   caller's clock at the last accepted packet
-//       96    8  generation     policy generation that admitted the connection
-//      104    4  rule_id        rule that admitted it
-//      108    4  service_word   service insertion's per-connection word (fw/service.h)
-//      112    4  incarnation    +1 each time the slot is freed: stale ConnRefs fail
-//      116    1  list_index     expiry list = timeout class * 2 + established
-//      117    1  flags          kInUse, kHalfOpen, kReplySeen
-//      118    1  shard          shard whose lock guards the entry (atomic: read
+//       56   24  l4             the protocol tracker's state (tracker.h L4State)
+//       80    8  last_seen_ns   caller's clock at the last accepted packet
+//       88    8  generation     policy generation that admitted the connection
+//       96    4  rule_id        rule that admitted it
+//      100    4  service_word   service insertion's per-connection word (fw/service.h)
+//      104    4  incarnation    +1 each time the slot is freed: stale ConnRefs fail
+//      108    1  list_index     expiry list = timeout class * 2 + established
+//      109    1  flags          kInUse, kHalfOpen, kReplySeen
+//      110    1  shard          shard whose lock guards the entry (atomic: read
 //                               before that lock is known, see ConnTable::info)
-//      119    1  (padding)
+//      111    1  (padding)
 //
 // Guarded by the shard lock: every field but `shard`, which changes only
 // while the entry is free and moves to another shard's free list (under
@@ -27,6 +29,7 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 
@@ -40,7 +43,42 @@ namespace fw::conntrack {
 
 namespace bi = boost::intrusive;
 using BucketHook = bi::unordered_set_member_hook<bi::link_mode<bi::normal_link>>;
-using ListHook = bi::list_member_hook<bi::link_mode<bi::normal_link>>;
+
+// A doubly linked list node in 8 bytes instead of Boost.Intrusive's two
+// pointers: the distances to the next and the previous node in units of 8
+// bytes, relative to this node. Every node of a table (its entries' nodes
+// and its lists' heads) lives in one allocation (table.cc), at most
+// kMaxCompactSpan bytes long, so the distances fit in 32 bits.
+// 8-byte aligned wherever it is (an entry's link or a list's head), so that
+// every distance is a whole number of units.
+struct alignas(8) CompactListNode {
+  std::int32_t next;
+  std::int32_t prev;
+};
+static_assert(alignof(CompactListNode) == 8 && sizeof(CompactListNode) == 8);
+inline constexpr std::uint64_t kMaxCompactSpan = std::uint64_t{1} << 34;  // 16 GiB: 2^31 * 8 bytes
+
+struct CompactListNodeTraits {
+  using node = CompactListNode;
+  using node_ptr = node*;
+  using const_node_ptr = const node*;
+  // A null link (Boost.Intrusive may store one, e.g. when it marks a node
+  // unlinked) is kNull; every other value is a distance.
+  static constexpr std::int32_t kNull = INT32_MIN;
+  static node_ptr at(const_node_ptr n, std::int32_t units) noexcept {
+    if (units == kNull) return nullptr;
+    return reinterpret_cast<node_ptr>(reinterpret_cast<std::intptr_t>(n) + std::intptr_t{units} * 8);
+  }
+  static std::int32_t units(const_node_ptr from, const_node_ptr to) noexcept {
+    if (to == nullptr) return kNull;
+    assert((reinterpret_cast<std::intptr_t>(to) - reinterpret_cast<std::intptr_t>(from)) % 8 == 0);
+    return static_cast<std::int32_t>((reinterpret_cast<std::intptr_t>(to) - reinterpret_cast<std::intptr_t>(from)) / 8);
+  }
+  static node_ptr get_next(const_node_ptr n) noexcept { return at(n, n->next); }
+  static void set_next(node_ptr n, node_ptr next) noexcept { n->next = units(n, next); }
+  static node_ptr get_previous(const_node_ptr n) noexcept { return at(n, n->prev); }
+  static void set_previous(node_ptr n, node_ptr prev) noexcept { n->prev = units(n, prev); }
+};
 
 inline constexpr std::uint8_t kEntryInUse = 0x01;
 inline constexpr std::uint8_t kEntryHalfOpen = 0x02;  // counted in the half-open total
@@ -61,7 +99,7 @@ inline constexpr std::uint8_t list_index(TimeoutClass c, bool established) noexc
 
 struct Entry {
   BucketHook bucket_hook;
-  ListHook list_hook;
+  CompactListNode list_node;
   ConnKey key;
   L4State l4;
   std::uint64_t last_seen_ns;
@@ -74,9 +112,9 @@ struct Entry {
   std::atomic<std::uint8_t> shard;
   std::uint8_t padding;
 };
-static_assert(sizeof(BucketHook) == 8 && sizeof(ListHook) == 16, "hook sizes in the layout");
+static_assert(sizeof(BucketHook) == 8 && sizeof(CompactListNode) == 8, "link sizes in the layout");
 static_assert(sizeof(Entry) <= 128, "a connection entry is at most 128 bytes");
-static_assert(sizeof(Entry) == 120, "layout above: update the comment and the docs");
+static_assert(sizeof(Entry) == 112, "layout above: update the comment and the docs");
 
 struct EntryHashFromKey {
   std::uint64_t seed = 0;
@@ -92,7 +130,24 @@ using BucketSet =
     bi::unordered_set<Entry, bi::member_hook<Entry, BucketHook, &Entry::bucket_hook>,
                       bi::hash<EntryHashFromKey>, bi::equal<EntryKeyEqual>,
                       bi::power_2_buckets<true>, bi::constant_time_size<false>>;
-using EntryList = bi::list<Entry, bi::member_hook<Entry, ListHook, &Entry::list_hook>,
-                           bi::constant_time_size<false>>;
+// The Boost.Intrusive value traits of an entry on a CompactListNode list.
+struct EntryListTraits {
+  using node_traits = CompactListNodeTraits;
+  using node_ptr = node_traits::node_ptr;
+  using const_node_ptr = node_traits::const_node_ptr;
+  using value_type = Entry;
+  using pointer = Entry*;
+  using const_pointer = const Entry*;
+  static const bi::link_mode_type link_mode = bi::normal_link;
+  static node_ptr to_node_ptr(Entry& e) noexcept { return &e.list_node; }
+  static const_node_ptr to_node_ptr(const Entry& e) noexcept { return &e.list_node; }
+  static pointer to_value_ptr(node_ptr n) noexcept {
+    return reinterpret_cast<Entry*>(reinterpret_cast<char*>(n) - offsetof(Entry, list_node));
+  }
+  static const_pointer to_value_ptr(const_node_ptr n) noexcept {
+    return reinterpret_cast<const Entry*>(reinterpret_cast<const char*>(n) - offsetof(Entry, list_node));
+  }
+};
+using EntryList = bi::list<Entry, bi::value_traits<EntryListTraits>, bi::constant_time_size<false>>;
 
 }  // namespace fw::conntrack

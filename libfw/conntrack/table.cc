@@ -48,6 +48,12 @@ constexpr std::uint32_t kManyShardsFrom = 256 * 1024;
 // Entry pools this large (about 35k connections) are prefetched deeply.
 constexpr std::size_t kDeepPrefetchBytes = 4u << 20;
 constexpr std::uint32_t kStealBatch = 32;
+// Entries and list heads share one block that CompactListNode's 32-bit
+// offsets must span (entry.h): 2^27 entries are 14 GiB.
+constexpr std::uint32_t kMaxCapacity = 1u << 27;
+static_assert(std::uint64_t{kMaxCapacity} * sizeof(conntrack::Entry) + (std::uint64_t{1} << 30) <=
+                  conntrack::kMaxCompactSpan,
+              "the largest table's entries and shards are within a list link's reach");
 
 enum class ProbeKind : std::uint8_t { kDone, kConn, kRelated, kFragment };
 
@@ -275,7 +281,10 @@ struct ConnTable::Impl {
   // Refresh granularity per class: min(1 s, timeout / 64).
   std::uint64_t refresh_ns[conntrack::kTimeoutClassCount] = {};
 
+  // One block: the entries, then the shards (whose expiry and free lists'
+  // heads must be within CompactListNode's reach of the entries).
   Entry* pool = nullptr;
+  std::size_t block_bytes = 0;
   std::size_t capacity = 0;
   // The burst lookup prefetches every line of the first two entries of
   // each bucket (stages 2 and 2b) only when the pool is larger than
@@ -299,11 +308,10 @@ struct ConnTable::Impl {
   ~Impl() {
     if (shards != nullptr) {
       for (std::uint32_t i = 0; i < shard_count; ++i) shards[i].~Shard();
-      ::operator delete(shards, std::align_val_t(internal::kCacheLine));
     }
     if (pool != nullptr) {
       for (std::size_t i = 0; i < capacity; ++i) pool[i].~Entry();
-      free_table_memory(pool, sizeof(Entry) * capacity);
+      free_table_memory(pool, block_bytes);
     }
     if (buckets != nullptr) {
       for (std::size_t i = 0; i < bucket_count; ++i) std::destroy_at(&buckets[i]);
@@ -673,7 +681,7 @@ struct ConnTable::Impl {
         prefetch_entry(node);
       } else {
         prefetch(node);
-        prefetch(static_cast<const char*>(node) + 56);  // the key ends at byte 63
+        prefetch(static_cast<const char*>(node) + 48);  // the key ends at byte 55
       }
     }
     // Stage 2b: the second entry of each bucket. At the default load (one
@@ -731,8 +739,8 @@ struct ConnTable::Impl {
 
 StatusOr<std::unique_ptr<ConnTable>> ConnTable::create(const ConnTableOptions& options) {
   const ConnTableOptions& o = options;
-  if (o.capacity == 0 || o.capacity > (1u << 31))
-    return invalid_argument("capacity: " + std::to_string(o.capacity) + " is not in 1..2^31");
+  if (o.capacity == 0 || o.capacity > kMaxCapacity)
+    return invalid_argument("capacity: " + std::to_string(o.capacity) + " is not in 1..2^27");
   if (o.max_connections > o.capacity)
     return invalid_argument("max_connections: " + std::to_string(o.max_connections) +
                             " exceeds capacity " + std::to_string(o.capacity));
@@ -780,21 +788,27 @@ StatusOr<std::unique_ptr<ConnTable>> ConnTable::create(const ConnTableOptions& o
     impl->refresh_ns[c] = std::min<std::uint64_t>(1'000'000'000ULL, impl->timeout_ns[c] / 64);
   }
 
-  std::uint64_t buckets = std::bit_ceil(std::uint64_t{o.buckets == 0 ? o.capacity : o.buckets});
+  // Two buckets per entry by default (a load of at most one half: see
+  // docs/conntrack.md, "Layout").
+  std::uint64_t buckets =
+      std::bit_ceil(o.buckets == 0 ? std::uint64_t{o.capacity} * 2 : std::uint64_t{o.buckets});
   buckets = std::max<std::uint64_t>(buckets, shards);
   const std::uint64_t per_shard = buckets / shards;
   impl->bucket_mask = static_cast<std::uint32_t>(per_shard - 1);
 
   impl->capacity = o.capacity;
   impl->deep_prefetch = std::size_t{o.capacity} * sizeof(Entry) >= kDeepPrefetchBytes;
-  impl->pool = static_cast<Entry*>(allocate_table_memory(sizeof(Entry) * impl->capacity));
+  const std::size_t pool_bytes =
+      (sizeof(Entry) * impl->capacity + internal::kCacheLine - 1) / internal::kCacheLine * internal::kCacheLine;
+  impl->block_bytes = pool_bytes + sizeof(Impl::Shard) * shards;
+  auto* block = static_cast<unsigned char*>(allocate_table_memory(impl->block_bytes));
+  impl->pool = reinterpret_cast<Entry*>(block);
   for (std::size_t i = 0; i < impl->capacity; ++i) ::new (&impl->pool[i]) Entry{};
   impl->bucket_count = buckets;
   impl->buckets = static_cast<BucketSet::bucket_type*>(
       allocate_table_memory(sizeof(BucketSet::bucket_type) * buckets));
   for (std::size_t i = 0; i < buckets; ++i) ::new (&impl->buckets[i]) BucketSet::bucket_type();
-  impl->shards = static_cast<Impl::Shard*>(
-      ::operator new(sizeof(Impl::Shard) * shards, std::align_val_t(internal::kCacheLine)));
+  impl->shards = reinterpret_cast<Impl::Shard*>(block + pool_bytes);
   for (std::uint32_t i = 0; i < shards; ++i)
     ::new (&impl->shards[i]) Impl::Shard(impl->shard_buckets(i), per_shard, impl->seed);
   // The pool is dealt out in contiguous blocks; shards that run dry steal.

@@ -4,7 +4,10 @@
 // the Linux netfilter selftests (tools/testing/selftests/net/netfilter).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <list>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -20,8 +23,81 @@ using test::Stepper;
 
 TEST(ConnTable, EntryLayoutFitsTheBudget) {
   static_assert(sizeof(conntrack::Entry) <= 128);
-  EXPECT_EQ(sizeof(conntrack::Entry), 120u);
+  EXPECT_EQ(sizeof(conntrack::Entry), 112u);
   EXPECT_EQ(sizeof(CtResult), 32u);
+}
+
+// The expiry and free lists' 8-byte links (two 32-bit offsets relative to
+// the node, entry.h) against std::list, through random pushes at both ends,
+// inserts, erases and splices, with list heads both before and after the
+// entries in memory (negative and positive offsets), walked both ways.
+TEST(ConnTable, CompactListLinksBehaveAsAList) {
+  struct Block {
+    conntrack::EntryList before;
+    conntrack::Entry entries[64];
+    conntrack::EntryList after;
+  };
+  auto block = std::make_unique<Block>();
+  std::mt19937 rng(3);
+  std::list<int> ref_before, ref_after;
+  auto in_list = [&](int i) {
+    return std::find(ref_before.begin(), ref_before.end(), i) != ref_before.end() ||
+           std::find(ref_after.begin(), ref_after.end(), i) != ref_after.end();
+  };
+  auto check = [&](conntrack::EntryList& list, const std::list<int>& ref) {
+    std::vector<int> got, got_back, want(ref.begin(), ref.end());
+    for (const conntrack::Entry& e : list) got.push_back(static_cast<int>(&e - block->entries));
+    for (auto it = list.rbegin(); it != list.rend(); ++it) got_back.push_back(static_cast<int>(&*it - block->entries));
+    std::reverse(got_back.begin(), got_back.end());
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(got_back, want);
+  };
+  for (int step = 0; step < 4000; ++step) {
+    const int i = static_cast<int>(rng() % 64);
+    const bool first = (rng() & 1) != 0;
+    conntrack::EntryList& list = first ? block->before : block->after;
+    std::list<int>& ref = first ? ref_before : ref_after;
+    conntrack::Entry& e = block->entries[i];
+    switch (rng() % 4) {
+      case 0:
+        if (!in_list(i)) {
+          list.push_back(e);
+          ref.push_back(i);
+        }
+        break;
+      case 1:
+        if (!in_list(i)) {
+          list.push_front(e);
+          ref.push_front(i);
+        }
+        break;
+      case 2:
+        if (std::find(ref.begin(), ref.end(), i) != ref.end()) {
+          list.erase(conntrack::EntryList::s_iterator_to(e));
+          ref.remove(i);
+        }
+        break;
+      case 3:  // move to the back of the other list, as an expiry list change does
+        if (std::find(ref.begin(), ref.end(), i) != ref.end()) {
+          conntrack::EntryList& other = first ? block->after : block->before;
+          std::list<int>& other_ref = first ? ref_after : ref_before;
+          list.erase(conntrack::EntryList::s_iterator_to(e));
+          ref.remove(i);
+          other.push_back(e);
+          other_ref.push_back(i);
+        }
+        break;
+    }
+    if (step % 97 == 0) {
+      check(block->before, ref_before);
+      check(block->after, ref_after);
+    }
+  }
+  check(block->before, ref_before);
+  check(block->after, ref_after);
+  EXPECT_FALSE(ref_before.empty() && ref_after.empty());
+  block->before.clear();
+  block->after.clear();
 }
 
 // The key compare the lookup uses (one pass, both directions) against the
@@ -337,6 +413,7 @@ TEST(ConnTable, OptionsAreValidated) {
   };
   const Case cases[] = {
       {{.capacity = 0}, "capacity"},
+      {{.capacity = (1u << 27) + 1}, "capacity"},  // checked before anything is allocated
       {{.capacity = 10, .max_connections = 11}, "max_connections"},
       {{.zones = 0}, "zones"},
       {{.zones = 65537}, "zones"},
