@@ -65,7 +65,9 @@ class Filter {
   //   - leave verdicts[i] unchanged: no opinion, the next slot decides;
   //   - call decide(..., Action::kPass, ...): allowed here, next slot goes on;
   //   - call decide() with kDrop/kReject/kRedirect/kPunt: the chain stops for i.
-  // Must not allocate, take a lock shared with the control plane, throw,
+  // Must not write the verdict of a packet that is not in `active` (the
+  // engine counts a verdict once, when its packet leaves the chain), and
+  // must not allocate, take a lock shared with the control plane, throw,
   // block, or log synchronously.
   virtual void process(const BurstContext& ctx, std::span<const std::uint16_t> active,
                        std::span<Verdict> verdicts) const noexcept = 0;
