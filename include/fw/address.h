@@ -4,8 +4,10 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -52,10 +54,20 @@ struct IpAddress {
   // In place (cheaper than `x = IpAddress::v4(...)` in a loop, which
   // compilers tend to build in a stack temporary and copy back with a wide
   // load of narrow stores).
+  // Writes all 16 bytes; on a little-endian host as two 8-byte stores (the
+  // address in network order zero-extended, then zeros), which compilers
+  // do not make of a 16-byte array assignment.
   void set_v4(std::uint32_t host_order) noexcept {
     family = IpFamily::kIpv4;
-    bytes = {static_cast<std::uint8_t>(host_order >> 24), static_cast<std::uint8_t>(host_order >> 16),
-             static_cast<std::uint8_t>(host_order >> 8), static_cast<std::uint8_t>(host_order)};
+    if constexpr (std::endian::native == std::endian::little) {
+      const std::uint64_t low = __builtin_bswap32(host_order);
+      const std::uint64_t high = 0;
+      std::memcpy(bytes.data(), &low, 8);
+      std::memcpy(bytes.data() + 8, &high, 8);
+    } else {
+      bytes = {static_cast<std::uint8_t>(host_order >> 24), static_cast<std::uint8_t>(host_order >> 16),
+               static_cast<std::uint8_t>(host_order >> 8), static_cast<std::uint8_t>(host_order)};
+    }
   }
   static IpAddress v6(const std::uint8_t network_order[16]) noexcept;
   // Only meaningful for kIpv4. Inline: the classifier calls it per packet.

@@ -112,7 +112,7 @@ inline const void* prefetch_hint_load(const void* p) noexcept {
 
 inline void prefetch(const void* p) noexcept { __builtin_prefetch(p, 0, 3); }
 
-// Every cache line of the entry at `p` (120 bytes: two or three lines).
+// Every cache line of the entry at `p` (112 bytes: two or three lines).
 inline void prefetch_entry(const void* p) noexcept {
   const char* c = static_cast<const char*>(p);
   prefetch(c);
@@ -153,9 +153,6 @@ void set_invalid(CtResult& r, CtReason reason) noexcept {
   r.ct_state = kCtInvalid | kCtTracked;
 }
 
-// Builds the key of `v` (or says why it has none). kConn: a packet of a
-// connection; kRelated: an ICMP error, `key` is the quoted packet's;
-// kFragment: a non-first fragment.
 // The common packet: TCP or UDP with its ports (any but a later fragment),
 // in a zone the caller checked. Its key, as classify() below would build it;
 // false for every other packet.
@@ -173,11 +170,10 @@ inline bool common_key(const PacketView& v, std::uint16_t zone, ConnKey& k) noex
   return true;
 }
 
-ProbeKind classify(const PacketView& v, std::uint16_t zone, std::uint32_t zones, Probe& p,
-                   CtResult& r) noexcept {
-  p.inner_echo = false;
+// Every packet but the common one: see classify().
+ProbeKind classify_other(const PacketView& v, std::uint16_t zone, std::uint32_t zones, Probe& p,
+                         CtResult& r) noexcept {
   ConnKey& k = p.key;
-  if (zone < zones && common_key(v, zone, k)) return ProbeKind::kConn;
   if (v.l3 != L3Kind::kIpv4 && v.l3 != L3Kind::kIpv6) {
     r.outcome = CtOutcome::kUntracked;
     r.reason = CtReason::kNotIp;
@@ -245,6 +241,16 @@ ProbeKind classify(const PacketView& v, std::uint16_t zone, std::uint32_t zones,
     k.dst_port = 0;
   }
   return ProbeKind::kConn;
+}
+
+// Builds the key of `v` (or says why it has none). kConn: a packet of a
+// connection; kRelated: an ICMP error, `key` is the quoted packet's;
+// kFragment: a non-first fragment.
+ProbeKind classify(const PacketView& v, std::uint16_t zone, std::uint32_t zones, Probe& p,
+                   CtResult& r) noexcept {
+  p.inner_echo = false;
+  if (zone < zones && common_key(v, zone, p.key)) return ProbeKind::kConn;
+  return classify_other(v, zone, zones, p, r);
 }
 
 }  // namespace
@@ -503,8 +509,9 @@ struct ConnTable::Impl {
     r.reason = CtReason::kNone;
   }
 
-  // A packet of a connection (kConn probe), under its shard lock.
-  void track(Shard& s, const Probe& p, const PacketView& v, std::uint64_t now_ns, CtResult& r) noexcept {
+  // A packet of a connection (kConn probe), under its shard lock. Inline
+  // (in the burst lookup and create()), so that UDP's tracking is too.
+  [[gnu::always_inline]] void track(Shard& s, const Probe& p, const PacketView& v, std::uint64_t now_ns, CtResult& r) noexcept {
     if (p.key.protocol == kIpProtoUdp) {
       track_with(s, p, v, now_ns, r, UdpInline{});
     } else {
@@ -649,9 +656,11 @@ struct ConnTable::Impl {
       p.packet = i;
       CtResult& r = results[i];
       r = CtResult{};
+      // classify(), its common case inline.
       p.inner_echo = false;
-      p.kind = zone_valid && common_key(packets[i], zone, p.key) ? ProbeKind::kConn
-                                                                 : classify(packets[i], zone, opt.zones, p, r);
+      p.kind = zone_valid && common_key(packets[i], zone, p.key)
+                   ? ProbeKind::kConn
+                   : classify_other(packets[i], zone, opt.zones, p, r);
       if (p.kind == ProbeKind::kConn || p.kind == ProbeKind::kRelated) {
         p.hash = static_cast<std::uint32_t>(conntrack::symmetric_hash(p.key, seed));
         p.shard = shard_index(p.hash);
@@ -660,7 +669,7 @@ struct ConnTable::Impl {
       }
     }
     // Stage 2: the first entry of each bucket, every line of it: an entry
-    // is 120 bytes at any offset in its cache line, so it spans two or
+    // is 112 bytes at any offset in its cache line, so it spans two or
     // three lines, and a hit reads all of them (key, tracker state, timer,
     // admission), so none may be left to miss in stage 3.
     // Tables that fit in the caches skip all but the first line and key of
@@ -684,10 +693,11 @@ struct ConnTable::Impl {
         prefetch(static_cast<const char*>(node) + 48);  // the key ends at byte 55
       }
     }
-    // Stage 2b: the second entry of each bucket. At the default load (one
-    // bucket per entry) about half the hits are not the first entry of their
-    // bucket; without this their entry is a miss taken one packet at a time
-    // in stage 3. The bucket link is the entry's first word.
+    // Stage 2b: the second entry of each bucket. At the default load (at
+    // most one connection per two buckets) about a fifth of the hits are
+    // not the first entry of their bucket (a third at one per bucket);
+    // without this their entry is a miss taken one packet at a time in
+    // stage 3. The bucket link is the entry's first word.
     for (std::size_t k = 0; deep_prefetch && k < n; ++k) {
       if (first_node[k] == nullptr) continue;
       const void* next = prefetch_hint_load(first_node[k]);
@@ -706,11 +716,7 @@ struct ConnTable::Impl {
           {
             Shard& s = shards[p.shard];
             MaybeLocked guard(s.lock, locking);
-            if (p.key.protocol == kIpProtoUdp) {
-              track_with(s, p, v, now_ns, r, UdpInline{});  // inlined here
-            } else {
-              track(s, p, v, now_ns, r);
-            }
+            track(s, p, v, now_ns, r);
           }
           if (v.is_fragment) first_fragment(v, zone, now_ns, r);
           break;

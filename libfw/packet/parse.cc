@@ -956,24 +956,6 @@ inline ParseError write_common_l4(const std::uint8_t* l4, std::size_t l4_offset,
   return err;
 }
 
-// Writes all of `ip` (the general path relies on its reset for bytes 4-15):
-// on a little-endian host as two 8-byte stores, the address zero-extended
-// and then zeros, rather than a 4-byte copy and 12 bytes of memset.
-inline void store_ipv4_address(IpAddress& ip, const std::uint8_t* p) noexcept {
-  ip.family = IpFamily::kIpv4;
-  if constexpr (std::endian::native == std::endian::little) {
-    std::uint32_t address;
-    std::memcpy(&address, p, 4);
-    const std::uint64_t low = address;  // the 4 bytes first, then zeros
-    const std::uint64_t high = 0;
-    std::memcpy(ip.bytes.data(), &low, 8);
-    std::memcpy(ip.bytes.data() + 8, &high, 8);
-  } else {
-    std::memcpy(ip.bytes.data(), p, 4);
-    std::memset(ip.bytes.data() + 4, 0, 12);
-  }
-}
-
 // Ethernet + IPv4 (IHL 5, unfragmented) + common L4, as Parser::ipv4() does it.
 inline ParseError parse_common_ipv4(const std::uint8_t* frame, std::size_t size,
                                     PacketView& v) noexcept {
@@ -1000,8 +982,8 @@ inline ParseError parse_common_ipv4(const std::uint8_t* frame, std::size_t size,
   v.ttl = ip[8];
   v.flow_label = 0;
   v.ipv6_ext_count = 0;
-  store_ipv4_address(v.src_ip, ip + 12);
-  store_ipv4_address(v.dst_ip, ip + 16);
+  v.src_ip.set_v4(load32(ip + 12));  // all 16 bytes: no reset to rely on here
+  v.dst_ip.set_v4(load32(ip + 16));
   v.dont_fragment = (ip[6] & 0x40) != 0;
   v.fragment_id = load16(ip + 4);
   return write_common_l4(frame + kL4, kL4, protocol, l4_header_length, payload_length, v);
