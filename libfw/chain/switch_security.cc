@@ -815,7 +815,10 @@ StatusOr<PollReport> SwitchSecurity::poll(std::chrono::steady_clock::time_point 
   PollReport report;
   std::vector<BindingChange> changes = std::move(im.pending_changes);
   im.pending_changes.clear();
-  for (auto& [vnic, entry] : im.vnics) {
+  for (auto& vnic_and_entry : im.vnics) {
+    // A named reference, not a structured binding: C++20 compilers before
+    // clang 16 do not let the lambda below capture a binding.
+    auto& entry = vnic_and_entry.second;
     bool changed = false;
     std::size_t drained = 0;
     for (std::uint32_t w = 0; w < im.workers; ++w)
