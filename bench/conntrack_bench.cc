@@ -13,8 +13,6 @@
 // bytes_per_conn (ConnTable::memory_bytes() / capacity).
 #include <benchmark/benchmark.h>
 
-#include <sys/mman.h>
-
 #include <bit>
 #include <cstdlib>
 #include <memory>
@@ -201,40 +199,8 @@ void BM_CtMemory(benchmark::State& state) {
 }
 BENCHMARK(BM_CtMemory)->Arg(10000)->Arg(1 << 20)->ArgName("capacity")->Iterations(1);
 
-// The machine's floor for the 1M-flow lookups, no table: items at random
-// 256-byte-aligned places in 256 MiB (huge pages asked for, as the table's
-// pool), `lines` adjacent cache lines each, prefetched a batch of 32 at a
-// time and then read, as the table's lookup stages do. A 1M-flow packet
-// reads a bucket line (1 line), its entry (120 bytes: 2-3 lines) and, for
-// about half, a second entry, in dependent rounds: the sum of those items'
-// times is what memory alone costs a packet (docs/PERFORMANCE.md, session 6).
-void BM_MemRandomLines(benchmark::State& state) {
-  constexpr std::size_t kBytes = std::size_t{1} << 28;
-  constexpr std::size_t kBatch = 32;
-  const auto lines = static_cast<std::size_t>(state.range(0));
-  auto* mem = static_cast<unsigned char*>(std::aligned_alloc(std::size_t{1} << 21, kBytes));
-  (void)::madvise(mem, kBytes, MADV_HUGEPAGE);
-  for (std::size_t i = 0; i < kBytes; i += 4096) mem[i] = 1;
-  std::mt19937_64 rng(1);
-  std::vector<std::size_t> at(std::size_t{1} << 20);
-  for (std::size_t& a : at) a = (rng() % (kBytes / 256)) * 256;
-  std::size_t next = 0;
-  std::uint64_t sum = 0;
-  for (auto _ : state) {
-    const std::size_t* batch = &at[next];
-    next = (next + kBatch) & (at.size() - 1);
-    for (std::size_t k = 0; k < kBatch; ++k)
-      for (std::size_t l = 0; l < lines; ++l) __builtin_prefetch(mem + batch[k] + 64 * l);
-    for (std::size_t k = 0; k < kBatch; ++k)
-      for (std::size_t l = 0; l < lines; ++l) sum += mem[batch[k] + 64 * l];
-  }
-  benchmark::DoNotOptimize(sum);
-  std::free(mem);
-  state.counters["ns_per_item"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * kBatch),
-                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-}
-BENCHMARK(BM_MemRandomLines)->Arg(1)->Arg(2)->Arg(3)->ArgName("lines");
+// BM_MemRandomLines, the machine's memory floor under these lookups, is in
+// memory_bench.cc with the other memory probes.
 
 }  // namespace
 }  // namespace fw::bench
