@@ -2,35 +2,26 @@
 //
 // 112 bytes, so that an entry and its share of the bucket array (two 8-byte
 // buckets per entry at full capacity: a load of at most one half) make 128
-// bytes a connection. The fields are in the order a lookup reads them, so
-// that a hit reads as few cache lines as the protocol allows:
-//   * a compare reads bytes 0-47 (bucket link, key);
-//   * a UDP hit reads bytes 0-76 (also timer, admission, flags and the
-//     tracker's first byte, the whole of UDP's state);
-//   * any other hit reads bytes 0-99 (the whole tracker state).
-// An entry starts at any multiple of 16 bytes in its cache line, so 77 bytes
-// always lie in two lines, 100 bytes in two or three, and the entry's
-// 112 in two or three (table.cc, hot_bytes()). The expiry link and the
-// service word, written at most once per refresh interval, come last.
+// bytes a connection. The fields a lookup touches (bucket link, key) are in
+// the first 56 bytes.
 //
 //   offset size  field
 //        0    8  bucket_hook    Boost.Intrusive unordered_set link (next in bucket)
-//        8   40  key            original direction (ConnKey: addresses 32, ports 4,
-//                               zone 2, protocol 1, family 1)
-//       48    8  last_seen_ns   caller's clock at the last accepted packet
-//       56    8  generation     policy generation that admitted the connection
-//       64    4  rule_id        rule that admitted it
-//       68    4  incarnation    +1 each time the slot is freed: stale ConnRefs fail
-//       72    1  list_index     expiry list = timeout class * 2 + established
-//       73    1  flags          kInUse, kHalfOpen, kReplySeen
-//       74    1  shard          shard whose lock guards the entry (atomic: read
-//                               before that lock is known, see ConnTable::info)
-//       75    1  (padding)
-//       76   24  l4             the protocol tracker's state (tracker.h L4State;
-//                               UDP uses only its first byte)
-//      100    4  service_word   service insertion's per-connection word (fw/service.h)
-//      104    8  list_node      expiry list link (or free list when unused): two
+//        8    8  list_node      expiry list link (or free list when unused): two
 //                               32-bit self-relative offsets (CompactListNode)
+//       16   40  key            original direction (ConnKey: addresses 32, ports 4,
+//                               zone 2, protocol 1, family 1)
+//       56   24  l4             the protocol tracker's state (tracker.h L4State)
+//       80    8  last_seen_ns   caller's clock at the last accepted packet
+//       88    8  generation     policy generation that admitted the connection
+//       96    4  rule_id        rule that admitted it
+//      100    4  service_word   service insertion's per-connection word (fw/service.h)
+//      104    4  incarnation    +1 each time the slot is freed: stale ConnRefs fail
+//      108    1  list_index     expiry list = timeout class * 2 + established
+//      109    1  flags          kInUse, kHalfOpen, kReplySeen
+//      110    1  shard          shard whose lock guards the entry (atomic: read
+//                               before that lock is known, see ConnTable::info)
+//      111    1  (padding)
 //
 // Guarded by the shard lock: every field but `shard`, which changes only
 // while the entry is free and moves to another shard's free list (under
@@ -108,30 +99,22 @@ inline constexpr std::uint8_t list_index(TimeoutClass c, bool established) noexc
 
 struct Entry {
   BucketHook bucket_hook;
+  CompactListNode list_node;
   ConnKey key;
+  L4State l4;
   std::uint64_t last_seen_ns;
   std::uint64_t generation;
   std::uint32_t rule_id;
+  std::uint32_t service_word;  // ConnTable::exchange_service_word
   std::uint32_t incarnation;
   std::uint8_t list_index;
   std::uint8_t flags;
   std::atomic<std::uint8_t> shard;
   std::uint8_t padding;
-  L4State l4;
-  std::uint32_t service_word;  // ConnTable::exchange_service_word
-  CompactListNode list_node;
 };
 static_assert(sizeof(BucketHook) == 8 && sizeof(CompactListNode) == 8, "link sizes in the layout");
 static_assert(sizeof(Entry) <= 128, "a connection entry is at most 128 bytes");
 static_assert(sizeof(Entry) == 112, "layout above: update the comment and the docs");
-// The extents a lookup reads (layout above; table.cc prefetches them).
-inline constexpr std::size_t kEntryCompareBytes = offsetof(Entry, key) + sizeof(ConnKey);
-inline constexpr std::size_t kEntryUdpHitBytes = offsetof(Entry, l4) + 1;
-inline constexpr std::size_t kEntryHitBytes = offsetof(Entry, l4) + sizeof(L4State);
-static_assert(offsetof(Entry, bucket_hook) == 0 && kEntryCompareBytes == 48 && offsetof(Entry, last_seen_ns) == 48 &&
-                  offsetof(Entry, generation) == 56 && offsetof(Entry, flags) == 73 && kEntryUdpHitBytes == 77 &&
-                  kEntryHitBytes == 100 && offsetof(Entry, list_node) == 104,
-              "layout above: update the comment, hot extents and the docs");
 
 struct EntryHashFromKey {
   std::uint64_t seed = 0;

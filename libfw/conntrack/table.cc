@@ -112,17 +112,12 @@ inline const void* prefetch_hint_load(const void* p) noexcept {
 
 inline void prefetch(const void* p) noexcept { __builtin_prefetch(p, 0, 3); }
 
-// Every cache line of the first `bytes` bytes of the entry at `p` (at most
-// 128 bytes: one to three lines).
-inline void prefetch_extent(const void* p, std::size_t bytes) noexcept {
+// Every cache line of the entry at `p` (112 bytes: two or three lines).
+inline void prefetch_entry(const void* p) noexcept {
   const char* c = static_cast<const char*>(p);
   prefetch(c);
-  if (bytes > 64) prefetch(c + 64);
-  prefetch(c + bytes - 1);
-}
-// What a hit on a connection of `protocol` reads (entry.h).
-constexpr std::size_t hot_bytes(std::uint8_t protocol) noexcept {
-  return protocol == kIpProtoUdp ? conntrack::kEntryUdpHitBytes : conntrack::kEntryHitBytes;
+  prefetch(c + 64);
+  prefetch(c + sizeof(conntrack::Entry) - 1);
 }
 
 // The entry pool and bucket array: large tables are touched at random, one
@@ -673,10 +668,10 @@ struct ConnTable::Impl {
         prefetch(p.bucket);
       }
     }
-    // Stage 2: the first entry of each bucket, every line that a hit reads
-    // (hot_bytes(): the entry's first 77 bytes for UDP, 100 for the other
-    // protocols; an entry starts at any multiple of 16 in its line, so two
-    // or three lines), so that none is left to miss in stage 3.
+    // Stage 2: the first entry of each bucket, every line of it: an entry
+    // is 112 bytes at any offset in its cache line, so it spans two or
+    // three lines, and a hit reads all of them (key, tracker state, timer,
+    // admission), so none may be left to miss in stage 3.
     // Tables that fit in the caches skip all but the first line and key of
     // the first entry: there every extra prefetch is an instruction for
     // nothing (about 4 ns a packet at 10k connections).
@@ -692,9 +687,10 @@ struct ConnTable::Impl {
       if (!is_entry(node)) continue;  // an empty bucket links to itself
       first_node[k] = node;
       if (deep_prefetch) {
-        prefetch_extent(node, hot_bytes(p.key.protocol));
+        prefetch_entry(node);
       } else {
-        prefetch_extent(node, conntrack::kEntryCompareBytes);
+        prefetch(node);
+        prefetch(static_cast<const char*>(node) + 48);  // the key ends at byte 55
       }
     }
     // Stage 2b: the second entry of each bucket. At the default load (at
@@ -705,7 +701,7 @@ struct ConnTable::Impl {
     for (std::size_t k = 0; deep_prefetch && k < n; ++k) {
       if (first_node[k] == nullptr) continue;
       const void* next = prefetch_hint_load(first_node[k]);
-      if (is_entry(next)) prefetch_extent(next, hot_bytes(probes[k].key.protocol));  // the last entry links to its bucket
+      if (is_entry(next)) prefetch_entry(next);  // the last entry links to its bucket
     }
     // Stage 3: compare and update, one shard lock at a time.
     for (std::size_t k = 0; k < n; ++k) {
