@@ -289,7 +289,7 @@ class ConnTable {
               std::span<CtResult> results) noexcept;
   // Only packets[active[k]] (ascending or not; each < packets.size()), result
   // in results[active[k]] (results.size() >= packets.size()), as a filter's
-  // process() gets them.
+  // process() gets them. An index past either span is skipped.
   void lookup(std::uint16_t zone, std::span<const PacketView> packets,
               std::span<const std::uint16_t> active, std::uint64_t now_ns,
               std::span<CtResult> results) noexcept;

@@ -644,15 +644,20 @@ struct ConnTable::Impl {
     }
   }
 
+  // Looks up packets[which[k]] for k < count (at most kChunk), writing
+  // results[which[k]]; indices outside packets or results are skipped.
   void lookup_chunk(std::uint16_t zone, std::span<const PacketView> packets, const std::uint16_t* which,
-                    std::size_t n, std::uint64_t now_ns, std::span<CtResult> results) noexcept {
+                    std::size_t count, std::uint64_t now_ns, std::span<CtResult> results) noexcept {
     // Stage 1: keys and hashes; prefetch each bucket.
     alignas(64) unsigned char probe_bytes[sizeof(Probe) * kChunk];  // written before read
     auto* probes = reinterpret_cast<Probe*>(probe_bytes);
     const bool zone_valid = zone < opt.zones;
-    for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t limit = std::min(packets.size(), results.size());
+    std::size_t n = 0;  // probes
+    for (std::size_t k = 0; k < count; ++k) {
       const std::uint16_t i = which[k];
-      Probe& p = *::new (&probes[k]) Probe;
+      if (i >= limit) [[unlikely]] continue;
+      Probe& p = *::new (&probes[n++]) Probe;
       p.packet = i;
       CtResult& r = results[i];
       r = CtResult{};
@@ -855,18 +860,10 @@ void ConnTable::lookup(std::uint16_t zone, std::span<const PacketView> packets, 
 void ConnTable::lookup(std::uint16_t zone, std::span<const PacketView> packets,
                        std::span<const std::uint16_t> active, std::uint64_t now_ns,
                        std::span<CtResult> results) noexcept {
-  std::uint16_t which[kChunk];
-  std::size_t m = 0;
-  auto flush = [&] {
-    impl_->lookup_chunk(zone, packets, which, m, now_ns, results);
-    m = 0;
-  };
-  for (const std::uint16_t i : active) {
-    if (i >= packets.size() || i >= results.size()) continue;
-    which[m++] = i;
-    if (m == kChunk) flush();
-  }
-  if (m > 0) flush();
+  // lookup_chunk() skips the indices out of range.
+  for (std::size_t start = 0; start < active.size(); start += kChunk)
+    impl_->lookup_chunk(zone, packets, active.data() + start, std::min(kChunk, active.size() - start), now_ns,
+                        results);
   impl_->sweep_some(now_ns);
 }
 

@@ -406,6 +406,30 @@ TEST(ConnTable, ActiveSubsetOnly) {
   EXPECT_EQ(r[2].outcome, CtOutcome::kNew);
 }
 
+// An index past the packets or the results is skipped (the results of the
+// others are as without it), also when the list is longer than one of the
+// lookup's 256-packet chunks.
+TEST(ConnTable, ActiveIndicesOutOfRangeAreSkipped) {
+  auto table = test::make_table();
+  Stepper pre{*table};
+  ASSERT_TRUE(pre.step(test::udp4("10.1.1.1", "10.1.1.2", 1, 2), 1).conn.valid());
+  test::Frames f;
+  f.add(test::udp4("10.1.1.2", "10.1.1.1", 2, 1));
+  f.add(test::udp4("10.1.1.9", "10.1.1.1", 2, 1));
+  f.add(test::udp4("10.1.1.2", "10.1.1.1", 2, 1));
+  const auto views = f.views();
+  std::vector<CtResult> r(2);  // fewer results than packets: index 2 has none
+  std::vector<std::uint16_t> active;
+  for (int k = 0; k < 300; ++k) active.push_back(static_cast<std::uint16_t>(3 + k));  // past both
+  active.insert(active.begin() + 100, 0);
+  active.push_back(2);  // a packet without a result
+  active.push_back(1);  // in the second chunk
+  table->lookup(1, views, active, 2, r);
+  EXPECT_EQ(format_ct_state(r[0].ct_state), "est|rpl|trk");
+  EXPECT_EQ(r[1].outcome, CtOutcome::kNew);
+  EXPECT_EQ(table->stats().connections, 1u);
+}
+
 TEST(ConnTable, OptionsAreValidated) {
   struct Case {
     ConnTableOptions options;
