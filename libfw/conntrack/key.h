@@ -67,10 +67,14 @@ inline std::uint64_t mix64(std::uint64_t h) noexcept {
   return h;
 }
 
+// One endpoint's hash, mixed on its own: service insertion's flow hash
+// (libfw/service/service.cc: the sum of both endpoints' with seed 0, the same
+// value on every host and in every run). The table hashes
+// with endpoint_term() below instead (one mix for the key, not one per
+// endpoint).
 inline std::uint64_t hash_endpoint(const std::uint64_t addr[2], std::uint16_t port,
                                    std::uint64_t seed) noexcept {
-  // Independent multiplies (they pipeline across a burst), then one mix so
-  // that both the low bits (bucket) and the high bits (shard) depend on all.
+  // Independent multiplies, then one mix so that every bit depends on all.
   return mix64((addr[0] ^ seed) * 0x9e3779b97f4a7c15ULL + addr[1] * 0xc2b2ae3d27d4eb4fULL +
                port * 0x165667b19e3779f9ULL);
 }
