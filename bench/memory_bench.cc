@@ -72,15 +72,16 @@ void report(benchmark::State& state, std::size_t items) {
 }
 
 // The machine's floor for the 1M-flow lookups: items at random
-// 256-byte-aligned places in 256 MiB, `lines` adjacent cache lines each,
+// 256-byte-aligned places in MB MiB, `lines` adjacent cache lines each,
 // prefetched a batch of 32 at a time and then read, as the table's lookup
-// stages do. A 1M-flow packet reads a bucket line (1 line), its entry (two
-// or three lines) and, for about two in five, a second entry, in dependent
-// rounds: the sum of those items' times is what memory alone costs a packet
+// stages do. A 1M-flow packet reads a bucket line (1 line, in a 16 MiB
+// array that may fit the last-level cache), its entry (two or three lines)
+// and, for about two in five, a second entry, in dependent rounds: the sum
+// of those items' times is what memory alone costs a packet
 // (docs/PERFORMANCE.md, sessions 6 and 9).
 void BM_MemRandomLines(benchmark::State& state) {
-  const Buffer& b = buffer(256);
-  const auto lines = static_cast<std::size_t>(state.range(0));
+  const Buffer& b = buffer(static_cast<std::size_t>(state.range(0)));
+  const auto lines = static_cast<std::size_t>(state.range(1));
   std::size_t at = 0, items = 0;
   std::uint64_t sum = 0;
   for (auto _ : state) {
@@ -94,28 +95,19 @@ void BM_MemRandomLines(benchmark::State& state) {
   benchmark::DoNotOptimize(sum);
   report(state, items);
 }
-BENCHMARK(BM_MemRandomLines)->Arg(1)->Arg(2)->Arg(3)->ArgName("lines");
+BENCHMARK(BM_MemRandomLines)
+    ->ArgNames({"MB", "lines"})
+    ->Args({256, 1})
+    ->Args({256, 2})
+    ->Args({256, 3})
+    ->Args({4, 1})
+    ->Args({8, 1})
+    ->Args({16, 1})
+    ->Args({128, 1});
 
-// One line per item as above, by working-set size: what fits the
-// last-level cache (the bucket array at 1M connections is 16 MiB) is cheap.
-void BM_MemRandomLine(benchmark::State& state) {
-  const Buffer& b = buffer(static_cast<std::size_t>(state.range(0)));
-  std::size_t at = 0, items = 0;
-  std::uint64_t sum = 0;
-  for (auto _ : state) {
-    for (std::size_t k = 0; k < 32; ++k) __builtin_prefetch(b.item(at + k));
-    for (std::size_t k = 0; k < 32; ++k) sum += static_cast<unsigned char>(b.item(at + k)[0]);
-    at += 32;
-    items += 32;
-  }
-  benchmark::DoNotOptimize(sum);
-  report(state, items);
-}
-BENCHMARK(BM_MemRandomLine)->ArgName("MB")->Arg(4)->Arg(8)->Arg(16)->Arg(128);
-
-// A burst of 32 two-line items: prefetch all (arg 1) or none (arg 0), then
-// `spin` steps of compute per item, then read both lines of every item.
-// With spin 0 and no read (arg 2) it is the compute alone.
+// A burst of 32 two-line items: prefetch all (prefetch:1) or none
+// (prefetch:0), then `spin` steps of compute per item, then read both lines
+// of every item. prefetch:2 is the compute alone (no prefetch, no read).
 void BM_MemBurstPrefetchThenCompute(benchmark::State& state) {
   const Buffer& b = buffer(128);
   const auto mode = state.range(0);

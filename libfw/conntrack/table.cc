@@ -245,8 +245,9 @@ ProbeKind classify_other(const PacketView& v, std::uint16_t zone, std::uint32_t 
 
 // Builds the key of `v` (or says why it has none). kConn: a packet of a
 // connection; kRelated: an ICMP error, `key` is the quoted packet's;
-// kFragment: a non-first fragment.
-ProbeKind classify(const PacketView& v, std::uint16_t zone, std::uint32_t zones, Probe& p,
+// kFragment: a non-first fragment. Inline: the burst lookup's stage 1 takes
+// the common packet without a call.
+inline ProbeKind classify(const PacketView& v, std::uint16_t zone, std::uint32_t zones, Probe& p,
                    CtResult& r) noexcept {
   p.inner_echo = false;
   if (zone < zones && common_key(v, zone, p.key)) return ProbeKind::kConn;
@@ -651,7 +652,6 @@ struct ConnTable::Impl {
     // Stage 1: keys and hashes; prefetch each bucket.
     alignas(64) unsigned char probe_bytes[sizeof(Probe) * kChunk];  // written before read
     auto* probes = reinterpret_cast<Probe*>(probe_bytes);
-    const bool zone_valid = zone < opt.zones;
     const std::size_t limit = std::min(packets.size(), results.size());
     std::size_t n = 0;  // probes
     for (std::size_t k = 0; k < count; ++k) {
@@ -661,11 +661,7 @@ struct ConnTable::Impl {
       p.packet = i;
       CtResult& r = results[i];
       r = CtResult{};
-      // classify(), its common case inline.
-      p.inner_echo = false;
-      p.kind = zone_valid && common_key(packets[i], zone, p.key)
-                   ? ProbeKind::kConn
-                   : classify_other(packets[i], zone, opt.zones, p, r);
+      p.kind = classify(packets[i], zone, opt.zones, p, r);
       if (p.kind == ProbeKind::kConn || p.kind == ProbeKind::kRelated) {
         p.hash = static_cast<std::uint32_t>(conntrack::symmetric_hash(p.key, seed));
         p.shard = shard_index(p.hash);

@@ -9,6 +9,7 @@
 #include <list>
 #include <memory>
 #include <random>
+#include <string_view>
 #include <vector>
 
 #include "conntrack/ct_support.h"
@@ -386,16 +387,28 @@ TEST(ConnTable, EveryBurstSizeAgreesWithSinglePackets) {
   }
 }
 
+// The subset form's tests: a table holding one UDP connection (10.1.1.1:1 ->
+// 10.1.1.2:2, zone 1; nullptr if it could not be opened), and frames of it
+// ('r': a reply) and of another flow ('n': its first packet), in order.
+std::unique_ptr<ConnTable> table_with_one_connection() {
+  auto table = test::make_table();
+  Stepper pre{*table};
+  if (!pre.step(test::udp4("10.1.1.1", "10.1.1.2", 1, 2), 1).conn.valid()) return nullptr;
+  return table;
+}
+test::Frames replies_and_strangers(std::string_view kinds) {
+  test::Frames f;
+  for (const char c : kinds)
+    f.add(c == 'r' ? test::udp4("10.1.1.2", "10.1.1.1", 2, 1) : test::udp4("10.1.1.9", "10.1.1.1", 2, 1));
+  return f;
+}
+
 // The subset form, as a filter's process() receives `active` indices:
 // packets not listed are not looked up and their results are not written.
 TEST(ConnTable, ActiveSubsetOnly) {
-  auto table = test::make_table();
-  Stepper pre{*table};
-  ASSERT_TRUE(pre.step(test::udp4("10.1.1.1", "10.1.1.2", 1, 2), 1).conn.valid());
-  test::Frames f;
-  f.add(test::udp4("10.1.1.2", "10.1.1.1", 2, 1));
-  f.add(test::udp4("10.1.1.2", "10.1.1.1", 2, 1));
-  f.add(test::udp4("10.1.1.9", "10.1.1.1", 2, 1));
+  auto table = table_with_one_connection();
+  ASSERT_TRUE(table);
+  const test::Frames f = replies_and_strangers("rrn");
   const auto views = f.views();
   std::vector<CtResult> r(3);
   r[0].rule_id = 12345;
@@ -410,13 +423,9 @@ TEST(ConnTable, ActiveSubsetOnly) {
 // others are as without it), also when the list is longer than one of the
 // lookup's 256-packet chunks.
 TEST(ConnTable, ActiveIndicesOutOfRangeAreSkipped) {
-  auto table = test::make_table();
-  Stepper pre{*table};
-  ASSERT_TRUE(pre.step(test::udp4("10.1.1.1", "10.1.1.2", 1, 2), 1).conn.valid());
-  test::Frames f;
-  f.add(test::udp4("10.1.1.2", "10.1.1.1", 2, 1));
-  f.add(test::udp4("10.1.1.9", "10.1.1.1", 2, 1));
-  f.add(test::udp4("10.1.1.2", "10.1.1.1", 2, 1));
+  auto table = table_with_one_connection();
+  ASSERT_TRUE(table);
+  const test::Frames f = replies_and_strangers("rnr");
   const auto views = f.views();
   std::vector<CtResult> r(2);  // fewer results than packets: index 2 has none
   std::vector<std::uint16_t> active;
