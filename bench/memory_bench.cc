@@ -3,15 +3,19 @@
 // "Session 9"): what one random cache line costs at a given working set
 // when 32 are fetched at a time, and whether lines prefetched for a burst
 // arrive while the core computes (burst prefetch, then compute, then read)
-// or only when the prefetches are paced D items ahead of their use. No
-// libfw code: the same loops a burst lookup is made of, on a plain buffer
-// (2 MB-aligned and marked for transparent huge pages, as the table's).
+// or only when the prefetches are paced D items ahead of their use; and
+// the connection table's own memory shape (buckets, chains, 112-byte
+// entries) with none of its instructions, alone and beside a packet's work
+// in five orders (BM_MemChainedTable). No libfw code: the same loops a
+// burst lookup is made of, on plain buffers (2 MB-aligned and marked for
+// transparent huge pages, as the table's).
 //
 // Every figure is ns per item (ns_per_item); "compute" is a dependent
 // multiply-add chain of `spin` steps per item, the stand-in for a lookup's
 // instructions.
 #include <sys/mman.h>
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -163,5 +167,196 @@ BENCHMARK(BM_MemPacedPrefetch)
     ->Args({4, 30})
     ->Args({16, 30})
     ->Args({32, 30});
+
+
+// The connection table's memory shape with none of its instructions, and
+// what happens to it when a packet's work is added (docs/PERFORMANCE.md,
+// "Session 10"). `entries` 112-byte entries in one dense pool (as entry.h),
+// two 8-byte buckets an entry, each bucket a singly linked chain through
+// the entry's first word (new entries at the front); lookups of entries
+// picked at random, 32 a burst; a hit reads every line its entry spans, as
+// a UDP hit does. The open-addressing shape (open:1) is the other
+// container, for comparison: entries in 128-byte slots at their hash's
+// place, linear probing at a load of 1/2, one random place a lookup.
+struct ChainedTable {
+  static constexpr std::size_t kEntry = 112;
+  ChainedTable(std::size_t n, bool open) : entries(n), open(open) {
+    buckets_n = std::bit_ceil(2 * n);
+    const std::size_t pool_bytes = open ? buckets_n * 128 : n * kEntry;
+    bytes = (pool_bytes + buckets_n * 8 + kHugePage - 1) / kHugePage * kHugePage;
+    data = static_cast<char*>(::operator new(bytes, std::align_val_t(kHugePage)));
+#if defined(MADV_HUGEPAGE)
+    (void)::madvise(data, bytes, MADV_HUGEPAGE);
+#endif
+    std::memset(data, 0, bytes);
+    pool = data;
+    heads = reinterpret_cast<const char**>(data + pool_bytes);
+    std::mt19937_64 rng(7);
+    std::vector<std::uint64_t> ids(n);
+    for (auto& id : ids) id = rng() | 1;  // non-zero: an empty slot holds 0
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t b = ids[i] & (buckets_n - 1);
+      if (open) {
+        std::size_t at = b;
+        while (slot(at)[1] != 0) at = (at + 1) & (buckets_n - 1);
+        slot(at)[1] = ids[i];
+      } else {
+        char* e = pool + i * kEntry;
+        std::memcpy(e, &heads[b], 8);  // link: the old head
+        std::memcpy(e + 8, &ids[i], 8);
+        heads[b] = e;
+      }
+    }
+    // The lookups' keys in lookup order, read sequentially: a packet
+    // carries its key, so the probe must not add a random read for it.
+    sequence.resize(std::size_t{1} << 20);
+    for (auto& key : sequence) key = ids[rng() % n];
+  }
+  ~ChainedTable() { ::operator delete(data, std::align_val_t(kHugePage)); }
+  ChainedTable(const ChainedTable&) = delete;
+  ChainedTable& operator=(const ChainedTable&) = delete;
+
+  std::uint64_t* slot(std::size_t at) const { return reinterpret_cast<std::uint64_t*>(pool + at * 128); }
+  std::uint64_t key(std::size_t k) const { return sequence[k & (sequence.size() - 1)]; }
+  const char* const* bucket(std::uint64_t id) const { return &heads[id & (buckets_n - 1)]; }
+  static const char* link(const char* e) {
+    const char* next;
+    std::memcpy(&next, e, 8);
+    return next;
+  }
+  static void prefetch_entry(const char* e) {  // as table.cc's
+    __builtin_prefetch(e);
+    __builtin_prefetch(e + 64);
+    __builtin_prefetch(e + kEntry - 1);
+  }
+  // Walks the chain from `first` to the entry of `id`; reads its lines.
+  static unsigned find_and_read(const char* first, std::uint64_t id) {
+    const char* e = first;
+    for (std::uint64_t k; std::memcpy(&k, e + 8, 8), k != id;) e = link(e);
+    return static_cast<unsigned char>(e[64] + e[kEntry - 1]);
+  }
+
+  std::size_t entries, buckets_n = 0, bytes = 0;
+  bool open;
+  char* data = nullptr;
+  char* pool = nullptr;
+  const char** heads = nullptr;
+  std::vector<std::uint64_t> sequence;
+};
+
+const ChainedTable& chained_table(std::size_t n, bool open) {
+  static std::unique_ptr<ChainedTable> held;
+  if (!held || held->entries != n || held->open != open) {
+    held.reset();
+    held = std::make_unique<ChainedTable>(n, open);
+  }
+  return *held;
+}
+
+// Independent work standing in for a packet's instructions: four
+// accumulators, five instructions a round, no memory.
+inline std::uint64_t independent_work(int rounds, std::uint64_t x) {
+  std::uint64_t a = x, b = x ^ 1, c = x ^ 2, d = x ^ 3;
+  for (int j = 0; j < rounds; ++j) {
+    a = a * 0x9e3779b97f4a7c15ULL + static_cast<std::uint64_t>(j);
+    b = (b ^ (b >> 7)) + a;
+    c = c * 0xc2b2ae3d27d4eb4fULL + static_cast<std::uint64_t>(j);
+    d = (d ^ (d >> 9)) + c;
+    asm volatile("" : "+r"(a), "+r"(b), "+r"(c), "+r"(d));
+  }
+  return a ^ b ^ c ^ d;
+}
+
+// Lookups in one of five orders, each followed by `work` rounds of work a
+// packet (the rest of the chain's instructions). The work does not depend
+// on what the lookups read (its own accumulator), so an out-of-order core
+// is free to run it while lines are on their way. Orders:
+//   0 staged, as table.cc's lookup_chunk: prefetch every bucket of the
+//     burst; read each head, prefetch its entry; read each first entry's
+//     link, prefetch the second; then compare and work, packet by packet;
+//   1 the same with a stage that demand-reads every line of both entries
+//     in a tight loop before the compare (so the work never misses);
+//   2 a rolling pipeline inside each burst: packet a's bucket prefetched
+//     while a - D's entry is, a - 2D's second entry, and a - 3D compared;
+//     the pipeline fills and drains in every burst;
+//   3 the same pipeline kept full across bursts (what an interface that
+//     saw the next burst could do);
+//   4 the open-addressing shape: prefetch every slot, then probe and work.
+void BM_MemChainedTable(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  const auto order = state.range(1);
+  const int rounds = static_cast<int>(state.range(2));
+  const auto d = static_cast<std::int64_t>(state.range(3));
+  const ChainedTable& t = chained_table(n, order == 4);
+  std::uint64_t sum = 0, side = 0;
+  auto compare_and_work = [&](const char* first, std::uint64_t id) {
+    sum += ChainedTable::find_and_read(first, id);
+    side += independent_work(rounds, side);
+  };
+  constexpr std::size_t kRing = 256;  // > 3D + 32
+  const char* firsts[kRing] = {};
+  std::int64_t at = 0;
+  for (auto _ : state) {
+    if (order == 4) {
+      for (std::int64_t k = at; k < at + 32; ++k) __builtin_prefetch(t.slot(t.key(k) & (t.buckets_n - 1)));
+      for (std::int64_t k = at; k < at + 32; ++k) {
+        const std::uint64_t id = t.key(k);
+        std::size_t s = id & (t.buckets_n - 1);
+        while (t.slot(s)[1] != id) s = (s + 1) & (t.buckets_n - 1);
+        const char* e = reinterpret_cast<const char*>(t.slot(s));
+        sum += static_cast<unsigned char>(e[0] + e[64]);
+        side += independent_work(rounds, side);
+      }
+    } else if (order <= 1) {
+      const char* first[32];
+      for (std::int64_t k = 0; k < 32; ++k) __builtin_prefetch(t.bucket(t.key(at + k)));
+      for (std::int64_t k = 0; k < 32; ++k) {
+        first[k] = *t.bucket(t.key(at + k));
+        ChainedTable::prefetch_entry(first[k]);
+      }
+      for (std::int64_t k = 0; k < 32; ++k)
+        if (const char* next = ChainedTable::link(first[k]); next != nullptr) ChainedTable::prefetch_entry(next);
+      if (order == 1) {
+        unsigned touched = 0;
+        for (std::int64_t k = 0; k < 32; ++k) {
+          touched += static_cast<unsigned char>(first[k][64] ^ first[k][ChainedTable::kEntry - 1]);
+          if (const char* next = ChainedTable::link(first[k]); next != nullptr)
+            touched += static_cast<unsigned char>(next[8] ^ next[64] ^ next[ChainedTable::kEntry - 1]);
+        }
+        sum += touched & 1;
+      }
+      for (std::int64_t k = 0; k < 32; ++k) compare_and_work(first[k], t.key(at + k));
+    } else {
+      // a: bucket prefetched; a - D: entry prefetched; a - 2D: second
+      // entry prefetched; a - 3D: compared. Packets [at, at + 32) are
+      // compared in this burst. Order 2 starts each burst empty; order 3
+      // continues from where the last burst's stages were.
+      const bool carry = order == 3;
+      const std::int64_t lo = at, hi = at + 32;
+      const std::int64_t floor = carry ? 0 : lo;
+      for (std::int64_t a = (carry && at != 0) ? lo + 3 * d : lo; a < hi + 3 * d; ++a) {
+        if (carry || a < hi) __builtin_prefetch(t.bucket(t.key(a)));
+        if (const std::int64_t b = a - d; b >= floor && (carry || b < hi)) {
+          const char* f = *t.bucket(t.key(b));
+          firsts[static_cast<std::size_t>(b) % kRing] = f;
+          ChainedTable::prefetch_entry(f);
+        }
+        if (const std::int64_t c = a - 2 * d; c >= floor && (carry || c < hi))
+          if (const char* next = ChainedTable::link(firsts[static_cast<std::size_t>(c) % kRing]); next != nullptr)
+            ChainedTable::prefetch_entry(next);
+        if (const std::int64_t g = a - 3 * d; g >= lo) compare_and_work(firsts[static_cast<std::size_t>(g) % kRing], t.key(g));
+      }
+    }
+    at += 32;
+  }
+  benchmark::DoNotOptimize(sum);
+  benchmark::DoNotOptimize(side);
+  report(state, static_cast<std::size_t>(at));
+}
+BENCHMARK(BM_MemChainedTable)
+    ->ArgNames({"entries", "order", "work", "D"})
+    ->ArgsProduct({{16384, 1 << 20}, {0, 1}, {0, 20, 40}, {0}})
+    ->ArgsProduct({{1 << 20}, {2, 3}, {0, 20}, {4, 16}})
+    ->ArgsProduct({{1 << 20}, {4}, {0, 20}, {0}});
 
 }  // namespace
