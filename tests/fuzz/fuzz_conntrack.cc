@@ -30,6 +30,7 @@
 #include "fw/conntrack.h"
 #include "fw/packet.h"
 #include "libfw/conntrack/reject.h"
+#include "tests/fuzz/records.h"
 
 namespace {
 
@@ -112,23 +113,17 @@ void run_sequence(fw::ConnTable& table, const std::uint8_t* data, std::size_t si
     n = 0;
   };
 
-  std::size_t at = 1;
-  while (at + 3 <= size) {
-    const std::uint8_t f = data[at];
-    const std::size_t length = (std::size_t{data[at + 1]} << 8) | data[at + 2];
-    at += 3;
-    const std::size_t take = std::min(length, size - at);
+  fw::fuzz::for_each_record(data, size, [&](std::uint8_t f, std::span<const std::uint8_t> frame) {
     const std::uint16_t record_zone = static_cast<std::uint16_t>((f >> 1) & 3);
     if (n > 0 && record_zone != zone) run_burst();  // a burst is one zone's
     zone = record_zone;
     now_ns += static_cast<std::uint64_t>(f >> 4) * 1'000'000'000;
-    if (fw::parse_frame(std::span<const std::uint8_t>(data + at, take), views[n]) == fw::ParseError::kOk) {
+    if (fw::parse_frame(frame, views[n]) == fw::ParseError::kOk) {
       flags[n] = f;
       ++n;
     }
-    at += take;
     if (n == kBurst || (f & 8)) run_burst();
-  }
+  });
   run_burst();
   table.expire(now_ns + 100'000'000'000, kCapacity);
   check(table.stats().connections <= kCapacity);

@@ -4,6 +4,10 @@
   pcap_frames.py frames SRC DST      one file per frame (fuzz_packet)
   pcap_frames.py sequences SRC DST   one file per capture in fuzz_conntrack's
                                      input format (tests/fuzz/fuzz_conntrack.cc)
+  pcap_frames.py chain SRC DST       three files per capture in fuzz_chain's
+                                     input format (tests/fuzz/fuzz_chain.cc):
+                                     frames from the capture's first sender are
+                                     from the VM, the others to it
 
 A pcap is a 24-byte file header and 16-byte record headers; raw-IP and BSD
 loopback captures get the same synthetic Ethernet header as the tests' pcap
@@ -43,6 +47,20 @@ def frames(path):
         yield frame
 
 
+def source_address(frame):
+    """The IPv4 or IPv6 source address of an Ethernet frame (one VLAN tag
+    skipped), or None."""
+    offset, ethertype = 12, frame[12:14]
+    if ethertype in (b"\x81\x00", b"\x88\xa8"):
+        offset, ethertype = 16, frame[16:18]
+    ip = offset + 2
+    if ethertype == b"\x08\x00" and len(frame) >= ip + 16:
+        return frame[ip + 12:ip + 16]
+    if ethertype == b"\x86\xdd" and len(frame) >= ip + 24:
+        return frame[ip + 8:ip + 24]
+    return None
+
+
 def main():
     mode, src, dst = sys.argv[1:4]
     captures = [n for n in sorted(os.listdir(src)) if n.endswith(".pcap")]
@@ -60,6 +78,28 @@ def main():
                 out += bytes([0x01]) + struct.pack(">H", len(frame)) + frame  # commit, zone 0
             if len(out) > 1:
                 with open(os.path.join(dst, name[:-5]), "wb") as f:
+                    f.write(out[:8192])
+                written += 1
+        elif mode == "chain":
+            # Three sequences a capture: as captured (revalidate); the
+            # other policy applied half-way (keep); and, on a single-thread
+            # table, the policy switched every fifth frame (reset), the
+            # second half on the second vNIC, the clock a second a frame.
+            listed = [f[:0xffff] for f in frames(os.path.join(src, name))]
+            if not listed:
+                continue
+            vm = source_address(listed[0])
+            for variant, setup in (("", 0x15), ("-switch", 0x11), ("-churn", 0x1B)):
+                out = bytearray([setup])
+                for index, frame in enumerate(listed):
+                    sender = source_address(frame)
+                    flags = 0x01 if sender is not None and sender != vm else 0x00
+                    if variant == "-switch" and index == len(listed) // 2:
+                        flags |= 0x02
+                    if variant == "-churn":
+                        flags |= 0x10 | (0x02 if index % 5 == 4 else 0) | (0x04 if index >= len(listed) // 2 else 0)
+                    out += bytes([flags]) + struct.pack(">H", len(frame)) + frame
+                with open(os.path.join(dst, name[:-5] + variant), "wb") as f:
                     f.write(out[:8192])
                 written += 1
         else:
