@@ -17,14 +17,14 @@
 //
 // Each input is one sequence, run twice: the Dfw (one per table mode,
 // built once) gets policy A (unless it has it already), its table is
-// cleared, the sequence runs burst by burst; then the same again. Checks, besides ASan/UBSan: every
-// verdict's action and reason are in range; a kPass or kReject of slot 2
-// names a rule; a rejected frame's answer, when asked for, parses back as
-// a well-formed frame, and an answer is only ever given to a rejected
-// frame; live connections never exceed the table's capacity; and the
-// second run decides every frame exactly as the first (action, slot,
-// reason, rule, ct_state), so clear() and re-applying a policy really reset
-// what decides a packet.
+// cleared, the sequence runs burst by burst; then the same again. Checks,
+// besides ASan/UBSan: every verdict's action and reason are in range; a
+// kPass or kReject of slot 2 names a rule; a rejected frame's answer, when
+// asked for, parses back as a well-formed frame, and an answer is only ever
+// given to a rejected frame; live connections never exceed the table's
+// capacity; and the second run decides every frame exactly as the first
+// (action, slot, reason, rule, ct_state, answered), so clear() and
+// re-applying a policy really reset what decides a packet.
 #include <algorithm>
 #include <array>
 #include <cstddef>
