@@ -267,8 +267,8 @@ inline std::uint64_t independent_work(int rounds, std::uint64_t x) {
   return a ^ b ^ c ^ d;
 }
 
-// Lookups in one of five orders, each followed by `work` rounds of work a
-// packet (the rest of the chain's instructions). The work does not depend
+// Lookups in one of seven orders, with `work` rounds of work a packet (the
+// rest of the chain's instructions). The work does not depend
 // on what the lookups read (its own accumulator), so an out-of-order core
 // is free to run it while lines are on their way. Orders:
 //   0 staged, as table.cc's lookup_chunk: prefetch every bucket of the
@@ -281,7 +281,10 @@ inline std::uint64_t independent_work(int rounds, std::uint64_t x) {
 //     the pipeline fills and drains in every burst;
 //   3 the same pipeline kept full across bursts (what an interface that
 //     saw the next burst could do);
-//   4 the open-addressing shape: prefetch every slot, then probe and work.
+//   4 the open-addressing shape: prefetch every slot, then probe and work;
+//   5 staged, the burst's work done before the stages (as the chain parses
+//     a burst before its lookups), the compare alone in the last stage;
+//   6 staged, the compares of the whole burst first, then the work.
 void BM_MemChainedTable(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   const auto order = state.range(1);
@@ -307,8 +310,10 @@ void BM_MemChainedTable(benchmark::State& state) {
         sum += static_cast<unsigned char>(e[0] + e[64]);
         side += independent_work(rounds, side);
       }
-    } else if (order <= 1) {
+    } else if (order <= 1 || order >= 5) {
       const char* first[32];
+      if (order == 5)
+        for (std::int64_t k = 0; k < 32; ++k) side += independent_work(rounds, side);
       for (std::int64_t k = 0; k < 32; ++k) __builtin_prefetch(t.bucket(t.key(at + k)));
       for (std::int64_t k = 0; k < 32; ++k) {
         first[k] = *t.bucket(t.key(at + k));
@@ -325,7 +330,22 @@ void BM_MemChainedTable(benchmark::State& state) {
         }
         sum += touched & 1;
       }
-      for (std::int64_t k = 0; k < 32; ++k) compare_and_work(first[k], t.key(at + k));
+      if (order == 5) {
+        for (std::int64_t k = 0; k < 32; ++k) sum += ChainedTable::find_and_read(first[k], t.key(at + k));
+      } else if (order == 6) {
+        const char* hit[32];
+        for (std::int64_t k = 0; k < 32; ++k) {
+          const char* e = first[k];
+          for (std::uint64_t key; std::memcpy(&key, e + 8, 8), key != t.key(at + k);) e = ChainedTable::link(e);
+          hit[k] = e;
+        }
+        for (std::int64_t k = 0; k < 32; ++k) {
+          sum += static_cast<unsigned char>(hit[k][64] + hit[k][ChainedTable::kEntry - 1]);
+          side += independent_work(rounds, side);
+        }
+      } else {
+        for (std::int64_t k = 0; k < 32; ++k) compare_and_work(first[k], t.key(at + k));
+      }
     } else {
       // a: bucket prefetched; a - D: entry prefetched; a - 2D: second
       // entry prefetched; a - 3D: compared. Packets [at, at + 32) are
@@ -357,6 +377,7 @@ BENCHMARK(BM_MemChainedTable)
     ->ArgNames({"entries", "order", "work", "D"})
     ->ArgsProduct({{16384, 1 << 20}, {0, 1}, {0, 20, 40}, {0}})
     ->ArgsProduct({{1 << 20}, {2, 3}, {0, 20}, {4, 16}})
-    ->ArgsProduct({{1 << 20}, {4}, {0, 20}, {0}});
+    ->ArgsProduct({{1 << 20}, {4}, {0, 20}, {0}})
+    ->ArgsProduct({{16384, 1 << 20}, {5, 6}, {20, 40}, {0}});
 
 }  // namespace
