@@ -22,6 +22,7 @@
 #include <memory>
 #include <new>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -31,32 +32,48 @@ namespace {
 constexpr std::size_t kItemBytes = 256;  // an item is the first lines of 256 bytes
 constexpr std::size_t kHugePage = 2u << 20;
 
-struct Buffer {
-  explicit Buffer(std::size_t mb) : bytes(mb << 20) {
-    data = static_cast<char*>(::operator new(bytes, std::align_val_t(kHugePage)));
+// A block on 2 MB-aligned memory marked for transparent huge pages, as the
+// table's pool and buckets are (table.cc allocate_table_memory), every byte
+// set to `fill`.
+struct HugeBlock {
+  HugeBlock(std::size_t size, unsigned char fill)
+      : bytes((size + kHugePage - 1) / kHugePage * kHugePage),
+        data(static_cast<char*>(::operator new(bytes, std::align_val_t(kHugePage)))) {
 #if defined(MADV_HUGEPAGE)
     (void)::madvise(data, bytes, MADV_HUGEPAGE);
 #endif
-    std::memset(data, 1, bytes);
-    std::mt19937_64 rng(1);
-    order.resize(std::size_t{1} << 20);
-    for (auto& o : order) o = static_cast<std::uint32_t>(rng() % (bytes / kItemBytes));
+    std::memset(data, fill, bytes);
   }
-  ~Buffer() { ::operator delete(data, std::align_val_t(kHugePage)); }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  const char* item(std::size_t k) const { return data + std::size_t{order[k & (order.size() - 1)]} * kItemBytes; }
+  ~HugeBlock() { ::operator delete(data, std::align_val_t(kHugePage)); }
+  HugeBlock(const HugeBlock&) = delete;
+  HugeBlock& operator=(const HugeBlock&) = delete;
 
   std::size_t bytes;
   char* data;
+};
+
+struct Buffer {
+  explicit Buffer(std::size_t mb) : block(mb << 20, 1) {
+    std::mt19937_64 rng(1);
+    order.resize(std::size_t{1} << 20);
+    for (auto& o : order) o = static_cast<std::uint32_t>(rng() % (block.bytes / kItemBytes));
+  }
+  const char* item(std::size_t k) const { return block.data + std::size_t{order[k & (order.size() - 1)]} * kItemBytes; }
+
+  HugeBlock block;
   std::vector<std::uint32_t> order;
 };
 
-const Buffer& buffer(std::size_t mb) {
-  static std::unique_ptr<Buffer> held;
-  if (!held || held->bytes != (mb << 20)) {
+// A benchmark's data, built on first use and kept while it is asked for
+// with the same arguments (one at a time: building the next frees the last).
+template <typename T, typename... Args>
+const T& kept(Args... args) {
+  static std::unique_ptr<T> held;
+  static std::tuple<Args...> made;
+  if (!held || made != std::tuple<Args...>(args...)) {
     held.reset();
-    held = std::make_unique<Buffer>(mb);
+    held = std::make_unique<T>(args...);
+    made = {args...};
   }
   return *held;
 }
@@ -84,7 +101,7 @@ void report(benchmark::State& state, std::size_t items) {
 // of those items' times is what memory alone costs a packet
 // (docs/PERFORMANCE.md, sessions 6 and 9).
 void BM_MemRandomLines(benchmark::State& state) {
-  const Buffer& b = buffer(static_cast<std::size_t>(state.range(0)));
+  const Buffer& b = kept<Buffer>(static_cast<std::size_t>(state.range(0)));
   const auto lines = static_cast<std::size_t>(state.range(1));
   std::size_t at = 0, items = 0;
   std::uint64_t sum = 0;
@@ -113,7 +130,7 @@ BENCHMARK(BM_MemRandomLines)
 // (prefetch:0), then `spin` steps of compute per item, then read both lines
 // of every item. prefetch:2 is the compute alone (no prefetch, no read).
 void BM_MemBurstPrefetchThenCompute(benchmark::State& state) {
-  const Buffer& b = buffer(128);
+  const Buffer& b = kept<Buffer>(std::size_t{128});
   const auto mode = state.range(0);
   const int spin = static_cast<int>(state.range(1));
   std::size_t at = 0, items = 0;
@@ -142,7 +159,7 @@ BENCHMARK(BM_MemBurstPrefetchThenCompute)
 // Items one at a time: prefetch both lines of the item `distance` ahead,
 // compute `spin` steps, read both lines of this item.
 void BM_MemPacedPrefetch(benchmark::State& state) {
-  const Buffer& b = buffer(128);
+  const Buffer& b = kept<Buffer>(std::size_t{128});
   const auto distance = static_cast<std::size_t>(state.range(0));
   const int spin = static_cast<int>(state.range(1));
   std::size_t at = 0, items = 0;
@@ -180,17 +197,12 @@ BENCHMARK(BM_MemPacedPrefetch)
 // place, linear probing at a load of 1/2, one random place a lookup.
 struct ChainedTable {
   static constexpr std::size_t kEntry = 112;
-  ChainedTable(std::size_t n, bool open) : entries(n), open(open) {
-    buckets_n = std::bit_ceil(2 * n);
-    const std::size_t pool_bytes = open ? buckets_n * 128 : n * kEntry;
-    bytes = (pool_bytes + buckets_n * 8 + kHugePage - 1) / kHugePage * kHugePage;
-    data = static_cast<char*>(::operator new(bytes, std::align_val_t(kHugePage)));
-#if defined(MADV_HUGEPAGE)
-    (void)::madvise(data, bytes, MADV_HUGEPAGE);
-#endif
-    std::memset(data, 0, bytes);
-    pool = data;
-    heads = reinterpret_cast<const char**>(data + pool_bytes);
+  ChainedTable(std::size_t n, bool open)
+      : buckets_n(std::bit_ceil(2 * n)),
+        pool_bytes(open ? buckets_n * 128 : n * kEntry),
+        block(pool_bytes + buckets_n * 8, 0),
+        pool(block.data),
+        heads(reinterpret_cast<const char**>(block.data + pool_bytes)) {
     std::mt19937_64 rng(7);
     std::vector<std::uint64_t> ids(n);
     for (auto& id : ids) id = rng() | 1;  // non-zero: an empty slot holds 0
@@ -212,10 +224,6 @@ struct ChainedTable {
     sequence.resize(std::size_t{1} << 20);
     for (auto& key : sequence) key = ids[rng() % n];
   }
-  ~ChainedTable() { ::operator delete(data, std::align_val_t(kHugePage)); }
-  ChainedTable(const ChainedTable&) = delete;
-  ChainedTable& operator=(const ChainedTable&) = delete;
-
   std::uint64_t* slot(std::size_t at) const { return reinterpret_cast<std::uint64_t*>(pool + at * 128); }
   std::uint64_t key(std::size_t k) const { return sequence[k & (sequence.size() - 1)]; }
   const char* const* bucket(std::uint64_t id) const { return &heads[id & (buckets_n - 1)]; }
@@ -229,29 +237,21 @@ struct ChainedTable {
     __builtin_prefetch(e + 64);
     __builtin_prefetch(e + kEntry - 1);
   }
-  // Walks the chain from `first` to the entry of `id`; reads its lines.
-  static unsigned find_and_read(const char* first, std::uint64_t id) {
+  // The entry of `id`, walking the chain from `first`.
+  static const char* find(const char* first, std::uint64_t id) {
     const char* e = first;
     for (std::uint64_t k; std::memcpy(&k, e + 8, 8), k != id;) e = link(e);
-    return static_cast<unsigned char>(e[64] + e[kEntry - 1]);
+    return e;
   }
+  // Reads the lines of entry `e` past the key's, as a hit does.
+  static unsigned read(const char* e) { return static_cast<unsigned char>(e[64] + e[kEntry - 1]); }
 
-  std::size_t entries, buckets_n = 0, bytes = 0;
-  bool open;
-  char* data = nullptr;
-  char* pool = nullptr;
-  const char** heads = nullptr;
+  std::size_t buckets_n, pool_bytes;
+  HugeBlock block;
+  char* pool;
+  const char** heads;
   std::vector<std::uint64_t> sequence;
 };
-
-const ChainedTable& chained_table(std::size_t n, bool open) {
-  static std::unique_ptr<ChainedTable> held;
-  if (!held || held->entries != n || held->open != open) {
-    held.reset();
-    held = std::make_unique<ChainedTable>(n, open);
-  }
-  return *held;
-}
 
 // Independent work standing in for a packet's instructions: four
 // accumulators, five instructions a round, no memory.
@@ -290,10 +290,10 @@ void BM_MemChainedTable(benchmark::State& state) {
   const auto order = state.range(1);
   const int rounds = static_cast<int>(state.range(2));
   const auto d = static_cast<std::int64_t>(state.range(3));
-  const ChainedTable& t = chained_table(n, order == 4);
+  const ChainedTable& t = kept<ChainedTable>(n, order == 4);
   std::uint64_t sum = 0, side = 0;
   auto compare_and_work = [&](const char* first, std::uint64_t id) {
-    sum += ChainedTable::find_and_read(first, id);
+    sum += ChainedTable::read(ChainedTable::find(first, id));
     side += independent_work(rounds, side);
   };
   constexpr std::size_t kRing = 256;  // > 3D + 32
@@ -331,16 +331,12 @@ void BM_MemChainedTable(benchmark::State& state) {
         sum += touched & 1;
       }
       if (order == 5) {
-        for (std::int64_t k = 0; k < 32; ++k) sum += ChainedTable::find_and_read(first[k], t.key(at + k));
+        for (std::int64_t k = 0; k < 32; ++k) sum += ChainedTable::read(ChainedTable::find(first[k], t.key(at + k)));
       } else if (order == 6) {
         const char* hit[32];
+        for (std::int64_t k = 0; k < 32; ++k) hit[k] = ChainedTable::find(first[k], t.key(at + k));
         for (std::int64_t k = 0; k < 32; ++k) {
-          const char* e = first[k];
-          for (std::uint64_t key; std::memcpy(&key, e + 8, 8), key != t.key(at + k);) e = ChainedTable::link(e);
-          hit[k] = e;
-        }
-        for (std::int64_t k = 0; k < 32; ++k) {
-          sum += static_cast<unsigned char>(hit[k][64] + hit[k][ChainedTable::kEntry - 1]);
+          sum += ChainedTable::read(hit[k]);
           side += independent_work(rounds, side);
         }
       } else {

@@ -61,6 +61,17 @@ def source_address(frame):
     return None
 
 
+def write_sequence(path, setup, records):
+    """One input of the sequence targets (tests/fuzz/records.h): the set-up
+    byte, then [flags][length, 2 bytes big endian][frame] per record, cut to
+    8192 bytes (the targets' fuzz_max_len)."""
+    out = bytearray([setup])
+    for flags, frame in records:
+        out += bytes([flags]) + struct.pack(">H", len(frame)) + frame
+    with open(path, "wb") as f:
+        f.write(out[:8192])
+
+
 def main():
     mode, src, dst = sys.argv[1:4]
     captures = [n for n in sorted(os.listdir(src)) if n.endswith(".pcap")]
@@ -72,13 +83,9 @@ def main():
                     out.write(frame)
                 written += 1
         elif mode == "sequences":
-            out = bytearray([1])  # TCP strict
-            for frame in frames(os.path.join(src, name)):
-                frame = frame[:0xffff]
-                out += bytes([0x01]) + struct.pack(">H", len(frame)) + frame  # commit, zone 0
-            if len(out) > 1:
-                with open(os.path.join(dst, name[:-5]), "wb") as f:
-                    f.write(out[:8192])
+            listed = [f[:0xffff] for f in frames(os.path.join(src, name))]
+            if listed:  # TCP strict; each frame committed, zone 0
+                write_sequence(os.path.join(dst, name[:-5]), 0x01, [(0x01, f) for f in listed])
                 written += 1
         elif mode == "chain":
             # Three sequences a capture: as captured (revalidate); the
@@ -90,7 +97,7 @@ def main():
                 continue
             vm = source_address(listed[0])
             for variant, setup in (("", 0x15), ("-switch", 0x11), ("-churn", 0x1B)):
-                out = bytearray([setup])
+                records = []
                 for index, frame in enumerate(listed):
                     sender = source_address(frame)
                     flags = 0x01 if sender is not None and sender != vm else 0x00
@@ -98,9 +105,8 @@ def main():
                         flags |= 0x02
                     if variant == "-churn":
                         flags |= 0x10 | (0x02 if index % 5 == 4 else 0) | (0x04 if index >= len(listed) // 2 else 0)
-                    out += bytes([flags]) + struct.pack(">H", len(frame)) + frame
-                with open(os.path.join(dst, name[:-5] + variant), "wb") as f:
-                    f.write(out[:8192])
+                    records.append((flags, frame))
+                write_sequence(os.path.join(dst, name[:-5] + variant), setup, records)
                 written += 1
         else:
             sys.exit(f"unknown mode {mode}")
